@@ -1,0 +1,77 @@
+import { NetbootError } from '../errors';
+import type { BootServerState } from '../boot-server';
+import type { Collection, InventoryStore, ListQuery } from '../store';
+import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './http';
+
+/** What a management route needs: the store of the active boot server, and its state. */
+export interface ManagementContext {
+  store: InventoryStore;
+  state(): BootServerState;
+}
+
+const DEVICE_FILTERS = ['status', 'arch', 'firmware', 'hostname', 'profileId', 'imageId', 'serial', 'uuid', 'serviceTag', 'q'];
+const RECORD_FILTERS = ['type', 'kind', 'name', 'q'];
+
+function listQuery(q: Record<string, unknown>, allowed: string[]): ListQuery {
+  const filter: Record<string, string> = {};
+  for (const key of Object.keys(q)) {
+    if (key === 'offset' || key === 'limit') continue;
+    if (!allowed.includes(key) && !key.startsWith('label.')) {
+      throw new NetbootError('validation', `query parameter "${key}" is not a filter here; use one of ${allowed.join(', ')}, label.<key>, offset, limit`, { field: key });
+    }
+    filter[key] = queryString(q, key) ?? '';
+  }
+  return { filter, offset: queryInt(q, 'offset', 0, 1_000_000), limit: queryInt(q, 'limit', 1, 1000) };
+}
+
+function requireObject(body: unknown): Record<string, unknown> {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new NetbootError('validation', 'request body must be a JSON object (Content-Type: application/json)', { field: '(body)' });
+  }
+  return body as Record<string, unknown>;
+}
+
+/** CRUD routes for one collection keyed by `:key`. */
+function crud<T>(name: string, key: string, filters: string[], pick: (s: InventoryStore) => Collection<T, never, never>): Array<Route<ManagementContext>> {
+  const col = (ctx: ManagementContext) => pick(ctx.store) as unknown as Collection<T, unknown, unknown>;
+  const getOne = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => {
+    const rec = await col(ctx).get(req.params[key]);
+    if (!rec) throw new NetbootError('not_found', `no ${name.replace(/s$/, '')} "${req.params[key]}"`, { id: req.params[key] });
+    return { status: 200, body: rec };
+  };
+  const update = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => ({ status: 200, body: await col(ctx).update(req.params[key], requireObject(req.body)) });
+  return [
+    { method: 'get', path: `/${name}`, permission: 'read', handler: async (req, ctx) => ({ status: 200, body: await col(ctx).list(listQuery(req.query, filters)) }) },
+    { method: 'post', path: `/${name}`, permission: 'write', handler: async (req, ctx) => ({ status: 201, body: await col(ctx).create(requireObject(req.body)) }) },
+    { method: 'get', path: `/${name}/:${key}`, permission: 'read', handler: getOne },
+    { method: 'put', path: `/${name}/:${key}`, permission: 'write', handler: update },
+    { method: 'patch', path: `/${name}/:${key}`, permission: 'write', handler: update },
+    { method: 'delete', path: `/${name}/:${key}`, permission: 'write', handler: async (req, ctx) => { await col(ctx).remove(req.params[key]); return { status: 204 }; } },
+  ];
+}
+
+/** The inventory API mounted under `/netboot/api` on Node-RED's admin app. */
+export function managementRoutes(): Array<Route<ManagementContext>> {
+  return [
+    ...crud('devices', 'mac', DEVICE_FILTERS, (s) => s.devices as never),
+    ...crud('images', 'id', RECORD_FILTERS, (s) => s.images as never),
+    ...crud('profiles', 'id', RECORD_FILTERS, (s) => s.profiles as never),
+    ...crud('groups', 'id', RECORD_FILTERS, (s) => s.groups as never),
+    {
+      method: 'get', path: '/devices/:mac/events', permission: 'read',
+      handler: async (req, ctx) => ({ status: 200, body: await ctx.store.listEvents({ mac: req.params.mac, limit: queryInt(req.query, 'limit', 1, 1000) }) }),
+    },
+    { method: 'get', path: '/settings', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: await ctx.store.getSettings() }) },
+    { method: 'put', path: '/settings', permission: 'write', handler: async (req, ctx) => ({ status: 200, body: await ctx.store.updateSettings(requireObject(req.body)) }) },
+    { method: 'get', path: '/export', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: await ctx.store.exportAll(), headers: { 'Content-Disposition': 'attachment; filename="netboot-inventory.json"' } }) },
+    {
+      method: 'post', path: '/import', permission: 'write',
+      handler: async (req, ctx) => {
+        const mode = queryString(req.query, 'mode') ?? 'replace';
+        if (mode !== 'replace' && mode !== 'merge') throw new NetbootError('validation', 'query parameter "mode" must be replace or merge', { field: 'mode' });
+        return { status: 200, body: { imported: await ctx.store.importAll(req.body, mode) } };
+      },
+    },
+    { method: 'get', path: '/status', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: ctx.state() }) },
+  ];
+}

@@ -1,0 +1,77 @@
+import * as path from 'node:path';
+import { isIPv4 } from 'node:net';
+import type { BootServerConfig, DhcpMode } from './boot-server';
+import { NetbootError } from './errors';
+import { pickServerAddress } from './net/interfaces';
+
+/**
+ * The `netboot-server` node's properties as the editor stores them: strings, possibly filled by
+ * Node-RED's `${ENV}` substitution (so `"${NETBOOT_DHCP_PORT}"` arrives as `"67"`, or as `""` when
+ * the variable is unset).
+ */
+export interface RawServerConfig {
+  serverIp?: string;
+  interface?: string;
+  bind?: string;
+  httpPort?: string | number;
+  httpBaseUrl?: string;
+  dhcpMode?: string;
+  dhcpPort?: string | number;
+  proxyPort?: string | number;
+  tftpPort?: string | number;
+  dataDir?: string;
+  assetsRoot?: string;
+  iqnPrefix?: string;
+}
+
+export const DEFAULTS = { httpPort: 1880, bind: '0.0.0.0', dhcpMode: 'proxy' as DhcpMode, dhcpPort: 67, proxyPort: 4011, tftpPort: 69, iqnPrefix: 'iqn.2024-01.local.netboot' };
+
+function port(name: string, value: string | number | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const text = String(value).trim();
+  if (!/^-?\d+$/.test(text)) throw new NetbootError('validation', `${name}: "${text}" is not a port number`, { field: name });
+  const n = Number(text);
+  if (n > 65535) throw new NetbootError('validation', `${name}: ${n} is above 65535`, { field: name });
+  return n < 0 ? -1 : n;
+}
+
+function text(value: string | undefined): string | undefined {
+  const t = value?.trim();
+  return t ? t : undefined;
+}
+
+/** Fills defaults and checks every field; `baseDir` is Node-RED's userDir (the data folder). */
+export function resolveServerConfig(raw: RawServerConfig, baseDir: string): BootServerConfig {
+  const iface = text(raw.interface);
+  const serverIp = text(raw.serverIp) ?? pickServerAddress(iface).address;
+  if (!isIPv4(serverIp)) throw new NetbootError('validation', `serverIp: "${serverIp}" is not an IPv4 address`, { field: 'serverIp' });
+  const bind = text(raw.bind) ?? DEFAULTS.bind;
+  if (!isIPv4(bind)) throw new NetbootError('validation', `bind: "${bind}" is not an IPv4 address`, { field: 'bind' });
+  const mode = (text(raw.dhcpMode) ?? DEFAULTS.dhcpMode) as DhcpMode;
+  if (!['proxy', 'full', 'off'].includes(mode)) throw new NetbootError('validation', `dhcpMode: "${mode}" must be proxy, full or off`, { field: 'dhcpMode' });
+  const httpPort = port('httpPort', raw.httpPort, DEFAULTS.httpPort);
+  const httpBaseUrl = (text(raw.httpBaseUrl) ?? `http://${serverIp}${httpPort === 80 ? '' : `:${httpPort}`}`).replace(/\/+$/, '');
+  if (!/^https?:\/\/[A-Za-z0-9.:[\]-]+([/][A-Za-z0-9._~/-]*)?$/.test(httpBaseUrl)) {
+    throw new NetbootError('validation', `httpBaseUrl: "${httpBaseUrl}" must be an http(s) URL without query or spaces`, { field: 'httpBaseUrl' });
+  }
+  const dataDir = path.resolve(baseDir, text(raw.dataDir) ?? '.');
+  const iqnPrefix = text(raw.iqnPrefix) ?? DEFAULTS.iqnPrefix;
+  if (!/^iqn\.\d{4}-(0[1-9]|1[0-2])\.[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(iqnPrefix)) {
+    throw new NetbootError('validation', `iqnPrefix: "${iqnPrefix}" is not an IQN prefix like iqn.2024-01.com.example`, { field: 'iqnPrefix' });
+  }
+  return {
+    serverIp,
+    interface: iface,
+    bind,
+    httpBaseUrl,
+    dhcpMode: mode,
+    ports: {
+      dhcp: port('dhcpPort', raw.dhcpPort, DEFAULTS.dhcpPort),
+      proxy: port('proxyPort', raw.proxyPort, DEFAULTS.proxyPort),
+      tftp: port('tftpPort', raw.tftpPort, DEFAULTS.tftpPort),
+    },
+    dataDir,
+    assetsRoot: path.resolve(dataDir, text(raw.assetsRoot) ?? 'assets'),
+    iqnPrefix,
+  };
+}

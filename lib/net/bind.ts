@@ -1,0 +1,71 @@
+import * as dgram from 'node:dgram';
+import { NetbootError } from '../errors';
+
+export interface UdpBindRequest {
+  /** What the port is for, as the user knows it: "DHCP", "proxyDHCP", "TFTP". */
+  purpose: string;
+  port: number;
+  address: string;
+  /** Name of the environment variable that sets this port, quoted in the fix. */
+  envVar?: string;
+  broadcast?: boolean;
+  socketFactory?: (type: 'udp4') => dgram.Socket;
+}
+
+/** Binds a UDP socket or fails with a `bind_failed` error that says why and how to fix it. */
+export function bindUdp(req: UdpBindRequest): Promise<dgram.Socket> {
+  const socket = (req.socketFactory ?? ((t) => dgram.createSocket({ type: t, reuseAddr: false })))('udp4');
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      socket.removeListener('listening', onListening);
+      socket.close(() => undefined);
+      reject(describeBindError(err, req));
+    };
+    const onListening = () => {
+      socket.removeListener('error', onError);
+      if (req.broadcast) socket.setBroadcast(true);
+      resolve(socket);
+    };
+    socket.once('error', onError);
+    socket.once('listening', onListening);
+    try {
+      socket.bind({ port: req.port, address: req.address, exclusive: true });
+    } catch (err) {
+      onError(err as NodeJS.ErrnoException);
+    }
+  });
+}
+
+/** Turns EACCES / EADDRINUSE / EADDRNOTAVAIL into one sentence with the fixes. */
+export function describeBindError(err: NodeJS.ErrnoException, req: Pick<UdpBindRequest, 'purpose' | 'port' | 'address' | 'envVar'>, proto = 'UDP'): NetbootError {
+  const where = `${proto} ${req.address}:${req.port} (${req.purpose})`;
+  const other = req.envVar ? `set ${req.envVar} to another port` : 'use another port';
+  let why: string;
+  switch (err.code) {
+    case 'EACCES':
+    case 'EPERM':
+      why = `permission denied (${err.code}): ports below 1024 need privileges. Fix: run as root, or grant the capability once with ` +
+        `"sudo setcap cap_net_bind_service=+ep $(readlink -f $(command -v node))", or ${other} above 1023`;
+      break;
+    case 'EADDRINUSE':
+      why = `the port is already in use (EADDRINUSE), probably by another DHCP/TFTP server (dnsmasq, tftpd-hpa) or another Node-RED. Fix: stop that program, or ${other}`;
+      break;
+    case 'EADDRNOTAVAIL':
+      why = `address ${req.address} is not on this machine (EADDRNOTAVAIL). Fix: check NETBOOT_SERVER_IP / NETBOOT_BIND, or bind 0.0.0.0`;
+      break;
+    default:
+      why = `${err.message}${err.code ? ` (${err.code})` : ''}`;
+  }
+  return new NetbootError('bind_failed', `cannot bind ${where}: ${why}`, { port: req.port, address: req.address, purpose: req.purpose, errno: err.code }, { cause: err });
+}
+
+export function closeSocket(socket: dgram.Socket | undefined): Promise<void> {
+  if (!socket) return Promise.resolve();
+  return new Promise((resolve) => {
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve(); // already closed
+    }
+  });
+}

@@ -1,0 +1,5 @@
+export * from './schema';
+export * from './types';
+export { JsonInventoryStore, type JsonStoreOptions, type OpenReport } from './json-store';
+export { DurableJsonFile } from './durable-file';
+export { openSharedStore, type SharedStoreHandle } from './shared';

@@ -1,0 +1,483 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Low } from 'lowdb';
+import { NetbootError } from '../errors';
+import { normalizeMac } from '../mac';
+import { DurableJsonFile } from './durable-file';
+import { migrate } from './migrate';
+import {
+  assertValid, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, emptyInventory, GroupCreate, GroupFields, ImageCreate, ImageFields,
+  ProfileCreate, ProfileFields, Settings,
+  type BootEvent, type Device, type Group, type Image, type InventoryData, type Profile, type Session,
+} from './schema';
+import type {
+  CheckInFacts, Collection, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput,
+} from './types';
+import { Type } from '@sinclair/typebox';
+
+export interface JsonStoreOptions {
+  /** Injected clock (ISO strings in records come from it). */
+  now?: () => Date;
+  /** Where a note about a quarantined corrupt file goes. */
+  log?: { warn(msg: string): void; error(msg: string): void };
+}
+
+export interface OpenReport {
+  /** Set when the file could not be parsed: where it was moved. The store then starts empty. */
+  quarantined?: string;
+  /** Set when a temp file from an interrupted write was removed. */
+  removedLeftover?: boolean;
+  /** Set when the file was migrated from an older schema version. */
+  migratedFrom?: number;
+}
+
+const MAX_LIMIT = 1000;
+const DEFAULT_LIMIT = 100;
+
+/**
+ * The JSON-file inventory: lowdb holds the document in memory, every mutation is applied in memory
+ * and then written with `DurableJsonFile`. Writes are coalesced: mutations that arrive while a write
+ * is in flight go out together in the next write, and each mutation's promise resolves only after a
+ * write that contains it has reached the disk. That resolution is the acknowledgement.
+ */
+export class JsonInventoryStore implements InventoryStore {
+  readonly file: string;
+  report: OpenReport = {};
+  private db!: Low<InventoryData>;
+  private readonly adapter: DurableJsonFile<InventoryData>;
+  private readonly now: () => Date;
+  private readonly log?: JsonStoreOptions['log'];
+  private writing: Promise<void> | null = null;
+  private waiting: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private closed = false;
+
+  readonly devices: InventoryStore['devices'];
+  readonly images: Collection<Image, ImageInput, Partial<ImageInput>>;
+  readonly profiles: Collection<Profile, ProfileInput, Partial<ProfileInput>>;
+  readonly groups: Collection<Group, GroupInput, Partial<GroupInput>>;
+  readonly sessions: Collection<Session, SessionInput, Partial<SessionInput>>;
+
+  private constructor(file: string, opts: JsonStoreOptions) {
+    this.file = file;
+    this.adapter = new DurableJsonFile<InventoryData>(file);
+    this.now = opts.now ?? (() => new Date());
+    this.log = opts.log;
+    this.devices = this.makeDevices();
+    this.images = this.makeRecords('images', 'image', ImageCreate, ImageFields, (d) => this.refsTo('imageId', d.id));
+    this.profiles = this.makeRecords('profiles', 'profile', ProfileCreate, ProfileFields, (d) => this.refsTo('profileId', d.id));
+    this.groups = this.makeRecords('groups', 'group', GroupCreate, GroupFields, () => undefined);
+    this.sessions = this.makeRecords('sessions', 'session', Type.Any(), Type.Any(), () => undefined);
+  }
+
+  static async open(file: string, opts: JsonStoreOptions = {}): Promise<JsonInventoryStore> {
+    const store = new JsonInventoryStore(path.resolve(file), opts);
+    await store.load();
+    return store;
+  }
+
+  private async load(): Promise<void> {
+    await fsp.mkdir(path.dirname(this.file), { recursive: true });
+    const { Low } = await import('lowdb');
+    this.db = new Low<InventoryData>(this.adapter, emptyInventory());
+    this.report.removedLeftover = await this.adapter.removeLeftover();
+    let raw: unknown;
+    try {
+      raw = await this.adapter.read();
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw new NetbootError('store_io', `reading ${this.file}: ${(err as Error).message}`, { file: this.file }, { cause: err });
+      const aside = `${this.file}.corrupt-${this.now().toISOString().replace(/[:.]/g, '-')}`;
+      await fsp.rename(this.file, aside);
+      this.report.quarantined = aside;
+      this.log?.error(`inventory ${this.file} is not valid JSON (${err.message}); it was moved to ${aside} and an empty inventory was started. Restore it by fixing that file and moving it back while Node-RED is stopped.`);
+      raw = null;
+    }
+    if (raw === null) {
+      this.db.data = emptyInventory();
+      await this.write();
+      return;
+    }
+    const { data, from } = migrate(raw, this.file);
+    this.db.data = data;
+    if (from !== data.schemaVersion) {
+      this.report.migratedFrom = from;
+      await this.write();
+    }
+  }
+
+  // ---- writing --------------------------------------------------------------------------------
+
+  private get data(): InventoryData {
+    if (this.closed) throw new NetbootError('store_io', `inventory ${this.file} is closed`);
+    return this.db.data;
+  }
+
+  /** Applies `fn` in memory (it must validate before it changes anything), then waits for the disk. */
+  private async mutate<R>(fn: (data: InventoryData) => R): Promise<R> {
+    const result = fn(this.data);
+    await this.write();
+    return result;
+  }
+
+  private write(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.writing || this.waiting.length === 0) return;
+    const batch = this.waiting.splice(0);
+    this.writing = this.db.write().then(
+      () => batch.forEach((w) => w.resolve()),
+      (err: unknown) => {
+        const e = new NetbootError('store_io', `writing ${this.file}: ${(err as Error).message}`, { file: this.file, errno: (err as NodeJS.ErrnoException).code }, { cause: err });
+        this.log?.error(e.message);
+        batch.forEach((w) => w.reject(e));
+      },
+    ).finally(() => {
+      this.writing = null;
+      this.pump();
+    });
+  }
+
+  async flush(): Promise<void> {
+    while (this.writing || this.waiting.length) await (this.writing ?? this.write());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush().catch(() => undefined);
+    this.closed = true;
+  }
+
+  private stamp(): string {
+    return this.now().toISOString();
+  }
+
+  // ---- devices --------------------------------------------------------------------------------
+
+  private findByMac(data: InventoryData, mac: string): Device | undefined {
+    return data.devices.find((d) => d.mac === mac || d.macs.includes(mac));
+  }
+
+  private checkRefs(data: InventoryData, rec: { imageId?: string | null; profileId?: string | null }): void {
+    if (rec.imageId && !data.images.some((i) => i.id === rec.imageId)) {
+      throw new NetbootError('validation', `field "imageId": no image "${rec.imageId}"`, { field: 'imageId' });
+    }
+    if (rec.profileId && !data.profiles.some((p) => p.id === rec.profileId)) {
+      throw new NetbootError('validation', `field "profileId": no profile "${rec.profileId}"`, { field: 'profileId' });
+    }
+  }
+
+  private refsTo(field: 'imageId' | 'profileId', id: string): string | undefined {
+    const data = this.data;
+    const dev = data.devices.find((d) => d[field] === id || d.bootOnce?.[field] === id);
+    if (dev) return `device ${dev.mac}`;
+    const grp = data.groups.find((g) => g[field] === id);
+    if (grp) return `group ${grp.id}`;
+    return undefined;
+  }
+
+  private normalizeDeviceMacs(primary: string, others: string[] | undefined): string[] {
+    const set = new Set<string>();
+    for (const [i, m] of (others ?? []).entries()) {
+      let mac: string;
+      try {
+        mac = normalizeMac(m);
+      } catch (err) {
+        throw new NetbootError('validation', `field "macs.${i}": ${(err as Error).message}`, { field: `macs.${i}` });
+      }
+      if (mac !== primary) set.add(mac);
+    }
+    return [...set];
+  }
+
+  private makeDevices(): InventoryStore['devices'] {
+    const macField = (value: unknown): string => {
+      try {
+        return normalizeMac(value);
+      } catch (err) {
+        throw new NetbootError('validation', `field "mac": ${(err as Error).message}`, { field: 'mac' });
+      }
+    };
+    return {
+      list: async (query) => page(this.data.devices, query, (d) => [d.mac, ...d.macs, d.hostname ?? '', d.serial ?? '', d.serviceTag ?? ''].join(' ')),
+      get: async (id) => {
+        let mac: string;
+        try {
+          mac = normalizeMac(id);
+        } catch {
+          return undefined;
+        }
+        return this.findByMac(this.data, mac);
+      },
+      find: async (keys: MachineKeys) => findDevice(this.data.devices, keys),
+      create: async (input) => {
+        assertValid(DeviceCreate, input, 'device');
+        const mac = macField(input.mac);
+        return this.mutate((data) => {
+          const macs = this.normalizeDeviceMacs(mac, input.macs);
+          for (const m of [mac, ...macs]) {
+            const other = this.findByMac(data, m);
+            if (other) throw new NetbootError('conflict', `device with MAC ${m} already exists (${other.mac})`, { field: 'mac', id: other.mac });
+          }
+          this.checkRefs(data, input);
+          const ts = this.stamp();
+          const { mac: _m, macs: _ms, ...rest } = input;
+          const dev: Device = { ...rest, mac, macs, labels: input.labels ?? {}, status: input.status ?? 'enrolled', serial: input.serial?.toLowerCase(), uuid: input.uuid?.toLowerCase(), firstSeen: ts, createdAt: ts, updatedAt: ts };
+          dropUndefined(dev);
+          data.devices.push(dev);
+          return structuredClone(dev);
+        });
+      },
+      update: async (id, patch) => {
+        assertValid(DeviceFields, patch, 'device');
+        const mac = macField(id);
+        return this.mutate((data) => {
+          const dev = this.findByMac(data, mac);
+          if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
+          const macs = patch.macs === undefined ? dev.macs : this.normalizeDeviceMacs(dev.mac, patch.macs);
+          for (const m of macs) {
+            const other = this.findByMac(data, m);
+            if (other && other !== dev) throw new NetbootError('conflict', `MAC ${m} belongs to device ${other.mac}`, { field: 'macs', id: other.mac });
+          }
+          this.checkRefs(data, patch);
+          Object.assign(dev, patch, { macs, updatedAt: this.stamp() });
+          if (patch.serial) dev.serial = patch.serial.toLowerCase();
+          if (patch.uuid) dev.uuid = patch.uuid.toLowerCase();
+          dropUndefined(dev);
+          return structuredClone(dev);
+        });
+      },
+      remove: async (id) => {
+        const mac = macField(id);
+        return this.mutate((data) => {
+          const i = data.devices.findIndex((d) => d.mac === mac);
+          if (i < 0) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
+          data.devices.splice(i, 1);
+        });
+      },
+      touch: async (id, facts: CheckInFacts) => {
+        const mac = macField(id);
+        return this.mutate((data) => {
+          const dev = this.findByMac(data, mac);
+          if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
+          dev.lastSeen = this.stamp();
+          if (facts.ip) dev.lastIp = facts.ip;
+          if (facts.arch) dev.arch = facts.arch;
+          if (facts.firmware) dev.firmware = facts.firmware;
+          if (facts.hostname && !dev.hostname) dev.hostname = facts.hostname;
+          return structuredClone(dev);
+        });
+      },
+    };
+  }
+
+  // ---- records with ids -----------------------------------------------------------------------
+
+  private makeRecords<K extends 'images' | 'profiles' | 'groups' | 'sessions', T extends InventoryData[K][number]>(
+    key: K,
+    what: string,
+    createSchema: Parameters<typeof assertValid>[0],
+    patchSchema: Parameters<typeof assertValid>[0],
+    inUse: (rec: T) => string | undefined,
+  ): Collection<T, any, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const list = (data: InventoryData) => data[key] as unknown as T[];
+    return {
+      list: async (query) => page(list(this.data), query, (r) => `${r.id} ${(r as { name?: string }).name ?? ''}`),
+      get: async (id) => structuredCloneOpt(list(this.data).find((r) => r.id === id)),
+      create: async (input: Record<string, unknown>) => {
+        assertValid(createSchema, input, what);
+        return this.mutate((data) => {
+          const items = list(data);
+          const id = (input.id as string | undefined) ?? uniqueId(items, (input.name as string | undefined) ?? what);
+          if (items.some((r) => r.id === id)) throw new NetbootError('conflict', `${what} "${id}" already exists`, { field: 'id', id });
+          if (key === 'groups') this.checkRefs(data, input as { imageId?: string; profileId?: string });
+          if (key === 'groups' && input.isDefault && data.groups.some((g) => g.isDefault)) {
+            throw new NetbootError('conflict', `a default group already exists (${data.groups.find((g) => g.isDefault)!.id})`, { field: 'isDefault' });
+          }
+          const ts = this.stamp();
+          const rec = { ...input, id, createdAt: ts, updatedAt: ts } as unknown as T;
+          items.push(rec);
+          return structuredClone(rec);
+        });
+      },
+      update: async (id, patch: Record<string, unknown>) => {
+        if (key !== 'sessions') assertValid(Type.Partial(patchSchema as ReturnType<typeof Type.Object>), patch, what);
+        if ('id' in patch && patch.id !== id) throw new NetbootError('validation', `${what}: field "id": cannot be changed`, { field: 'id' });
+        return this.mutate((data) => {
+          const rec = list(data).find((r) => r.id === id);
+          if (!rec) throw new NetbootError('not_found', `no ${what} "${id}"`, { id });
+          if (key === 'groups') this.checkRefs(data, patch as { imageId?: string; profileId?: string });
+          Object.assign(rec, patch, { id, updatedAt: this.stamp() });
+          return structuredClone(rec);
+        });
+      },
+      remove: async (id) => this.mutate((data) => {
+        const items = list(data);
+        const i = items.findIndex((r) => r.id === id);
+        if (i < 0) throw new NetbootError('not_found', `no ${what} "${id}"`, { id });
+        const user = inUse(items[i]);
+        if (user) throw new NetbootError('conflict', `${what} "${id}" is in use by ${user}`, { id });
+        items.splice(i, 1);
+      }),
+    };
+  }
+
+  // ---- events, settings, export ---------------------------------------------------------------
+
+  appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent> {
+    return this.mutate((data) => {
+      const limit = data.settings.eventLogLimit ?? DEFAULT_SETTINGS.eventLogLimit;
+      data.eventSeq += 1;
+      const rec: BootEvent = { ...event, seq: data.eventSeq, ts: event.ts ?? this.stamp() };
+      if (rec.mac) rec.mac = normalizeMac(rec.mac);
+      data.events.push(rec);
+      if (data.events.length > limit) data.events.splice(0, data.events.length - limit);
+      return rec;
+    });
+  }
+
+  async listEvents(query: { mac?: string; afterSeq?: number; limit?: number } = {}): Promise<BootEvent[]> {
+    const mac = query.mac ? normalizeMac(query.mac) : undefined;
+    const hits = this.data.events.filter((e) => (!mac || e.mac === mac) && (query.afterSeq === undefined || e.seq > query.afterSeq));
+    const limit = clampLimit(query.limit);
+    return structuredClone(hits.slice(-limit));
+  }
+
+  async getSettings(): Promise<Required<Settings>> {
+    return { ...DEFAULT_SETTINGS, ...this.data.settings };
+  }
+
+  async updateSettings(patch: Settings): Promise<Required<Settings>> {
+    assertValid(Settings, patch, 'settings');
+    await this.mutate((data) => Object.assign(data.settings, patch));
+    return this.getSettings();
+  }
+
+  async exportAll(): Promise<InventoryExport> {
+    const d = this.data;
+    return structuredClone({
+      format: 'netboot-inventory', schemaVersion: d.schemaVersion, exportedAt: this.stamp(),
+      devices: d.devices, images: d.images, profiles: d.profiles, groups: d.groups, sessions: d.sessions, settings: d.settings,
+    });
+  }
+
+  async importAll(doc: unknown, mode: 'replace' | 'merge' = 'replace') {
+    const incoming = checkImport(doc);
+    return this.mutate((data) => {
+      const next: InventoryData = mode === 'replace'
+        ? { ...data, devices: [], images: [], profiles: [], groups: [], sessions: [], settings: {} }
+        : structuredClone(data);
+      const put = <T extends { id: string }>(items: T[], rec: T) => {
+        const i = items.findIndex((r) => r.id === rec.id);
+        if (i >= 0) items[i] = rec; else items.push(rec);
+      };
+      incoming.images.forEach((r) => put(next.images, r));
+      incoming.profiles.forEach((r) => put(next.profiles, r));
+      incoming.groups.forEach((r) => put(next.groups, r));
+      incoming.sessions.forEach((r) => put(next.sessions, r));
+      for (const dev of incoming.devices) {
+        const i = next.devices.findIndex((d) => d.mac === dev.mac);
+        if (i >= 0) next.devices[i] = dev; else next.devices.push(dev);
+      }
+      for (const dev of next.devices) this.checkRefs(next, dev);
+      Object.assign(next.settings, incoming.settings);
+      Object.assign(data, next);
+      return { devices: incoming.devices.length, images: incoming.images.length, profiles: incoming.profiles.length, groups: incoming.groups.length };
+    });
+  }
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+function checkImport(doc: unknown): Omit<InventoryExport, 'format' | 'schemaVersion' | 'exportedAt'> {
+  if (!doc || typeof doc !== 'object' || (doc as { format?: unknown }).format !== 'netboot-inventory') {
+    throw new NetbootError('validation', 'import: field "format": must be "netboot-inventory"', { field: 'format' });
+  }
+  const d = doc as Partial<InventoryExport>;
+  const arr = <T>(name: string, v: unknown): T[] => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) throw new NetbootError('validation', `import: field "${name}": must be an array`, { field: name });
+    return v as T[];
+  };
+  const stampFields = Type.Object({ createdAt: Type.Optional(Type.String()), updatedAt: Type.Optional(Type.String()) });
+  const devices = arr<Device>('devices', d.devices).map((dev, i) => {
+    const { firstSeen, lastSeen, lastIp, createdAt, updatedAt, ...fields } = dev;
+    assertValid(DeviceCreate, fields, `import: devices.${i}`);
+    const mac = normalizeMac(dev.mac);
+    const now = new Date().toISOString();
+    return { ...dev, mac, macs: (dev.macs ?? []).map((m) => normalizeMac(m)), labels: dev.labels ?? {}, status: dev.status ?? 'enrolled', firstSeen: firstSeen ?? now, lastSeen, lastIp, createdAt: createdAt ?? now, updatedAt: updatedAt ?? now };
+  });
+  const recs = <T extends { id: string }>(name: string, schema: Parameters<typeof assertValid>[0]): T[] =>
+    arr<T>(name, (d as Record<string, unknown>)[name]).map((r, i) => {
+      assertValid(Type.Composite([schema as ReturnType<typeof Type.Object>, stampFields], { additionalProperties: false }), r, `import: ${name}.${i}`);
+      if (typeof r.id !== 'string' || !r.id) throw new NetbootError('validation', `import: field "${name}.${i}.id": required`, { field: `${name}.${i}.id` });
+      return r;
+    });
+  const settings = d.settings ?? {};
+  assertValid(Settings, settings, 'import: settings');
+  return {
+    devices,
+    images: recs<Image>('images', ImageCreate),
+    profiles: recs<Profile>('profiles', ProfileCreate),
+    groups: recs<Group>('groups', GroupCreate),
+    sessions: arr<Session>('sessions', d.sessions),
+    settings,
+  };
+}
+
+function findDevice(devices: Device[], keys: MachineKeys): Device | undefined {
+  let hit: Device | undefined;
+  if (keys.mac) {
+    const mac = normalizeMac(keys.mac);
+    hit = devices.find((d) => d.mac === mac || d.macs.includes(mac));
+  }
+  if (!hit && keys.uuid) {
+    const uuid = keys.uuid.toLowerCase();
+    hit = devices.find((d) => d.uuid === uuid);
+  }
+  if (!hit && keys.serial) {
+    const serial = keys.serial.toLowerCase().replace(/^10000000/, '');
+    hit = devices.find((d) => d.serial !== undefined && d.serial.replace(/^10000000/, '') === serial);
+  }
+  if (!hit && keys.serviceTag) {
+    const tag = keys.serviceTag.toLowerCase();
+    hit = devices.find((d) => d.serviceTag?.toLowerCase() === tag);
+  }
+  return structuredCloneOpt(hit);
+}
+
+function clampLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_LIMIT;
+  return Math.max(1, Math.min(MAX_LIMIT, Math.floor(limit)));
+}
+
+function page<T extends object>(items: T[], query: ListQuery = {}, haystack: (t: T) => string): Page<T> {
+  const filter = query.filter ?? {};
+  const matches = items.filter((item) => Object.entries(filter).every(([k, v]) => {
+    if (k === 'q') return haystack(item).toLowerCase().includes(v.toLowerCase());
+    if (k.startsWith('label.')) return (item as { labels?: Record<string, string> }).labels?.[k.slice(6)] === v;
+    const field = (item as Record<string, unknown>)[k];
+    return field !== undefined && field !== null && String(field) === v;
+  }));
+  const offset = Math.max(0, Math.floor(query.offset ?? 0)) || 0;
+  const limit = clampLimit(query.limit);
+  return { items: structuredClone(matches.slice(offset, offset + limit)), total: matches.length, offset, limit };
+}
+
+function uniqueId(items: Array<{ id: string }>, name: string): string {
+  const base = name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|-+$/g, '').slice(0, 48) || 'item';
+  let id = base;
+  for (let n = 2; items.some((r) => r.id === id); n++) id = `${base}-${n}`;
+  return id;
+}
+
+function dropUndefined(obj: object): void {
+  for (const [k, v] of Object.entries(obj)) if (v === undefined) delete (obj as Record<string, unknown>)[k];
+}
+
+function structuredCloneOpt<T>(v: T | undefined): T | undefined {
+  return v === undefined ? undefined : structuredClone(v);
+}

@@ -1,0 +1,186 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { NetbootError } from '../errors';
+
+/**
+ * The inventory's records, as TypeBox schemas: one definition gives both the TypeScript type and the
+ * validator the management API and the nodes use at their boundaries.
+ */
+
+const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._:/+@()-]*$' });
+const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+const Text = (max: number) => Type.String({ maxLength: max });
+const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }), Type.String({ maxLength: 256 }), { maxProperties: 64 });
+const Params = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$' }), Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]), { maxProperties: 128 });
+
+export const DEVICE_STATUSES = ['enrolled', 'configured', 'building', 'ready', 'failed'] as const;
+export const DeviceStatus = Type.Union(DEVICE_STATUSES.map((s) => Type.Literal(s)));
+
+export const BootAction = Type.Union([
+  Type.Literal('boot_image'),
+  Type.Literal('boot_profile'),
+  Type.Literal('show_menu'),
+  Type.Literal('local'),
+  Type.Literal('register'),
+]);
+
+export const BootOnce = Type.Object({
+  action: BootAction,
+  profileId: Type.Optional(Id),
+  imageId: Type.Optional(Id),
+}, { additionalProperties: false });
+
+/** Fields a client may set on a device (the MAC is the key and comes separately on create). */
+export const DeviceFields = Type.Object({
+  macs: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 })),
+  serial: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{8}([0-9a-fA-F]{8})?$' })),
+  uuid: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' })),
+  serviceTag: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' })),
+  hostname: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$' })),
+  arch: Type.Optional(Type.String({ maxLength: 32, pattern: '^[a-z0-9_-]*$' })),
+  firmware: Type.Optional(Type.String({ maxLength: 32, pattern: '^[a-z0-9_-]*$' })),
+  labels: Type.Optional(Labels),
+  status: Type.Optional(DeviceStatus),
+  hardware: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  imageId: Type.Optional(Type.Union([Id, Type.Null()])),
+  profileId: Type.Optional(Type.Union([Id, Type.Null()])),
+  bootOnce: Type.Optional(Type.Union([BootOnce, Type.Null()])),
+  paramsOverride: Type.Optional(Params),
+  notes: Type.Optional(Text(2000)),
+}, { additionalProperties: false });
+export type DeviceFields = Static<typeof DeviceFields>;
+
+export const DeviceCreate = Type.Composite([Type.Object({ mac: Type.String({ maxLength: 32 }) }), DeviceFields], { additionalProperties: false });
+export type DeviceCreate = Static<typeof DeviceCreate>;
+
+export interface Device {
+  mac: string;
+  macs: string[];
+  serial?: string;
+  uuid?: string;
+  serviceTag?: string;
+  hostname?: string;
+  arch?: string;
+  firmware?: string;
+  labels: Record<string, string>;
+  status: (typeof DEVICE_STATUSES)[number];
+  hardware?: Record<string, unknown>;
+  imageId?: string | null;
+  profileId?: string | null;
+  bootOnce?: Static<typeof BootOnce> | null;
+  paramsOverride?: Record<string, string | null>;
+  notes?: string;
+  firstSeen: string;
+  lastSeen?: string;
+  lastIp?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const ImageFields = Type.Object({
+  name: Name,
+  kind: Type.Optional(Type.Union([Type.Literal('iscsi'), Type.Literal('file')])),
+  path: Type.Optional(Type.String({ maxLength: 1024 })),
+  sizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  iqn: Type.Optional(Type.String({ maxLength: 223 })),
+  description: Type.Optional(Text(2000)),
+}, { additionalProperties: false });
+export const ImageCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), ImageFields], { additionalProperties: false });
+export interface Image extends Static<typeof ImageFields> { id: string; createdAt: string; updatedAt: string }
+
+export const PROFILE_TYPES = ['talos', 'ubuntu', 'debian', 'rescue', 'winpe', 'custom', 'chain', 'sanboot'] as const;
+export const ProfileFields = Type.Object({
+  name: Name,
+  type: Type.Union(PROFILE_TYPES.map((t) => Type.Literal(t))),
+  kernel: Type.Optional(Type.String({ maxLength: 1024 })),
+  initrd: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 16 })),
+  cmdline: Type.Optional(Params),
+  template: Type.Optional(Type.String({ maxLength: 128 })),
+  chainUrl: Type.Optional(Type.String({ maxLength: 1024 })),
+  params: Type.Optional(Params),
+  description: Type.Optional(Text(2000)),
+}, { additionalProperties: false });
+export const ProfileCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), ProfileFields], { additionalProperties: false });
+export interface Profile extends Static<typeof ProfileFields> { id: string; createdAt: string; updatedAt: string }
+
+export const SELECTOR_KEYS = ['mac', 'uuid', 'serial', 'arch', 'serviceTag', 'hostname'] as const;
+export const GroupFields = Type.Object({
+  name: Name,
+  selector: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }), Type.String({ maxLength: 256 }), { maxProperties: 16 }),
+  profileId: Type.Optional(Type.Union([Id, Type.Null()])),
+  imageId: Type.Optional(Type.Union([Id, Type.Null()])),
+  params: Type.Optional(Params),
+  isDefault: Type.Optional(Type.Boolean()),
+  description: Type.Optional(Text(2000)),
+}, { additionalProperties: false });
+export const GroupCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), GroupFields], { additionalProperties: false });
+export interface Group extends Static<typeof GroupFields> { id: string; createdAt: string; updatedAt: string }
+
+export interface Session {
+  id: string;
+  mac: string;
+  imageId?: string;
+  state: 'starting' | 'active' | 'stopped' | 'failed';
+  detail?: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface BootEvent {
+  seq: number;
+  ts: string;
+  type: string;
+  mac?: string;
+  ip?: string;
+  message?: string;
+  data?: Record<string, unknown>;
+}
+
+export const Settings = Type.Object({
+  menuTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
+  menuDefault: Type.Optional(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9._-]*$' })),
+  registerUnknown: Type.Optional(Type.Boolean()),
+  eventLogLimit: Type.Optional(Type.Integer({ minimum: 10, maximum: 100_000 })),
+  bootsKeptPerDevice: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  stallSeconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 86_400 })),
+}, { additionalProperties: false });
+export type Settings = Static<typeof Settings>;
+
+export const DEFAULT_SETTINGS: Required<Settings> = {
+  menuTimeoutMs: 10_000,
+  menuDefault: 'register',
+  registerUnknown: false,
+  eventLogLimit: 5000,
+  bootsKeptPerDevice: 20,
+  stallSeconds: 180,
+};
+
+export const SCHEMA_VERSION = 1;
+
+export interface InventoryData {
+  schemaVersion: number;
+  devices: Device[];
+  images: Image[];
+  profiles: Profile[];
+  groups: Group[];
+  sessions: Session[];
+  events: BootEvent[];
+  eventSeq: number;
+  settings: Settings;
+}
+
+export function emptyInventory(): InventoryData {
+  return { schemaVersion: SCHEMA_VERSION, devices: [], images: [], profiles: [], groups: [], sessions: [], events: [], eventSeq: 0, settings: {} };
+}
+
+/**
+ * Checks `value` against `schema`; on failure throws a `validation` error whose message names the
+ * first failing field, e.g. `field "hostname": must match pattern ...`.
+ */
+export function assertValid<S extends TSchema>(schema: S, value: unknown, what: string): asserts value is Static<S> {
+  if (Value.Check(schema, value)) return;
+  const first = Value.Errors(schema, value).First();
+  const field = first ? first.path.replace(/^\//, '').replace(/\//g, '.') || '(root)' : '(root)';
+  const reason = first ? first.message : 'invalid';
+  throw new NetbootError('validation', `${what}: field "${field}": ${reason}`, { field });
+}

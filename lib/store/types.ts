@@ -1,0 +1,88 @@
+import type { BootEvent, Device, DeviceCreate, DeviceFields, Group, Image, InventoryData, Profile, Session, Settings } from './schema';
+
+/**
+ * The inventory as the rest of the program sees it. Everything is async so that a PostgreSQL
+ * backend can implement the same interface when several boot servers share one inventory; the JSON
+ * file backend (`json-store.ts`) is the default. A promise that resolves means the change is durable.
+ */
+export interface ListQuery {
+  /** Equality filters on top-level string fields, plus `label.<key>` for labels and `q` for a substring search. */
+  filter?: Record<string, string>;
+  offset?: number;
+  limit?: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export interface Collection<T, Create, Patch> {
+  list(query?: ListQuery): Promise<Page<T>>;
+  get(id: string): Promise<T | undefined>;
+  create(input: Create): Promise<T>;
+  update(id: string, patch: Patch): Promise<T>;
+  remove(id: string): Promise<void>;
+}
+
+export type ImageInput = Omit<Image, 'id' | 'createdAt' | 'updatedAt'> & { id?: string };
+export type ProfileInput = Omit<Profile, 'id' | 'createdAt' | 'updatedAt'> & { id?: string };
+export type GroupInput = Omit<Group, 'id' | 'createdAt' | 'updatedAt'> & { id?: string };
+export type SessionInput = Omit<Session, 'id' | 'createdAt' | 'updatedAt'> & { id?: string };
+
+/** What a check-in knows about a machine; any one identifier is enough to find it. */
+export interface MachineKeys {
+  mac?: string;
+  uuid?: string;
+  serial?: string;
+  serviceTag?: string;
+}
+
+export interface CheckInFacts {
+  ip?: string;
+  arch?: string;
+  firmware?: string;
+  hostname?: string;
+}
+
+export interface InventoryExport {
+  format: 'netboot-inventory';
+  schemaVersion: number;
+  exportedAt: string;
+  devices: Device[];
+  images: Image[];
+  profiles: Profile[];
+  groups: Group[];
+  sessions: Session[];
+  settings: Settings;
+}
+
+export interface InventoryStore {
+  readonly devices: Collection<Device, DeviceCreate, DeviceFields> & {
+    /** Finds by MAC (primary or other), then SMBIOS UUID, Pi serial, service tag. */
+    find(keys: MachineKeys): Promise<Device | undefined>;
+    /** Records a check-in: last seen, IP, arch. Returns the updated device. */
+    touch(mac: string, facts: CheckInFacts): Promise<Device>;
+  };
+  readonly images: Collection<Image, ImageInput, Partial<ImageInput>>;
+  readonly profiles: Collection<Profile, ProfileInput, Partial<ProfileInput>>;
+  readonly groups: Collection<Group, GroupInput, Partial<GroupInput>>;
+  readonly sessions: Collection<Session, SessionInput, Partial<SessionInput>>;
+
+  appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent>;
+  listEvents(query?: { mac?: string; afterSeq?: number; limit?: number }): Promise<BootEvent[]>;
+
+  getSettings(): Promise<Required<Settings>>;
+  updateSettings(patch: Settings): Promise<Required<Settings>>;
+
+  exportAll(): Promise<InventoryExport>;
+  importAll(doc: unknown, mode?: 'replace' | 'merge'): Promise<{ devices: number; images: number; profiles: number; groups: number }>;
+
+  /** Resolves once everything written so far is on disk. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type { InventoryData };

@@ -1,0 +1,72 @@
+/**
+ * The small part of Node-RED's runtime API that our nodes use, typed here so the node files stay
+ * strict without pulling a large type package. Only node files import this; lib/ never does.
+ */
+export interface NodeMessage {
+  _msgid?: string;
+  payload?: unknown;
+  topic?: string;
+  [key: string]: unknown;
+}
+
+export type NodeStatus = { fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey'; shape?: 'ring' | 'dot'; text?: string } | Record<string, never>;
+
+export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null> | null) => void;
+export type DoneFn = (err?: Error) => void;
+
+export interface Node {
+  id: string;
+  type: string;
+  name?: string;
+  credentials?: Record<string, string | undefined>;
+  on(event: 'input', fn: (msg: NodeMessage, send: SendFn, done: DoneFn) => void): void;
+  on(event: 'close', fn: (removed: boolean, done: () => void) => void): void;
+  send: SendFn;
+  status(s: NodeStatus): void;
+  log(m: string): void;
+  warn(m: string): void;
+  error(m: string | Error, msg?: NodeMessage): void;
+}
+
+export interface NodeDef {
+  id: string;
+  type: string;
+  name?: string;
+  [key: string]: unknown;
+}
+
+export interface ExpressLike {
+  get(path: string, ...handlers: Handler[]): void;
+  post(path: string, ...handlers: Handler[]): void;
+  put(path: string, ...handlers: Handler[]): void;
+  patch(path: string, ...handlers: Handler[]): void;
+  delete(path: string, ...handlers: Handler[]): void;
+}
+
+export interface HttpRequest {
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+}
+export interface HttpResponse {
+  status(code: number): HttpResponse;
+  set(headers: Record<string, string>): HttpResponse;
+  json(body: unknown): void;
+  end(): void;
+}
+export type Handler = (req: HttpRequest, res: HttpResponse, next: (err?: unknown) => void) => void;
+
+export interface RED {
+  nodes: {
+    createNode(node: object, def: NodeDef): void;
+    registerType(type: string, ctor: (this: Node, def: NodeDef) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }>; settings?: Record<string, unknown> }): void;
+    getNode(id: string): unknown;
+  };
+  httpAdmin: ExpressLike;
+  httpNode: ExpressLike;
+  auth: { needsPermission(permission: string): Handler };
+  settings: { userDir?: string; [key: string]: unknown };
+  log: { info(m: string): void; warn(m: string): void; error(m: string): void; debug(m: string): void };
+  _(key: string, subs?: Record<string, unknown>): string;
+}

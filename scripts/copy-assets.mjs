@@ -1,0 +1,21 @@
+// Copies what tsc does not: each node's editor .html and its locales, next to the compiled .js,
+// because Node-RED looks for them beside the node file.
+import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const src = join(root, 'nodes');
+const out = join(root, 'dist', 'nodes');
+
+for (const name of readdirSync(src)) {
+  const dir = join(src, name);
+  if (!statSync(dir).isDirectory()) continue;
+  for (const entry of readdirSync(dir)) {
+    if (entry.endsWith('.html') || entry === 'locales' || entry === 'icons') {
+      cpSync(join(dir, entry), join(out, name, entry), { recursive: true });
+    }
+  }
+}
+if (existsSync(join(root, 'editor-ui', 'static'))) {
+  cpSync(join(root, 'editor-ui', 'static'), join(root, 'resources'), { recursive: true });
+}

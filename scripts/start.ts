@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: Node-RED with this package loaded from the working tree, the repo's settings file,
+ * the data folder `.netboot/` (NETBOOT_DATA_DIR) and the reference flow. Prints what it bound and
+ * where the editor is. What needs root (DHCP, TFTP) may fail; the rest keeps running.
+ */
+import * as http from 'node:http';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { ensureAdminCredentials, ensureCredentialSecret } from '../lib/admin-auth';
+import { pickServerAddress } from '../lib/net/interfaces';
+
+const repo = path.resolve(__dirname, '..', '..');
+
+const DEFAULT_ENV: Record<string, string> = {
+  NETBOOT_HTTP_PORT: '1880',
+  NETBOOT_BIND: '0.0.0.0',
+  NETBOOT_DHCP_PORT: '67',
+  NETBOOT_PROXY_PORT: '4011',
+  NETBOOT_TFTP_PORT: '69',
+  NETBOOT_DHCP_MODE: 'proxy',
+  NETBOOT_INTERFACE: '',
+};
+
+async function main(): Promise<void> {
+  const env = process.env;
+  for (const [k, v] of Object.entries(DEFAULT_ENV)) if (env[k] === undefined || env[k] === '') env[k] = v;
+  if (!env.NETBOOT_SERVER_IP) {
+    const picked = pickServerAddress(env.NETBOOT_INTERFACE || undefined);
+    env.NETBOOT_SERVER_IP = picked.address;
+    console.log(`netboot: NETBOOT_SERVER_IP not set, using ${picked.address} (${picked.reason})`);
+  }
+  const dataDir = path.resolve(env.NETBOOT_DATA_DIR || path.join(repo, '.netboot'));
+  env.NETBOOT_DATA_DIR = dataDir;
+  await fsp.mkdir(dataDir, { recursive: true });
+
+  // the reference flow, copied once: later edits in the editor are the user's
+  const flowFile = path.join(dataDir, 'flows.json');
+  try {
+    await fsp.copyFile(path.join(repo, 'flows', 'netboot.json'), flowFile, (await import('node:fs')).constants.COPYFILE_EXCL);
+    console.log(`netboot: deployed the reference flow to ${flowFile}`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+
+  const admin = await ensureAdminCredentials(dataDir, env.NETBOOT_ADMIN_PASSWORD || undefined);
+  const credentialSecret = await ensureCredentialSecret(dataDir);
+  (globalThis as Record<string, unknown>).netbootPrepared = { adminUser: admin.username, adminHash: admin.hash, credentialSecret };
+  if (admin.generatedPassword) {
+    console.log('');
+    console.log('netboot: created the editor login (shown once; only a bcrypt hash is stored):');
+    console.log(`netboot:   user: ${admin.username}   password: ${admin.generatedPassword}`);
+    console.log('netboot: set NETBOOT_ADMIN_PASSWORD to choose your own.');
+    console.log('');
+  }
+
+  const settings = require(path.join(repo, 'settings.js')) as Record<string, unknown>;
+  const RED = require('node-red');
+  const app = http.createServer();
+  RED.init(app, settings);
+  // both roots are "/": the admin app (editor, /netboot/api) first, then the boot endpoints
+  app.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    RED.httpAdmin(req, res, () => RED.httpNode(req, res, () => {
+      res.statusCode = 404;
+      res.setHeader('Content-Type', 'text/plain');
+      res.end('not found\n');
+    }));
+  });
+
+  const port = Number(env.NETBOOT_HTTP_PORT);
+  const host = env.NETBOOT_BIND!;
+  await new Promise<void>((resolve, reject) => {
+    app.once('error', (err: NodeJS.ErrnoException) => {
+      const fix = err.code === 'EADDRINUSE'
+        ? 'another program uses it: stop it or set NETBOOT_HTTP_PORT to a free port'
+        : err.code === 'EACCES' ? 'ports below 1024 need privileges: use a port above 1023 (NETBOOT_HTTP_PORT) or grant cap_net_bind_service' : err.message;
+      reject(new Error(`cannot listen on HTTP ${host}:${port}: ${err.code ?? ''} — ${fix}`));
+    });
+    app.listen(port, host, () => resolve());
+  });
+  await RED.start();
+  const shown = host === '0.0.0.0' ? env.NETBOOT_SERVER_IP : host;
+  console.log(`netboot: HTTP listening on ${host}:${port}`);
+  console.log(`netboot: editor     http://${shown}:${port}/`);
+  console.log(`netboot: API        http://${shown}:${port}/netboot/api/devices (login required)`);
+  console.log(`netboot: boot files http://${shown}:${port}/boot/`);
+  console.log('netboot: dashboard  not installed (the fleet dashboard ships in a later release)');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`netboot: ${signal}, stopping`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await RED.stop().catch(() => undefined);
+    app.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(`netboot: ${(err as Error).message}`);
+  process.exit(1);
+});

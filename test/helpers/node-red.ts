@@ -1,0 +1,34 @@
+import * as path from 'node:path';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const helper = require('node-red-node-test-helper');
+
+/** The node-red-node-test-helper, initialised with Node-RED 4 (or NETBOOT_NODE_RED, used by CI for Node-RED 5). */
+export function nodeRedHelper() {
+  helper.init(process.env.NETBOOT_NODE_RED ? require.resolve(process.env.NETBOOT_NODE_RED) : require.resolve('node-red'));
+  return helper as {
+    startServer(): Promise<void>;
+    stopServer(): Promise<void>;
+    load(nodes: unknown, flow: unknown[], credentials?: unknown): Promise<void>;
+    unload(): Promise<void>;
+    getNode(id: string): any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    request(): any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    settings(s: Record<string, unknown>): void;
+    log(): { args: unknown[][] } & Record<string, unknown>;
+  };
+}
+
+/** A compiled node module from dist/ (Node-RED loads CommonJS .js with its .html beside it). */
+export function distNode(name: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(__dirname, '..', '..', 'dist', 'nodes', name, `${name}.js`));
+}
+
+export async function waitFor<T>(fn: () => T | undefined | false, what: string, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,119 @@
+import * as dgram from 'node:dgram';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+import type { BootServerState } from '../../lib/boot-server';
+import { statusFor } from '../../nodes/shared/server-node';
+
+const helper = nodeRedHelper();
+const serverNode = distNode('netboot-server');
+let dir: string;
+
+beforeAll(() => helper.startServer());
+afterAll(() => helper.stopServer());
+afterEach(async () => {
+  await helper.unload();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function serverDef(over: Record<string, unknown> = {}) {
+  dir = mkdtempSync(path.join(tmpdir(), 'netboot-node-'));
+  return {
+    id: 'srv', type: 'netboot-server', name: 'test', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880',
+    dhcpMode: 'proxy', dhcpPort: '0', proxyPort: '0', tftpPort: '0', dataDir: dir, ...over,
+  };
+}
+
+async function started(id = 'srv'): Promise<BootServerState> {
+  const node = await waitFor(() => helper.getNode(id), 'node');
+  return waitFor(() => {
+    const s = node.bootServer?.state as BootServerState | undefined;
+    return s && s.store !== 'opening' && s.ports.every((p) => p.state !== 'closed') ? s : undefined;
+  }, 'server start');
+}
+
+function bindUdp(port: number): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(port, '127.0.0.1', () => resolve(s));
+  });
+}
+
+describe('netboot-server config node', () => {
+  it('binds its ports, opens the store and releases everything on close', async () => {
+    await helper.load(serverNode, [serverDef()]);
+    const state = await started();
+    expect(state.store).toBe('open');
+    expect(state.ports.map((p) => [p.key, p.state])).toEqual([['dhcp', 'listening'], ['proxy', 'listening'], ['tftp', 'listening']]);
+    expect(existsSync(path.join(dir, 'inventory.json'))).toBe(true);
+    const ports = state.ports.map((p) => p.boundPort!);
+    const t0 = Date.now();
+    await helper.unload();
+    // a redeploy must be able to bind the same ports at once
+    const again = await Promise.all(ports.map(bindUdp));
+    expect(Date.now() - t0).toBeLessThan(3000);
+    again.forEach((s) => s.close());
+  });
+
+  it('reports a port in use with the port and the fixes, and keeps the rest running', async () => {
+    const blocker = await bindUdp(0);
+    const busy = blocker.address().port;
+    try {
+      await helper.load(serverNode, [serverDef({ tftpPort: String(busy) })]);
+      const state = await started();
+      const tftp = state.ports.find((p) => p.key === 'tftp')!;
+      expect(tftp.state).toBe('failed');
+      expect(tftp.error).toContain(`127.0.0.1:${busy} (TFTP)`);
+      expect(tftp.error).toMatch(/EADDRINUSE.*NETBOOT_TFTP_PORT/);
+      expect(state.ports.find((p) => p.key === 'dhcp')!.state).toBe('listening');
+      expect(state.store).toBe('open');
+      const node = helper.getNode('srv');
+      const statuses: unknown[] = [];
+      node.register({ id: 'user', status: (s: unknown) => statuses.push(s) });
+      expect(statuses[0]).toMatchObject({ fill: 'red', shape: 'dot' });
+      // the text itself, with a translator that substitutes like Node-RED's i18n
+      const fakeRed = { _: (k: string, subs?: Record<string, unknown>) => `${k} ${JSON.stringify(subs ?? {})}` };
+      expect(statusFor(fakeRed as never, state).text).toContain(`TFTP ${busy}`);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('reports an address that is not on this machine', async () => {
+    await helper.load(serverNode, [serverDef({ bind: '192.0.2.123', dhcpPort: '-1', proxyPort: '-1' })]);
+    const state = await started();
+    expect(state.ports.map((p) => p.state)).toEqual(['disabled', 'disabled', 'failed']);
+    expect(state.ports[2].error).toMatch(/EADDRNOTAVAIL.*NETBOOT_SERVER_IP/);
+  });
+
+  it('rejects an invalid configuration with the field named', async () => {
+    await helper.load(serverNode, [serverDef({ dhcpMode: 'sometimes' })]);
+    const node = await waitFor(() => helper.getNode('srv'), 'node');
+    expect(node.configError).toMatch(/dhcpMode: "sometimes"/);
+    expect(node.bootServer).toBeUndefined();
+  });
+
+  it('serves the management API on the admin app', async () => {
+    await helper.load(serverNode, [serverDef()]);
+    await started();
+    const api = () => helper.request();
+    await api().post('/netboot/api/devices').send({ mac: 'AABB.CCDD.EEFF', hostname: 'pc1' }).expect(201);
+    const res = await api().get('/netboot/api/devices/aa-bb-cc-dd-ee-ff').expect(200);
+    expect(res.body.hostname).toBe('pc1');
+    const bad = await api().post('/netboot/api/devices').send({ mac: 'zz' }).expect(400);
+    expect(bad.body.error.field).toBe('mac');
+    await api().post('/netboot/api/devices').send({ mac: 'aa:bb:cc:dd:ee:ff' }).expect(409);
+    await api().get('/netboot/api/profiles/missing').expect(404);
+    const status = await api().get('/netboot/api/status').expect(200);
+    expect(status.body.store).toBe('open');
+  });
+
+  it('answers 503 with a reason when no server is deployed', async () => {
+    await helper.load(serverNode, []);
+    const res = await helper.request().get('/netboot/api/devices').expect(503);
+    expect(res.body.error.message).toMatch(/no netboot-server node is deployed/);
+  });
+});

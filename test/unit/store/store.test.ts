@@ -1,0 +1,162 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { JsonInventoryStore, openSharedStore } from '../../../lib/store';
+import { NetbootError } from '../../../lib/errors';
+
+let dir: string;
+let file: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'netboot-store-'));
+  file = path.join(dir, 'inventory.json');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+async function rejects(p: Promise<unknown>, code: string, message: RegExp): Promise<NetbootError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(NetbootError);
+  expect((err as NetbootError).code).toBe(code);
+  expect((err as NetbootError).message).toMatch(message);
+  return err as NetbootError;
+}
+
+describe('JsonInventoryStore', () => {
+  it('creates the file with a schema version and round-trips devices', async () => {
+    const store = await JsonInventoryStore.open(file);
+    const dev = await store.devices.create({ mac: 'AA-BB-CC-DD-EE-FF', hostname: 'node1', labels: { rack: '2' } });
+    expect(dev.mac).toBe('aa:bb:cc:dd:ee:ff');
+    expect(dev.status).toBe('enrolled');
+    const disk = JSON.parse(readFileSync(file, 'utf8'));
+    expect(disk.schemaVersion).toBe(1);
+    expect(disk.devices[0].hostname).toBe('node1');
+    await store.close();
+    const again = await JsonInventoryStore.open(file);
+    expect((await again.devices.get('aabb.ccdd.eeff'))?.labels).toEqual({ rack: '2' });
+    await again.close();
+  });
+
+  it('refuses duplicates, unknown ids and invalid fields with the field named', async () => {
+    const store = await JsonInventoryStore.open(file);
+    await store.devices.create({ mac: 'aa:bb:cc:dd:ee:01', macs: ['aa:bb:cc:dd:ee:02'] });
+    await rejects(store.devices.create({ mac: 'AA:BB:CC:DD:EE:01' }), 'conflict', /already exists/);
+    await rejects(store.devices.create({ mac: 'aa:bb:cc:dd:ee:02' }), 'conflict', /already exists/);
+    await rejects(store.devices.create({ mac: 'nope' }), 'validation', /field "mac"/);
+    await rejects(store.devices.create({ mac: 'aa:bb:cc:dd:ee:03', hostname: 'bad name;' }), 'validation', /field "hostname"/);
+    await rejects(store.devices.create({ mac: 'aa:bb:cc:dd:ee:03', profileId: 'missing' }), 'validation', /field "profileId": no profile/);
+    await rejects(store.devices.create({ mac: 'aa:bb:cc:dd:ee:03', extra: 1 } as never), 'validation', /field "extra"/);
+    await rejects(store.devices.update('aa:bb:cc:dd:ee:09', { hostname: 'x' }), 'not_found', /no device/);
+    await rejects(store.profiles.update('nope', { name: 'x' }), 'not_found', /no profile "nope"/);
+    await store.close();
+  });
+
+  it('finds devices by any MAC, UUID, serial (with the 10000000 prefix) and service tag', async () => {
+    const store = await JsonInventoryStore.open(file);
+    await store.devices.create({ mac: 'dc:a6:32:01:36:c2', serial: '9FFEFDEF' });
+    await store.devices.create({ mac: '52:54:00:12:34:56', macs: ['52:54:00:12:34:57'], uuid: '8C3F2A10-0000-4000-8000-000000000001', serviceTag: 'ABC123' });
+    expect((await store.devices.find({ mac: '52-54-00-12-34-57' }))?.mac).toBe('52:54:00:12:34:56');
+    expect((await store.devices.find({ uuid: '8c3f2a10-0000-4000-8000-000000000001' }))?.mac).toBe('52:54:00:12:34:56');
+    expect((await store.devices.find({ serial: '100000009ffefdef' }))?.mac).toBe('dc:a6:32:01:36:c2');
+    expect((await store.devices.find({ serviceTag: 'abc123' }))?.mac).toBe('52:54:00:12:34:56');
+    expect(await store.devices.find({ mac: '00:00:00:00:00:01' })).toBeUndefined();
+    const touched = await store.devices.touch('dc:a6:32:01:36:c2', { ip: '10.0.0.9', arch: 'rpi4' });
+    expect(touched.lastIp).toBe('10.0.0.9');
+    expect(touched.lastSeen).toBeTruthy();
+    await store.close();
+  });
+
+  it('keeps profiles referenced by devices from being deleted, and paginates and filters lists', async () => {
+    const store = await JsonInventoryStore.open(file);
+    const prof = await store.profiles.create({ name: 'Talos worker', type: 'talos', kernel: 'vmlinuz' });
+    expect(prof.id).toBe('talos-worker');
+    for (let i = 0; i < 25; i++) await store.devices.create({ mac: `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, status: i % 2 ? 'ready' : 'enrolled', profileId: i === 3 ? prof.id : undefined });
+    await rejects(store.profiles.remove(prof.id), 'conflict', /in use by device 02:00:00:00:00:03/);
+    const pageTwo = await store.devices.list({ offset: 10, limit: 10 });
+    expect(pageTwo.items).toHaveLength(10);
+    expect(pageTwo.total).toBe(25);
+    expect(pageTwo.items[0].mac).toBe('02:00:00:00:00:0a');
+    const ready = await store.devices.list({ filter: { status: 'ready' } });
+    expect(ready.total).toBe(12);
+    await store.close();
+  });
+
+  it('coalesces writes: a burst of mutations all resolve and all land', async () => {
+    const store = await JsonInventoryStore.open(file);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.devices.create({ mac: (0x020000000000 + i).toString(16).padStart(12, '0') })));
+    const disk = JSON.parse(readFileSync(file, 'utf8'));
+    expect(disk.devices).toHaveLength(200);
+    await store.close();
+  });
+
+  it('keeps a bounded event log', async () => {
+    const store = await JsonInventoryStore.open(file);
+    await store.updateSettings({ eventLogLimit: 10 });
+    for (let i = 0; i < 15; i++) await store.appendEvent({ type: 'dhcp.discover', mac: 'AA:BB:CC:DD:EE:FF' });
+    const events = await store.listEvents({ mac: 'aa:bb:cc:dd:ee:ff' });
+    expect(events).toHaveLength(10);
+    expect(events[0].seq).toBe(6);
+    expect(events[9].seq).toBe(15);
+    await store.close();
+  });
+
+  it('moves a corrupt file aside with a clear error and never overwrites it silently', async () => {
+    writeFileSync(file, '{"schemaVersion":1,"devices":[{"mac":');
+    const errors: string[] = [];
+    const store = await JsonInventoryStore.open(file, { log: { warn: () => undefined, error: (m) => errors.push(m) } });
+    expect(store.report.quarantined).toMatch(/inventory\.json\.corrupt-/);
+    expect(readFileSync(store.report.quarantined!, 'utf8')).toBe('{"schemaVersion":1,"devices":[{"mac":');
+    expect(errors[0]).toMatch(/not valid JSON.*moved to/);
+    expect((await store.devices.list()).total).toBe(0);
+    await store.close();
+  });
+
+  it('migrates a version-less file forward and refuses a newer one', async () => {
+    writeFileSync(file, JSON.stringify({ devices: [{ mac: 'aa:bb:cc:dd:ee:ff', macs: [], labels: {}, status: 'ready', firstSeen: 'x', createdAt: 'x', updatedAt: 'x' }] }));
+    const store = await JsonInventoryStore.open(file);
+    expect(store.report.migratedFrom).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8')).schemaVersion).toBe(1);
+    expect((await store.devices.get('aa:bb:cc:dd:ee:ff'))?.status).toBe('ready');
+    await store.close();
+    writeFileSync(file, JSON.stringify({ schemaVersion: 99, devices: [] }));
+    await rejects(JsonInventoryStore.open(file), 'store_corrupt', /newer than this program/);
+  });
+
+  it('removes a temp file left by a crash mid-write', async () => {
+    writeFileSync(path.join(dir, '.inventory.json.tmp'), '{"half');
+    const store = await JsonInventoryStore.open(file);
+    expect(store.report.removedLeftover).toBe(true);
+    expect(readdirSync(dir)).toEqual(['inventory.json']);
+    await store.close();
+  });
+
+  it('exports and imports the whole inventory, validating everything before changing anything', async () => {
+    const store = await JsonInventoryStore.open(file);
+    await store.profiles.create({ id: 'rescue', name: 'Rescue', type: 'rescue', kernel: 'k', initrd: ['i'] });
+    await store.groups.create({ name: 'Rack 2', selector: { rack: '2' }, profileId: 'rescue' });
+    await store.devices.create({ mac: 'aa:bb:cc:dd:ee:ff', profileId: 'rescue' });
+    const doc = await store.exportAll();
+    const other = await JsonInventoryStore.open(path.join(dir, 'b.json'));
+    await expect(other.importAll({ ...doc, devices: [{ ...doc.devices[0], mac: 'bad' }] })).rejects.toThrow(/invalid MAC/);
+    expect((await other.devices.list()).total).toBe(0);
+    const counts = await other.importAll(doc);
+    expect(counts).toEqual({ devices: 1, images: 0, profiles: 1, groups: 1 });
+    expect((await other.devices.get('aa:bb:cc:dd:ee:ff'))?.profileId).toBe('rescue');
+    await expect(other.importAll({ format: 'something-else' })).rejects.toThrow(/field "format"/);
+    await store.close();
+    await other.close();
+  });
+
+  it('shares one instance per file and closes it with the last user', async () => {
+    const a = await openSharedStore(file);
+    const b = await openSharedStore(file);
+    expect(a.store).toBe(b.store);
+    await a.release();
+    await a.store.devices.create({ mac: 'aa:bb:cc:dd:ee:ff' });
+    await b.release();
+    await expect(b.store.devices.list()).rejects.toThrow(/closed/);
+    const c = await openSharedStore(file);
+    expect(c.store).not.toBe(a.store);
+    expect((await c.store.devices.list()).total).toBe(1);
+    await c.release();
+  });
+});

@@ -1,0 +1,7 @@
+/** Renderers: iPXE scripts, Raspberry Pi config.txt/cmdline.txt, iSCSI names and URIs, templates. */
+export * from './ipxe-safe';
+export * from './ipxe-validate';
+export * from './ipxe';
+export * from './iscsi';
+export * from './template';
+export * from './pi';

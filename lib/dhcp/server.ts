@@ -1,0 +1,423 @@
+/**
+ * The DHCP / proxyDHCP server loop. The caller owns the sockets (a Node-RED config node binds
+ * 0.0.0.0:67, 0.0.0.0:4011 and optionally 0.0.0.0:68 for rogue detection) and hands them to
+ * `attach()`, or feeds packets to `handlePacket()` itself.
+ *
+ * Which of our addresses answers a packet (Node's dgram cannot tell the arrival interface):
+ *   1. a REQUEST whose option 54 names one of our interface addresses → that interface;
+ *   2. relayed (giaddr ≠ 0) → the interface whose subnet holds giaddr, else the default;
+ *   3. ciaddr ≠ 0 inside one of our subnets → that interface;
+ *   4. a unicast source address inside one of our subnets → that interface;
+ *   5. otherwise (broadcasts from 0.0.0.0) → `defaultInterface` (or the first interface).
+ *
+ * Where a reply goes (injectable via `destination`):
+ *   relayed → giaddr:67; boot-server port → the client's source address and port; NAK →
+ *   255.255.255.255:68; ciaddr ≠ 0 → ciaddr:68; otherwise → 255.255.255.255:68 (we cannot add an ARP
+ *   entry to unicast to a client without an address, so non-broadcast-flag clients get a broadcast).
+ *   With `broadcast: 'directed'` the subnet broadcast of the chosen interface replaces 255.255.255.255.
+ *
+ * The `decide` hook: before a boot answer goes out, the server emits `decide` (facts, respond) and
+ * calls `options.decide(facts)`. The first answer wins; `undefined` means "the default". If nothing
+ * answers within `deadlineMs` (default 300 ms) the default answer is sent.
+ *
+ * Events: discover, request, release, decline, inform (received, `{ facts, rinfo, via }`);
+ * offer, ack, nak (sent, `{ facts, reply, destination, boot }`); ignored (`{ reason, facts, detail }`,
+ * reasons: not-pxe, other-server, rate-limited, mode-off, no-lease, skipped, ...); malformed
+ * (`{ error, rinfo, count }`); rogue (`RogueReport`); decide; deadline; error (only when listened to).
+ */
+import { EventEmitter } from 'node:events';
+import type { RemoteInfo } from 'node:dgram';
+import { NetbootError } from '../errors';
+import { ClientFacts, classify } from './classify';
+import { BootConfigInput, BootOverride, resolveBootConfig, BootAnswerConfig } from './boot-answer';
+import { DhcpPacket, encodePacket, intToIp, ipToInt, isIPv4, parsePacket } from './packet';
+import { MESSAGE_TYPE_NAMES, MessageType } from './options';
+import { DhcpMode, IgnoreReason, LeaseDecision, decideReply } from './responder';
+import { LeasePool } from './leases';
+import { RogueDetector, RogueReport } from './rogue';
+import { RateLimitConfig, TokenBuckets } from './rate-limit';
+
+export interface DhcpSocket {
+  send(msg: Uint8Array, port: number, address: string, callback?: (error: Error | null, bytes: number) => void): void;
+  on(event: 'message', listener: (msg: Buffer, rinfo: RemoteInfo) => void): unknown;
+  off(event: 'message', listener: (msg: Buffer, rinfo: RemoteInfo) => void): unknown;
+  setBroadcast?(flag: boolean): void;
+}
+
+export interface DhcpInterface {
+  address: string;
+  netmask: string;
+  /** Full mode: the address pool for this subnet. */
+  pool?: LeasePool;
+}
+
+export type PacketVia = 'dhcp' | 'boot' | 'monitor';
+
+export interface Destination {
+  address: string;
+  port: number;
+}
+
+export interface DestinationInfo {
+  type: MessageType;
+  request: DhcpPacket;
+  rinfo: RemoteInfo;
+  via: PacketVia;
+  /** The interface chosen for this packet. */
+  iface: DhcpInterface;
+}
+
+export type DestinationFn = (reply: DhcpPacket, info: DestinationInfo) => Destination;
+
+export interface DhcpLogger {
+  debug?(msg: string): void;
+  info?(msg: string): void;
+  warn?(msg: string): void;
+}
+
+export interface DhcpServerOptions {
+  mode: DhcpMode;
+  interfaces: DhcpInterface[];
+  /** Address of the interface that answers broadcasts (rule 5); default the first interface. */
+  defaultInterface?: string;
+  boot?: BootConfigInput;
+  serverName?: string;
+  decide?: (facts: ClientFacts) => Promise<BootOverride | undefined>;
+  deadlineMs?: number;
+  /** Per-MAC and per-source token buckets; `false` turns one off. Sources 0.0.0.0 are not limited per source. */
+  rateLimit?: { perMac?: RateLimitConfig | false; perSource?: RateLimitConfig | false };
+  /** Client/server ports used by the default destination rule (68/67). */
+  ports?: { client?: number; server?: number };
+  /**
+   * 'limited' (default) sends broadcasts to 255.255.255.255, which the kernel routes like any
+   * address (the host needs a default route or a 255.255.255.255 route on the right interface);
+   * 'directed' sends to the chosen interface's subnet broadcast (e.g. 10.0.0.255), which follows
+   * the subnet route and suits multi-homed hosts.
+   */
+  broadcast?: 'limited' | 'directed';
+  destination?: DestinationFn;
+  clock?: () => number;
+  log?: DhcpLogger;
+}
+
+export interface DhcpStats {
+  received: number;
+  malformed: number;
+  replied: number;
+  ignored: number;
+  rateLimited: number;
+  errors: number;
+}
+
+export type HandleOutcome =
+  | { action: 'replied'; type: MessageType; reply: DhcpPacket; bytes: Buffer; destination: Destination; decided: 'hook' | 'deadline' | 'default' }
+  | { action: 'ignored'; reason: IgnoreReason | 'rate-limited' | 'no-interface'; detail?: string }
+  | { action: 'malformed'; error: NetbootError }
+  | { action: 'observed'; rogue?: RogueReport }
+  | { action: 'handled' }
+  | { action: 'error'; error: NetbootError };
+
+export const DEFAULT_RATE_LIMIT = {
+  perMac: { burst: 10, perSecond: 2 },
+  perSource: { burst: 50, perSecond: 20 },
+} as const;
+
+const BROADCAST = '255.255.255.255';
+
+export function directedBroadcast(iface: { address: string; netmask: string }): string {
+  const m = ipToInt(iface.netmask);
+  return intToIp(((ipToInt(iface.address) & m) | ~m) >>> 0);
+}
+
+export function makeDefaultDestination(ports: { client?: number; server?: number } = {}, broadcast: 'limited' | 'directed' = 'limited'): DestinationFn {
+  const client = ports.client ?? 68;
+  const server = ports.server ?? 67;
+  return (reply, info) => {
+    const bcast = broadcast === 'directed' ? directedBroadcast(info.iface) : BROADCAST;
+    if (reply.giaddr !== '0.0.0.0') return { address: reply.giaddr, port: server };
+    if (info.via === 'boot' && info.rinfo.address && info.rinfo.address !== '0.0.0.0') return { address: info.rinfo.address, port: info.rinfo.port };
+    if (info.type === MessageType.NAK) return { address: bcast, port: client };
+    if (info.request.ciaddr !== '0.0.0.0') return { address: info.request.ciaddr, port: client };
+    return { address: bcast, port: client };
+  };
+}
+
+function inSubnet(iface: DhcpInterface, ip: string): boolean {
+  if (!isIPv4(ip)) return false;
+  const m = ipToInt(iface.netmask);
+  return ((ipToInt(ip) & m) >>> 0) === ((ipToInt(iface.address) & m) >>> 0);
+}
+
+const EVENT_FOR_TYPE: Partial<Record<MessageType, string>> = {
+  [MessageType.DISCOVER]: 'discover',
+  [MessageType.REQUEST]: 'request',
+  [MessageType.RELEASE]: 'release',
+  [MessageType.DECLINE]: 'decline',
+  [MessageType.INFORM]: 'inform',
+};
+
+export class DhcpServer extends EventEmitter {
+  readonly stats: DhcpStats = { received: 0, malformed: 0, replied: 0, ignored: 0, rateLimited: 0, errors: 0 };
+  private mode: DhcpMode;
+  private readonly interfaces: DhcpInterface[];
+  private readonly defaultIface: DhcpInterface;
+  private readonly boot: BootAnswerConfig;
+  private readonly deadlineMs: number;
+  private readonly destination: DestinationFn;
+  private readonly rogue: RogueDetector;
+  private readonly macLimit?: TokenBuckets;
+  private readonly sourceLimit?: TokenBuckets;
+  private readonly log: DhcpLogger;
+  private sockets: { dhcp?: DhcpSocket; boot?: DhcpSocket; monitor?: DhcpSocket } = {};
+  private socketHandlers: { socket: DhcpSocket; fn: (msg: Buffer, rinfo: RemoteInfo) => void }[] = [];
+  /** Pending decisions: timer → settle now with the default answer. */
+  private readonly pending = new Map<NodeJS.Timeout, () => void>();
+
+  constructor(private readonly options: DhcpServerOptions) {
+    super();
+    if (!options.interfaces?.length) throw new NetbootError('validation', 'DHCP server: at least one interface { address, netmask } is needed');
+    for (const i of options.interfaces) {
+      if (!isIPv4(i.address) || !isIPv4(i.netmask)) throw new NetbootError('validation', `DHCP server: interface ${i.address}/${i.netmask} is not an IPv4 address and netmask`, { interface: i.address });
+    }
+    this.mode = options.mode;
+    this.interfaces = options.interfaces;
+    const def = options.defaultInterface ? this.interfaces.find((i) => i.address === options.defaultInterface) : this.interfaces[0];
+    if (!def) throw new NetbootError('validation', `DHCP server: defaultInterface ${options.defaultInterface} is not one of the interfaces`);
+    this.defaultIface = def;
+    this.boot = resolveBootConfig(options.boot);
+    this.deadlineMs = options.deadlineMs ?? 300;
+    this.destination = options.destination ?? makeDefaultDestination(options.ports, options.broadcast);
+    this.rogue = new RogueDetector(this.interfaces.map((i) => i.address));
+    const clock = options.clock ?? Date.now;
+    const perMac = options.rateLimit?.perMac === undefined ? DEFAULT_RATE_LIMIT.perMac : options.rateLimit.perMac;
+    const perSource = options.rateLimit?.perSource === undefined ? DEFAULT_RATE_LIMIT.perSource : options.rateLimit.perSource;
+    if (perMac) this.macLimit = new TokenBuckets(perMac, clock);
+    if (perSource) this.sourceLimit = new TokenBuckets(perSource, clock);
+    this.log = options.log ?? {};
+  }
+
+  getMode(): DhcpMode {
+    return this.mode;
+  }
+
+  setMode(mode: DhcpMode): void {
+    this.mode = mode;
+  }
+
+  /** Listen on caller-owned sockets: port 67, optionally 4011 and a port-68 monitor for rogue servers. */
+  attach(dhcp: DhcpSocket, boot?: DhcpSocket, monitor?: DhcpSocket): void {
+    this.detach();
+    this.sockets = { dhcp, boot, monitor };
+    const add = (socket: DhcpSocket | undefined, via: PacketVia) => {
+      if (!socket) return;
+      if (via !== 'monitor') {
+        try {
+          socket.setBroadcast?.(true);
+        } catch (err) {
+          this.log.warn?.(`DHCP: cannot enable broadcast on the ${via} socket (bind it first): ${(err as Error).message}`);
+        }
+      }
+      const fn = (msg: Buffer, rinfo: RemoteInfo) => {
+        void this.handlePacket(msg, rinfo, via);
+      };
+      socket.on('message', fn);
+      this.socketHandlers.push({ socket, fn });
+    };
+    add(dhcp, 'dhcp');
+    add(boot, 'boot');
+    add(monitor, 'monitor');
+  }
+
+  /** Stop listening (the sockets stay open: the caller owns them) and cancel pending decisions. */
+  detach(): void {
+    for (const { socket, fn } of this.socketHandlers) socket.off('message', fn);
+    this.socketHandlers = [];
+    this.sockets = {};
+    for (const [t, settle] of [...this.pending]) {
+      clearTimeout(t);
+      settle();
+    }
+    this.pending.clear();
+  }
+
+  close(): void {
+    this.detach();
+  }
+
+  /** Forget the rogue servers already reported. */
+  resetRogues(): void {
+    this.rogue.reset();
+  }
+
+  private ignore(reason: IgnoreReason | 'rate-limited' | 'no-interface', facts: ClientFacts | undefined, detail?: string): HandleOutcome {
+    this.stats.ignored += 1;
+    if (reason === 'rate-limited') this.stats.rateLimited += 1;
+    this.emit('ignored', { reason, facts, detail });
+    return { action: 'ignored', reason, detail };
+  }
+
+  private fail(context: string, err: unknown): HandleOutcome {
+    this.stats.errors += 1;
+    const error = NetbootError.wrap(context, err);
+    this.log.warn?.(error.message);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    return { action: 'error', error };
+  }
+
+  pickInterface(p: DhcpPacket, facts: ClientFacts | undefined, rinfo: RemoteInfo): DhcpInterface {
+    if (facts?.serverId) {
+      const named = this.interfaces.find((i) => i.address === facts.serverId);
+      if (named) return named;
+    }
+    const within = (ip: string) => this.interfaces.find((i) => inSubnet(i, ip));
+    if (p.giaddr !== '0.0.0.0') return within(p.giaddr) ?? this.defaultIface;
+    if (p.ciaddr !== '0.0.0.0') {
+      const i = within(p.ciaddr);
+      if (i) return i;
+    }
+    if (rinfo.address && rinfo.address !== '0.0.0.0') {
+      const i = within(rinfo.address);
+      if (i) return i;
+    }
+    return this.defaultIface;
+  }
+
+  /** Handle one datagram. Never throws; the outcome says what happened. */
+  async handlePacket(buf: Buffer, rinfo: RemoteInfo, via: PacketVia): Promise<HandleOutcome> {
+    this.stats.received += 1;
+    const parsed = parsePacket(buf);
+    if (!parsed.ok) {
+      this.stats.malformed += 1;
+      this.emit('malformed', { error: parsed.error, rinfo, count: this.stats.malformed });
+      return { action: 'malformed', error: parsed.error };
+    }
+    const p = parsed.packet;
+    try {
+      if (p.op === 2) {
+        const report = this.rogue.observe(p, rinfo.address);
+        if (report) {
+          this.log.warn?.(`DHCP: another DHCP server ${report.serverId} (from ${report.sourceIp}) answers on this network`);
+          this.emit('rogue', report);
+        }
+        return { action: 'observed', rogue: report };
+      }
+      if (via === 'monitor' || p.op !== 1) return { action: 'observed' };
+      return await this.handleRequest(p, rinfo, via);
+    } catch (err) {
+      return this.fail(`handling DHCP packet from ${rinfo.address}:${rinfo.port}`, err);
+    }
+  }
+
+  private async handleRequest(p: DhcpPacket, rinfo: RemoteInfo, via: 'dhcp' | 'boot'): Promise<HandleOutcome> {
+    const facts = classify(p);
+    const mt = facts.messageType;
+    const ev = mt === undefined ? undefined : EVENT_FOR_TYPE[mt];
+    if (ev) this.emit(ev, { facts, rinfo, via });
+    if (this.mode === 'off') return this.ignore('mode-off', facts);
+    if (this.macLimit && !this.macLimit.take(facts.mac)) return this.ignore('rate-limited', facts, `mac ${facts.mac}`);
+    if (this.sourceLimit && rinfo.address !== '0.0.0.0' && !this.sourceLimit.take(rinfo.address)) return this.ignore('rate-limited', facts, `source ${rinfo.address}`);
+
+    const iface = this.pickInterface(p, facts, rinfo);
+    const serverIp = iface.address;
+    const config = { mode: this.mode, serverIp, boot: this.boot, serverName: this.options.serverName };
+    const namesOther = facts.serverId !== undefined && facts.serverId !== serverIp;
+
+    let lease: LeaseDecision | undefined;
+    if (this.mode === 'full' && via === 'dhcp' && !namesOther) {
+      const pool = iface.pool;
+      if (!pool) return this.ignore('no-lease', facts, `no address pool for ${serverIp}`);
+      switch (mt) {
+        case MessageType.DISCOVER:
+          lease = await pool.offer(facts.mac, facts.requestedIp);
+          break;
+        case MessageType.REQUEST:
+          lease = await pool.request(facts.mac, facts.requestedIp ?? (p.ciaddr !== '0.0.0.0' ? p.ciaddr : undefined), facts.hostname);
+          break;
+        case MessageType.INFORM:
+          lease = pool.inform();
+          break;
+        case MessageType.RELEASE:
+          await pool.release(facts.mac, p.ciaddr);
+          return { action: 'handled' };
+        case MessageType.DECLINE:
+          await pool.decline(facts.mac, facts.requestedIp);
+          return { action: 'handled' };
+        default:
+          break;
+      }
+    }
+
+    const ctx = { port: via, lease } as const;
+    const pre = decideReply(p, facts, config, ctx);
+    if (!pre.reply) {
+      if (pre.reason === 'no-reply-needed') return { action: 'handled' };
+      return this.ignore(pre.reason, facts, pre.detail);
+    }
+    let result = pre;
+    let decided: 'hook' | 'deadline' | 'default' = 'default';
+    if (pre.boot) {
+      const { override, how } = await this.runDecide(facts);
+      decided = how;
+      if (override) {
+        const again = decideReply(p, facts, config, { ...ctx, override });
+        if (!again.reply) return this.ignore(again.reason, facts, again.detail);
+        result = again;
+      }
+    }
+    if (!result.reply) return this.ignore('skipped', facts);
+    const reply = result.reply;
+    const bytes = encodePacket(reply);
+    const destination = this.destination(reply, { type: result.type, request: p, rinfo, via, iface });
+    const socket = via === 'boot' ? (this.sockets.boot ?? this.sockets.dhcp) : this.sockets.dhcp;
+    if (socket) {
+      await new Promise<void>((resolve) => {
+        socket.send(bytes, destination.port, destination.address, (err) => {
+          if (err) this.fail(`sending DHCP ${MESSAGE_TYPE_NAMES[result.type]} to ${destination.address}:${destination.port}`, err);
+          resolve();
+        });
+      });
+    }
+    this.stats.replied += 1;
+    const name = MESSAGE_TYPE_NAMES[result.type]?.toLowerCase();
+    if (name) this.emit(name, { facts, reply, destination, boot: result.boot, serverIp });
+    return { action: 'replied', type: result.type, reply, bytes, destination, decided };
+  }
+
+  private runDecide(facts: ClientFacts): Promise<{ override?: BootOverride; how: 'hook' | 'deadline' | 'default' }> {
+    const listening = this.listenerCount('decide') > 0;
+    const hook = this.options.decide;
+    if (!listening && !hook) return Promise.resolve({ how: 'default' });
+    return new Promise((resolve) => {
+      let done = false;
+      const expire = () => {
+        this.pending.delete(timer);
+        if (done) return;
+        done = true;
+        this.emit('deadline', { facts, deadlineMs: this.deadlineMs });
+        resolve({ how: 'deadline' });
+      };
+      const timer = setTimeout(expire, this.deadlineMs);
+      this.pending.set(timer, expire);
+      const finish = (override: BootOverride | undefined) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.pending.delete(timer);
+        resolve({ override: override ?? undefined, how: 'hook' });
+      };
+      if (listening) this.emit('decide', facts, (override?: BootOverride) => finish(override));
+      if (hook) {
+        let pending: Promise<BootOverride | undefined>;
+        try {
+          pending = Promise.resolve(hook(facts));
+        } catch (err) {
+          pending = Promise.reject(err);
+        }
+        pending.then(finish, (err: unknown) => {
+          this.fail(`decide hook for ${facts.mac}`, err);
+          finish(undefined);
+        });
+      }
+    });
+  }
+}

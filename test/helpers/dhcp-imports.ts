@@ -1,0 +1,3 @@
+export * from '../../lib/dhcp/index';
+export { normalizeMac, macToBytes } from '../../lib/mac';
+export { NetbootError } from '../../lib/errors';

@@ -1,0 +1,300 @@
+/**
+ * The boot events the metrics layer understands: one discriminated union (by `type`) fed by the
+ * DHCP and TFTP servers, the HTTP asset handler, the check-in/log endpoints, the iSCSI driver and
+ * the policy. The metrics layer itself adds `stage` and `stall` / `stall.cleared`.
+ *
+ * Every event carries `ts` (milliseconds since the epoch), optionally the client's `mac`
+ * (normalised `aa:bb:cc:dd:ee:ff`) and `ip`. An event without a MAC gets one from the IP → MAC
+ * attribution table when that is unambiguous; `attributed` then says how sure that guess is.
+ */
+import { NetbootError } from '../errors';
+import { normalizeMac } from '../mac';
+
+export type Confidence = 'high' | 'medium' | 'low';
+export type AttributionSource = 'dhcp' | 'checkin' | 'event';
+
+/** How an event's MAC was filled in from its IP (absent when the event carried its own MAC). */
+export type Attributed =
+  | { ambiguous?: false; source: AttributionSource; confidence: Confidence }
+  | { ambiguous: true; macs: string[] };
+
+export interface EventBase {
+  /** Milliseconds since the epoch. */
+  ts: number;
+  /** Normalised lowercase colon form. */
+  mac?: string;
+  /** The client's IP address as we saw it. */
+  ip?: string;
+  attributed?: Attributed;
+}
+
+export type DhcpEventType = 'dhcp.discover' | 'dhcp.offer' | 'dhcp.request' | 'dhcp.ack';
+export interface DhcpEvent extends EventBase {
+  type: DhcpEventType;
+  /** Architecture name (`bios`, `efi-x86_64`, ...), as the classifier names it. */
+  arch?: string;
+  /** `PXEClient`, `HTTPClient` or `other` (a client that does not net-boot, e.g. an OS). */
+  clientClass?: string;
+  isIpxe: boolean;
+  xid?: number;
+  uuid?: string;
+  isPi?: boolean;
+  /** Address offered / acknowledged (offer, ack). */
+  yiaddr?: string;
+  /** Address the client says it already has (request). */
+  ciaddr?: string;
+  /** Option 50 (request). */
+  requestedIp?: string;
+}
+
+export type Direction = 'read' | 'write';
+
+export type TftpEventType = 'tftp.start' | 'tftp.progress' | 'tftp.done' | 'tftp.abort' | 'tftp.probe' | 'tftp.notfound';
+export interface TftpEvent extends EventBase {
+  type: TftpEventType;
+  path: string;
+  /** Client UDP port; with `ip` it tells concurrent transfers of one file apart. */
+  port?: number;
+  /** Bytes moved so far (progress) or in total (done, abort). */
+  bytes?: number;
+  /** File size when known. */
+  size?: number;
+  durationMs?: number;
+  /** `read` (we send, the default) or `write` (the client uploads). */
+  direction?: Direction;
+  reason?: string;
+}
+
+export type HttpEventType = 'http.start' | 'http.progress' | 'http.done';
+export interface HttpEvent extends EventBase {
+  type: HttpEventType;
+  path: string;
+  /** Tells concurrent requests of one path from one client apart. */
+  requestId?: string;
+  bytes?: number;
+  size?: number;
+  status?: number;
+  durationMs?: number;
+  direction?: Direction;
+}
+
+export interface CheckinEvent extends EventBase {
+  type: 'checkin';
+  /** What the machine reports or was told (`ready`, `installing`, `boot_image`, `failed`...). */
+  action?: string;
+  /** Who called: iPXE asking what to boot, or the booted OS calling home (the default). */
+  origin?: 'ipxe' | 'os';
+}
+
+export interface EnrollEvent extends EventBase {
+  type: 'enroll';
+  hostname?: string;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export interface LogEvent extends EventBase {
+  type: 'log';
+  line: string;
+  level?: LogLevel;
+}
+
+export interface IscsiEvent extends EventBase {
+  type: 'iscsi.login' | 'iscsi.logout' | 'iscsi.stats';
+  target: string;
+  /** Cumulative bytes of this session, when the driver can tell. */
+  readBytes?: number;
+  writeBytes?: number;
+}
+
+export interface DecisionEvent extends EventBase {
+  type: 'decision';
+  action: string;
+  profile?: string;
+  image?: string;
+}
+
+export type StageName = 'dhcp' | 'firmware-tftp' | 'ipxe' | 'script' | 'kernel' | 'os' | 'iscsi';
+export type BootOutcome = 'done' | 'failed';
+
+export interface StallEvent extends EventBase {
+  type: 'stall' | 'stall.cleared';
+  mac: string;
+  stage: StageName;
+  bootId: number;
+  /** How long nothing has happened (stall) or how long the stall lasted (cleared). */
+  quietMs: number;
+}
+
+export interface StageEvent extends EventBase {
+  type: 'stage';
+  mac: string;
+  bootId: number;
+  /** Absent for the first stage of a boot. */
+  from?: StageName;
+  to: StageName | BootOutcome;
+  /** Duration of the stage that just ended (`from`). */
+  durationMs?: number;
+  /** Set when `to` is an outcome: the whole boot's duration. */
+  bootDurationMs?: number;
+  reason?: string;
+}
+
+export type NetbootEvent =
+  | DhcpEvent
+  | TftpEvent
+  | HttpEvent
+  | CheckinEvent
+  | EnrollEvent
+  | LogEvent
+  | IscsiEvent
+  | DecisionEvent
+  | StallEvent
+  | StageEvent;
+
+export type NetbootEventType = NetbootEvent['type'];
+
+/** An event as a publisher hands it in: `ts` defaults to the hub's clock. */
+export type NetbootEventInput = NetbootEvent extends infer E ? (E extends NetbootEvent ? Omit<E, 'ts'> & { ts?: number } : never) : never;
+
+export const EVENT_TYPES: readonly NetbootEventType[] = [
+  'dhcp.discover', 'dhcp.offer', 'dhcp.request', 'dhcp.ack',
+  'tftp.start', 'tftp.progress', 'tftp.done', 'tftp.abort', 'tftp.probe', 'tftp.notfound',
+  'http.start', 'http.progress', 'http.done',
+  'checkin', 'enroll', 'log', 'iscsi.login', 'iscsi.logout', 'iscsi.stats', 'decision',
+  'stall', 'stall.cleared', 'stage',
+];
+const KNOWN = new Set<string>(EVENT_TYPES);
+
+export function isTransferEvent(e: NetbootEvent): e is TftpEvent | HttpEvent {
+  return e.type.startsWith('tftp.') || e.type.startsWith('http.');
+}
+
+export function isDhcpEvent(e: NetbootEvent): e is DhcpEvent {
+  return e.type.startsWith('dhcp.');
+}
+
+/** Events the metrics layer makes itself; they are not activity of a machine. */
+export function isDerivedEvent(e: NetbootEvent): e is StallEvent | StageEvent {
+  return e.type === 'stage' || e.type === 'stall' || e.type === 'stall.cleared';
+}
+
+const MAX_TEXT = 4096;
+const MAX_PATH = 1024;
+
+function text(value: unknown, field: string, type: string, max: number): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new NetbootError('validation', `${type} event: ${field} must be a string, got ${typeof value}`, { field, type });
+  return value.length > max ? `${value.slice(0, max)}…` : value;
+}
+
+function count(value: unknown, field: string, type: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new NetbootError('validation', `${type} event: ${field} must be a non-negative number, got ${String(value)}`, { field, type });
+  }
+  return value;
+}
+
+/** Drops an enum field whose value is not one of `allowed` (hostile or mistyped input). */
+function oneOf(out: Record<string, unknown>, field: string, allowed: readonly string[]): void {
+  if (field in out && !allowed.includes(out[field] as string)) delete out[field];
+}
+
+const TEXT_FIELDS: Record<string, number> = {
+  path: MAX_PATH, line: MAX_TEXT, target: 256, action: 64, profile: 128, image: 128, reason: 256, arch: 32,
+  clientClass: 32, hostname: 253, uuid: 64, yiaddr: 64, ciaddr: 64, requestedIp: 64, requestId: 64, ip: 64,
+};
+const COUNT_FIELDS = ['bytes', 'size', 'durationMs', 'readBytes', 'writeBytes', 'port', 'status', 'xid', 'quietMs', 'bootDurationMs'];
+
+/**
+ * Checks an event at the boundary and returns a clean copy: known type, finite `ts`, MAC
+ * normalised, texts capped, counts finite and non-negative. Throws `NetbootError` (`validation`
+ * or `invalid_mac`) with the event type in the message.
+ */
+export function normalizeEvent(input: NetbootEventInput | NetbootEvent, now: number): NetbootEvent {
+  if (typeof input !== 'object' || input === null) throw new NetbootError('validation', 'event must be an object', {});
+  const type = (input as { type?: unknown }).type;
+  if (typeof type !== 'string' || !KNOWN.has(type)) {
+    throw new NetbootError('validation', `unknown event type ${JSON.stringify(String(type)).slice(0, 60)}`, { type });
+  }
+  const out = { ...input } as Record<string, unknown>;
+  const ts = out.ts ?? now;
+  if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new NetbootError('validation', `${type} event: ts must be a finite number`, { type });
+  out.ts = ts;
+  if (out.mac === undefined || out.mac === null || out.mac === '') delete out.mac;
+  else {
+    try {
+      out.mac = normalizeMac(out.mac);
+    } catch (err) {
+      throw NetbootError.wrap(`${type} event`, err);
+    }
+  }
+  for (const [field, max] of Object.entries(TEXT_FIELDS)) {
+    if (field in out) {
+      const v = text(out[field], field, type, max);
+      if (v === undefined) delete out[field];
+      else out[field] = v;
+    }
+  }
+  for (const field of COUNT_FIELDS) {
+    if (field in out) {
+      const v = count(out[field], field, type);
+      if (v === undefined) delete out[field];
+      else out[field] = v;
+    }
+  }
+  if ((type.startsWith('tftp.') || type.startsWith('http.')) && typeof out.path !== 'string') {
+    throw new NetbootError('validation', `${type} event: path is required`, { type });
+  }
+  if (type === 'log' && typeof out.line !== 'string') throw new NetbootError('validation', 'log event: line is required', { type });
+  if (type.startsWith('dhcp.')) out.isIpxe = out.isIpxe === true;
+  oneOf(out, 'direction', ['read', 'write']);
+  oneOf(out, 'origin', ['ipxe', 'os']);
+  oneOf(out, 'level', ['debug', 'info', 'warn', 'error']);
+  return out as unknown as NetbootEvent;
+}
+
+/**
+ * The inventory store's `BootEvent` record for an event (`appendEvent` input): the type, MAC and
+ * IP at the top, a one-line message, the rest under `data`.
+ */
+export function toBootEventRecord(e: NetbootEvent): { type: string; ts: string; mac?: string; ip?: string; message?: string; data?: Record<string, unknown> } {
+  const { type, ts, mac, ip, ...rest } = e as NetbootEvent & Record<string, unknown>;
+  const rec: { type: string; ts: string; mac?: string; ip?: string; message?: string; data?: Record<string, unknown> } = { type, ts: new Date(ts).toISOString() };
+  if (mac) rec.mac = mac;
+  if (ip) rec.ip = ip;
+  const message = describeEvent(e);
+  if (message) rec.message = message;
+  if (Object.keys(rest).length > 0) rec.data = rest;
+  return rec;
+}
+
+/** A short human line for logs and the store. */
+export function describeEvent(e: NetbootEvent): string {
+  switch (e.type) {
+    case 'dhcp.discover':
+    case 'dhcp.offer':
+    case 'dhcp.request':
+    case 'dhcp.ack':
+      return `${e.type.slice(5)} ${e.arch ?? ''}${e.isIpxe ? ' (iPXE)' : ''}`.trim();
+    case 'tftp.start': case 'tftp.progress': case 'tftp.done': case 'tftp.abort': case 'tftp.probe': case 'tftp.notfound':
+    case 'http.start': case 'http.progress': case 'http.done':
+      return `${e.type} ${e.path}${e.bytes !== undefined ? ` ${e.bytes} B` : ''}`;
+    case 'checkin':
+      return `check-in${e.action ? ` ${e.action}` : ''}`;
+    case 'enroll':
+      return `enroll${e.hostname ? ` ${e.hostname}` : ''}`;
+    case 'log':
+      return e.line;
+    case 'iscsi.login': case 'iscsi.logout': case 'iscsi.stats':
+      return `${e.type} ${e.target}`;
+    case 'decision':
+      return `decision ${e.action}${e.profile ? ` profile=${e.profile}` : ''}${e.image ? ` image=${e.image}` : ''}`;
+    case 'stall':
+      return `stalled in ${e.stage} for ${Math.round(e.quietMs / 1000)} s`;
+    case 'stall.cleared':
+      return `progress resumed in ${e.stage} after ${Math.round(e.quietMs / 1000)} s`;
+    case 'stage':
+      return `${e.from ?? 'start'} → ${e.to}`;
+  }
+}

@@ -1,0 +1,13 @@
+/** The metrics layer: boot events, attribution, timelines, per-device figures, Prometheus and SSE. */
+export * from './events';
+export * from './bus';
+export * from './attribution';
+export * from './stages';
+export * from './transfers';
+export * from './window';
+export * from './timeline';
+export * from './device-metrics';
+export * from './prometheus';
+export * from './sse';
+export * from './adapters';
+export * from './hub';

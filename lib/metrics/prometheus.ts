@@ -1,0 +1,167 @@
+/**
+ * Prometheus metrics for `/netboot/metrics`, fed from the event bus. Uses a private prom-client
+ * `Registry` (never the global default one), so two hubs in one process, or Node-RED's own metrics,
+ * never collide.
+ *
+ * Label values come from the network (DHCP architecture) and are bounded: anything outside
+ * `[a-z0-9_-]{1,32}` or beyond 32 distinct values becomes `other`.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { NetbootEvent } from './events';
+import type { FleetSummary } from './device-metrics';
+import { STAGES } from './stages';
+
+export interface PrometheusOptions {
+  /** Fleet figures for `netboot_devices{status}`, read at scrape time. */
+  fleet?: () => FleetSummary;
+  bootBuckets?: number[];
+  stageBuckets?: number[];
+  /** A TFTP transfer with no news for this long no longer counts as active (default 600 000 ms). */
+  staleTransferMs?: number;
+}
+
+const LABEL_OK = /^[a-z0-9_-]{1,32}$/;
+const MAX_ARCH_LABELS = 32;
+const DEVICE_STATUSES = ['booting', 'stalled', 'ready', 'failed'] as const;
+
+export class PrometheusMetrics {
+  /** Private registry; never `prom-client`'s global one. */
+  readonly registry = new Registry();
+  private readonly archLabels = new Set<string>();
+  private readonly activeTftp = new Map<string, number>();
+  private readonly iscsiSessions = new Set<string>();
+  /** Bytes already counted per in-flight transfer, so progress + done never count twice. */
+  private readonly seenBytes = new Map<string, { bytes: number; ts: number }>();
+  private readonly staleTransferMs: number;
+
+  private readonly dhcpRequests: Counter<'type' | 'arch'>;
+  private readonly dhcpAnswers: Counter<'type' | 'arch'>;
+  private readonly tftpTransfers: Counter<'outcome'>;
+  private readonly tftpBytes: Counter;
+  private readonly tftpErrors: Counter;
+  private readonly httpBytes: Counter;
+  private readonly boots: Counter<'outcome'>;
+  private readonly stalls: Counter;
+  private readonly bootDuration: Histogram;
+  private readonly stageDuration: Histogram<'stage'>;
+
+  constructor(options: PrometheusOptions = {}) {
+    const registers = [this.registry];
+    this.staleTransferMs = options.staleTransferMs ?? 600_000;
+    this.dhcpRequests = new Counter({ name: 'netboot_dhcp_requests_total', help: 'DHCP discovers and requests received from boot clients.', labelNames: ['type', 'arch'], registers });
+    this.dhcpAnswers = new Counter({ name: 'netboot_dhcp_answers_total', help: 'DHCP offers and acks sent.', labelNames: ['type', 'arch'], registers });
+    this.tftpTransfers = new Counter({ name: 'netboot_tftp_transfers_total', help: 'TFTP read requests by how they ended.', labelNames: ['outcome'], registers });
+    this.tftpBytes = new Counter({ name: 'netboot_tftp_bytes_total', help: 'Bytes moved over TFTP.', registers });
+    this.tftpErrors = new Counter({ name: 'netboot_tftp_errors_total', help: 'TFTP transfers that were aborted.', registers });
+    this.httpBytes = new Counter({ name: 'netboot_http_asset_bytes_total', help: 'Bytes of boot assets served over HTTP.', registers });
+    this.boots = new Counter({ name: 'netboot_boots_total', help: 'Finished boots by outcome.', labelNames: ['outcome'], registers });
+    this.stalls = new Counter({ name: 'netboot_stalls_total', help: 'Boots that stalled (no progress for the stall threshold).', registers });
+    this.bootDuration = new Histogram({ name: 'netboot_boot_duration_seconds', help: 'Time from the first boot event to the outcome.', buckets: options.bootBuckets ?? [5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600], registers });
+    this.stageDuration = new Histogram({ name: 'netboot_stage_duration_seconds', help: 'Time spent in each boot stage.', labelNames: ['stage'], buckets: options.stageBuckets ?? [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800], registers });
+
+    const active = this.activeTftp;
+    new Gauge({ name: 'netboot_tftp_active_transfers', help: 'TFTP transfers in progress.', registers, collect() {
+      this.set(active.size);
+    } });
+    const sessions = this.iscsiSessions;
+    new Gauge({ name: 'netboot_iscsi_sessions', help: 'iSCSI sessions logged in.', registers, collect() {
+      this.set(sessions.size);
+    } });
+    const fleet = options.fleet;
+    new Gauge({ name: 'netboot_devices', help: 'Known devices by status of their latest boot.', labelNames: ['status'], registers, collect() {
+      const s = fleet?.();
+      for (const status of DEVICE_STATUSES) this.set({ status }, s ? s[status] : 0);
+    } });
+    // expose zero-valued series up front, so dashboards see them before the first event
+    for (const outcome of ['done', 'abort', 'probe', 'notfound']) this.tftpTransfers.inc({ outcome }, 0);
+    for (const outcome of ['done', 'failed']) this.boots.inc({ outcome }, 0);
+    for (const stage of STAGES) this.stageDuration.zero({ stage });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The text exposition of every metric. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private arch(value: string | undefined): string {
+    const v = (value ?? 'unknown').toLowerCase();
+    if (!LABEL_OK.test(v)) return 'other';
+    if (this.archLabels.has(v)) return v;
+    if (this.archLabels.size >= MAX_ARCH_LABELS) return 'other';
+    this.archLabels.add(v);
+    return v;
+  }
+
+  private delta(e: { ts: number; bytes?: number }, key: string, terminal: boolean): number {
+    const seen = this.seenBytes.get(key)?.bytes ?? 0;
+    const now = e.bytes ?? seen;
+    if (terminal) this.seenBytes.delete(key);
+    else this.seenBytes.set(key, { bytes: Math.max(seen, now), ts: e.ts });
+    return Math.max(0, now - seen);
+  }
+
+  observe(e: NetbootEvent): void {
+    switch (e.type) {
+      case 'dhcp.discover':
+      case 'dhcp.request':
+        this.dhcpRequests.inc({ type: e.type.slice(5), arch: this.arch(e.arch) });
+        break;
+      case 'dhcp.offer':
+      case 'dhcp.ack':
+        this.dhcpAnswers.inc({ type: e.type.slice(5), arch: this.arch(e.arch) });
+        break;
+      case 'tftp.start':
+      case 'tftp.progress':
+      case 'tftp.done':
+      case 'tftp.abort':
+      case 'tftp.probe':
+      case 'tftp.notfound': {
+        const key = `tftp|${e.ip ?? e.mac ?? '?'}|${e.port ?? ''}|${e.path}`;
+        const terminal = e.type !== 'tftp.start' && e.type !== 'tftp.progress';
+        this.tftpBytes.inc(this.delta(e, key, terminal));
+        if (terminal) {
+          this.activeTftp.delete(key);
+          this.tftpTransfers.inc({ outcome: e.type.slice(5) });
+          if (e.type === 'tftp.abort') this.tftpErrors.inc();
+        } else this.activeTftp.set(key, e.ts);
+        break;
+      }
+      case 'http.start':
+      case 'http.progress':
+      case 'http.done': {
+        const key = `http|${e.ip ?? e.mac ?? '?'}|${e.requestId ?? ''}|${e.path}`;
+        this.httpBytes.inc(this.delta(e, key, e.type === 'http.done'));
+        break;
+      }
+      case 'iscsi.login':
+      case 'iscsi.logout': {
+        const key = `${e.mac ?? e.ip ?? '?'}|${e.target}`;
+        if (e.type === 'iscsi.login') this.iscsiSessions.add(key);
+        else this.iscsiSessions.delete(key);
+        break;
+      }
+      case 'stall':
+        this.stalls.inc();
+        break;
+      case 'stage':
+        if (e.from !== undefined && e.durationMs !== undefined) this.stageDuration.observe({ stage: e.from }, e.durationMs / 1000);
+        if (e.to === 'done' || e.to === 'failed') {
+          this.boots.inc({ outcome: e.to });
+          if (e.bootDurationMs !== undefined) this.bootDuration.observe(e.bootDurationMs / 1000);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Forgets transfers whose end was never reported. */
+  prune(now: number): void {
+    for (const [key, ts] of this.activeTftp) if (now - ts >= this.staleTransferMs) this.activeTftp.delete(key);
+    for (const [key, v] of this.seenBytes) if (now - v.ts >= this.staleTransferMs) this.seenBytes.delete(key);
+  }
+}

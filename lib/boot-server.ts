@@ -1,12 +1,33 @@
 import type * as dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { NetbootError } from './errors';
 import { bindUdp, closeSocket } from './net/bind';
 import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from './store';
+import { FlowRequests } from './flow-requests';
+import { DhcpServer, JsonFileLeaseStore, LeasePool, type BootOverride, type ClientFacts } from './dhcp';
+import { ipv4Interfaces } from './net/interfaces';
+import { MetricsHub, wireDhcp, wireTftp } from './metrics';
+import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer, type TftpRequest, type TftpResolver, type TftpServerEvents } from './tftp';
+
+/** What the flow may answer for a file the TFTP server does not have statically. */
+export type VirtualFileAnswer =
+  | { kind: 'data'; data: Buffer }
+  | { kind: 'file'; path: string }
+  | { kind: 'none' };
+
+/** A boot event as the server parts emit it (the metrics layer consumes these). */
+export interface ServerBootEvent {
+  type: string;
+  ts: number;
+  ip?: string;
+  mac?: string;
+  data: Record<string, unknown>;
+}
 
 export type DhcpMode = 'proxy' | 'full' | 'off';
-export type PortKey = 'dhcp' | 'proxy' | 'tftp';
+export type PortKey = 'dhcp' | 'proxy' | 'tftp' | 'monitor';
 
 /** The identity of one boot server, as the `netboot-server` config node holds it. */
 export interface BootServerConfig {
@@ -23,10 +44,18 @@ export interface BootServerConfig {
   dataDir: string;
   assetsRoot: string;
   iqnPrefix: string;
+  /** DHCP details: the pool for full mode, the flow's deadline. */
+  dhcp?: { rangeStart?: string; rangeEnd?: string; netmask?: string; router?: string; dns?: string[]; leaseTime?: number; deadlineMs?: number };
+  /** Stall threshold and how often stalls are checked. */
+  metrics?: { stallMs?: number; tickMs?: number };
+  /** TFTP tuning; defaults suit a home LAN. */
+  tftp?: { maxBlksize?: number; mtu?: number; maxWindowsize?: number; maxTransfers?: number; maxTransfersPerClient?: number; virtualFileTimeoutMs?: number; cacheSmallFiles?: number };
 }
 
 export interface PortState {
   key: PortKey;
+  /** A failure of an optional port is a warning, not an error (the DHCP monitor on 68). */
+  optional?: boolean;
   purpose: string;
   envVar: string;
   port: number;
@@ -44,14 +73,16 @@ export interface BootServerState {
 }
 
 export interface BootServerDeps {
-  socketFactory?: (type: 'udp4') => dgram.Socket;
+  socketFactory?: (type: 'udp4' | 'udp6') => dgram.Socket;
   log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
 }
 
-const PURPOSE: Record<PortKey, { purpose: string; envVar: string }> = {
+const PURPOSE: Record<PortKey, { purpose: string; envVar: string; optional?: boolean }> = {
   dhcp: { purpose: 'DHCP', envVar: 'NETBOOT_DHCP_PORT' },
   proxy: { purpose: 'proxyDHCP', envVar: 'NETBOOT_PROXY_PORT' },
   tftp: { purpose: 'TFTP', envVar: 'NETBOOT_TFTP_PORT' },
+  // other servers' OFFERs go to the client port; without it the rogue-server detector is blind
+  monitor: { purpose: 'DHCP monitor', envVar: 'NETBOOT_MONITOR_PORT', optional: true },
 };
 
 /**
@@ -59,7 +90,8 @@ const PURPOSE: Record<PortKey, { purpose: string; envVar: string }> = {
  * and the inventory store. A port that cannot be bound is reported (state `failed` with the fix in
  * `error`) while the rest keeps running. `close()` releases everything.
  *
- * Events: `state` (BootServerState) whenever a port or the store changes.
+ * Events: `state` (BootServerState) whenever a port or the store changes; `boot` (ServerBootEvent)
+ * for every protocol event (TFTP request/done/probe/..., later DHCP).
  */
 export class BootServer extends EventEmitter {
   readonly config: BootServerConfig;
@@ -70,14 +102,25 @@ export class BootServer extends EventEmitter {
   private storeState: BootServerState['store'] = 'opening';
   private storeError?: string;
   private closing = false;
+  /** The TFTP server, once its port is bound. */
+  tftp?: TftpServer;
+  /** Boot events, timelines, per-device figures and Prometheus metrics; created at start. */
+  metrics?: MetricsHub;
+  private unwire: Array<() => void> = [];
+  /** The DHCP / proxyDHCP server, once its sockets are bound. */
+  dhcp?: DhcpServer;
+  /** DHCP boot answers the flow may override within the deadline (netboot-listen, output 2). */
+  readonly dhcpDecisions = new FlowRequests<ClientFacts, BootOverride>('dhcp:');
+  /** Files the TFTP server does not have are asked of the flow (netboot-listen) through this. */
+  readonly virtualFiles = new FlowRequests<TftpRequest, VirtualFileAnswer>('tftp:');
 
   constructor(config: BootServerConfig, deps: BootServerDeps = {}) {
     super();
     this.config = config;
     this.deps = deps;
     this.ports = (Object.keys(PURPOSE) as PortKey[]).map((key) => ({
-      key, ...PURPOSE[key], port: config.ports[key], address: config.bind,
-      state: config.ports[key] < 0 ? 'disabled' : 'closed',
+      key, ...PURPOSE[key], port: config.ports[key] ?? -1, address: config.bind,
+      state: (config.ports[key] ?? -1) < 0 ? 'disabled' : 'closed',
     }));
   }
 
@@ -99,10 +142,19 @@ export class BootServer extends EventEmitter {
 
   /** Binds every enabled port and opens the store; never rejects: failures land in `state`. */
   async start(): Promise<BootServerState> {
+    await mkdir(this.config.assetsRoot, { recursive: true }).catch((err: Error) => this.deps.log?.warn(`boot assets folder ${this.config.assetsRoot}: ${err.message}`));
     await Promise.all([
       ...this.ports.filter((p) => p.state !== 'disabled').map((p) => this.bindPort(p)),
       this.openStore(),
     ]);
+    if (!this.closing && (this.sockets.has('dhcp') || this.sockets.has('proxy'))) {
+      try {
+        await this.startDhcp();
+      } catch (err) {
+        this.deps.log?.error(`DHCP: ${(err as Error).message}`);
+      }
+    }
+    if (!this.closing) this.startMetrics();
     return this.state;
   }
 
@@ -116,15 +168,126 @@ export class BootServer extends EventEmitter {
       // a socket error after bind must never crash the process
       socket.on('error', (err) => this.deps.log?.warn(`${p.purpose} socket: ${err.message}`));
       this.sockets.set(p.key, socket);
+      if (p.key === 'tftp') this.startTftp(socket);
       p.state = 'listening';
       p.boundPort = socket.address().port;
       delete p.error;
     } catch (err) {
       p.state = 'failed';
       p.error = err instanceof NetbootError ? err.message : String(err);
-      this.deps.log?.error(p.error);
+      if (p.optional) this.deps.log?.warn(`${p.error} (optional: only the rogue-server detector needs it)`);
+      else this.deps.log?.error(p.error);
     }
     this.emit('state', this.state);
+  }
+
+  /** Transfer sockets bind to the address clients talk to, so replies leave from it. */
+  private get ownAddress(): string {
+    return this.config.bind !== '0.0.0.0' ? this.config.bind : this.config.serverIp;
+  }
+
+  private startTftp(socket: dgram.Socket): void {
+    const t = this.config.tftp ?? {};
+    const root = this.config.assetsRoot;
+    const fromFlow: TftpResolver = async (req) => {
+      const answer = await this.virtualFiles.ask(req, t.virtualFileTimeoutMs ?? 2000);
+      if (!answer || answer.kind === 'none') return null;
+      if (answer.kind === 'data') return { kind: 'buffer', data: answer.data };
+      // a file the flow names must also stay inside the root
+      const found = await resolveUnderRoot(root, answer.path);
+      if (found.kind === 'unsafe') throw found.error;
+      return found.kind === 'missing' ? null : { kind: 'file', path: found.realPath, size: found.stat.size };
+    };
+    const tftp = new TftpServer({
+      address: this.ownAddress,
+      resolver: chainResolvers(createStaticResolver(root, { cacheSmallFiles: t.cacheSmallFiles ?? 256 * 1024 }), fromFlow),
+      socketFactory: this.deps.socketFactory,
+      maxBlksize: t.maxBlksize,
+      mtu: t.mtu,
+      maxWindowsize: t.maxWindowsize,
+      maxTransfers: t.maxTransfers,
+      maxTransfersPerClient: t.maxTransfersPerClient,
+      log: { warn: (m) => this.deps.log?.warn(`TFTP: ${m}`) },
+    });
+    const forward = <K extends keyof TftpServerEvents>(name: K) => {
+      tftp.on(name, ((ev: { client?: { address: string } }) => {
+        const { client, ...rest } = ev as Record<string, unknown> & { client?: { address: string; port: number } };
+        this.emit('boot', { type: `tftp.${name}`, ts: Date.now(), ip: client?.address, data: { ...rest, ...(client ? { port: client.port } : {}) } } satisfies ServerBootEvent);
+      }) as never);
+    };
+    (['request', 'oack', 'progress', 'done', 'probe', 'aborted', 'notfound', 'refused', 'malformed'] as const).forEach(forward);
+    tftp.on('warning', (w) => this.deps.log?.warn(`TFTP: ${w.message}`));
+    tftp.attach(socket);
+    this.tftp = tftp;
+  }
+
+  private startMetrics(): void {
+    const settings = this.config.metrics ?? {};
+    const hub = new MetricsHub({
+      store: this.store,
+      stallMs: settings.stallMs,
+      onError: (err) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`),
+    });
+    const onError = (err: unknown) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`);
+    if (this.tftp) this.unwire.push(wireTftp(this.tftp as never, hub, onError));
+    if (this.dhcp) this.unwire.push(wireDhcp(this.dhcp as never, hub, onError));
+    hub.start(settings.tickMs ?? 5000);
+    this.metrics = hub;
+  }
+
+  /** Parts outside the server (HTTP assets, check-ins, logs) report their events here. */
+  publish(event: Parameters<MetricsHub['publish']>[0]): void {
+    try {
+      this.metrics?.publish(event);
+    } catch (err) {
+      this.deps.log?.warn(`metrics: ${(err as Error).message}`);
+    }
+  }
+
+  private async startDhcp(): Promise<void> {
+    const c = this.config;
+    const d = c.dhcp ?? {};
+    const netmask = d.netmask ?? ipv4Interfaces().find((i) => i.address === c.serverIp)?.netmask ?? '255.255.255.0';
+    let pool: LeasePool | undefined;
+    if (c.dhcpMode === 'full') {
+      if (!d.rangeStart || !d.rangeEnd) throw new NetbootError('validation', 'full DHCP mode needs an address range (NETBOOT_DHCP_RANGE=first-last)', { field: 'dhcpRange' });
+      const store = this.store;
+      pool = await LeasePool.open({
+        rangeStart: d.rangeStart, rangeEnd: d.rangeEnd, netmask, router: d.router, dns: d.dns, leaseTime: d.leaseTime,
+        store: new JsonFileLeaseStore(path.join(c.dataDir, 'leases.json')),
+        // reservations come from the inventory
+        reservation: async (mac) => (await store?.devices.get(mac))?.ipReservation ?? undefined,
+      });
+    }
+    const base = new URL(c.httpBaseUrl);
+    const dhcp = new DhcpServer({
+      mode: c.dhcpMode,
+      interfaces: [{ address: c.serverIp, netmask, pool }],
+      boot: { httpPort: Number(base.port || 80), httpBase: c.httpBaseUrl },
+      deadlineMs: d.deadlineMs ?? 300,
+      decide: async (facts) => (this.dhcpDecisions.hasSender ? this.dhcpDecisions.ask(facts, d.deadlineMs ?? 300) : undefined),
+      ports: { client: c.ports.dhcp === 67 ? 68 : (c.ports.monitor >= 0 ? c.ports.monitor : 68), server: c.ports.dhcp >= 0 ? c.ports.dhcp : 67 },
+      log: { warn: (m) => this.deps.log?.warn(`DHCP: ${m}`) },
+    });
+    const emitBoot = (type: string, facts: ClientFacts | undefined, ip: string | undefined, data: Record<string, unknown>) =>
+      this.emit('boot', { type, ts: Date.now(), ip, mac: facts?.mac, data } satisfies ServerBootEvent);
+    const factsData = (f: ClientFacts) => ({ arch: f.archName, archCode: f.arch, clientClass: f.clientClass, isIpxe: f.isIpxe, platform: f.platform, uuid: f.uuid, pi: f.pi, xid: f.xid });
+    for (const name of ['discover', 'request', 'release', 'decline', 'inform'] as const) {
+      dhcp.on(name, (ev: { facts: ClientFacts; rinfo: { address: string }; via: string }) => emitBoot(`dhcp.${name}`, ev.facts, ev.rinfo.address, { ...factsData(ev.facts), via: ev.via }));
+    }
+    for (const name of ['offer', 'ack', 'nak'] as const) {
+      dhcp.on(name, (ev: { facts: ClientFacts; reply: { yiaddr: string; file: string; siaddr: string }; boot?: unknown; destination: { address: string } }) =>
+        emitBoot(`dhcp.${name}`, ev.facts, ev.reply.yiaddr !== '0.0.0.0' ? ev.reply.yiaddr : undefined, { ...factsData(ev.facts), yiaddr: ev.reply.yiaddr, siaddr: ev.reply.siaddr, file: ev.reply.file, boot: ev.boot, to: ev.destination.address }));
+    }
+    dhcp.on('ignored', (ev: { reason: string; facts?: ClientFacts; detail?: string }) => emitBoot('dhcp.ignored', ev.facts, undefined, { reason: ev.reason, detail: ev.detail }));
+    dhcp.on('malformed', (ev: { error: Error; rinfo: { address: string } }) => emitBoot('dhcp.malformed', undefined, ev.rinfo.address, { reason: ev.error.message }));
+    dhcp.on('rogue', (report: Record<string, unknown>) => {
+      this.deps.log?.warn(`another DHCP server answers on this network: ${JSON.stringify(report)}`);
+      emitBoot('dhcp.rogue', undefined, String(report.sourceIp ?? ''), report);
+    });
+    dhcp.on('error', (err: Error) => this.deps.log?.warn(`DHCP: ${err.message}`));
+    dhcp.attach(this.sockets.get('dhcp') as never, this.sockets.get('proxy') as never, this.sockets.get('monitor') as never);
+    this.dhcp = dhcp;
   }
 
   private async openStore(): Promise<void> {
@@ -157,6 +320,18 @@ export class BootServer extends EventEmitter {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.virtualFiles.setSender(undefined);
+    this.virtualFiles.cancelAll();
+    this.dhcpDecisions.setSender(undefined);
+    this.dhcpDecisions.cancelAll();
+    this.unwire.forEach((fn) => fn());
+    this.unwire = [];
+    this.metrics?.close();
+    this.metrics = undefined;
+    this.dhcp?.close();
+    this.dhcp = undefined;
+    await this.tftp?.close();
+    this.tftp = undefined;
     const sockets = [...this.sockets.values()];
     this.sockets.clear();
     await Promise.all(sockets.map((s) => closeSocket(s)));

@@ -19,6 +19,14 @@ export interface RawServerConfig {
   dhcpPort?: string | number;
   proxyPort?: string | number;
   tftpPort?: string | number;
+  monitorPort?: string | number;
+  /** Full mode: "first-last" of the address pool. */
+  dhcpRange?: string;
+  dhcpNetmask?: string;
+  dhcpRouter?: string;
+  /** Comma-separated DNS servers. */
+  dhcpDns?: string;
+  leaseTime?: string | number;
   dataDir?: string;
   assetsRoot?: string;
   iqnPrefix?: string;
@@ -33,6 +41,13 @@ function port(name: string, value: string | number | undefined, fallback: number
   const n = Number(text);
   if (n > 65535) throw new NetbootError('validation', `${name}: ${n} is above 65535`, { field: name });
   return n < 0 ? -1 : n;
+}
+
+function seconds(name: string, value: string | number | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const t = String(value).trim();
+  if (!/^\d{1,7}$/.test(t) || Number(t) < 60) throw new NetbootError('validation', `${name}: "${t}" must be a number of seconds, at least 60`, { field: name });
+  return Number(t);
 }
 
 function text(value: string | undefined): string | undefined {
@@ -59,14 +74,38 @@ export function resolveServerConfig(raw: RawServerConfig, baseDir: string): Boot
   if (!/^iqn\.\d{4}-(0[1-9]|1[0-2])\.[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(iqnPrefix)) {
     throw new NetbootError('validation', `iqnPrefix: "${iqnPrefix}" is not an IQN prefix like iqn.2024-01.com.example`, { field: 'iqnPrefix' });
   }
+  const dhcpPort = port('dhcpPort', raw.dhcpPort, DEFAULTS.dhcpPort);
+  const ipField = (name: string, v: string | undefined) => {
+    if (v !== undefined && !isIPv4(v)) throw new NetbootError('validation', `${name}: "${v}" is not an IPv4 address`, { field: name });
+    return v;
+  };
+  let rangeStart: string | undefined;
+  let rangeEnd: string | undefined;
+  const range = text(raw.dhcpRange);
+  if (range) {
+    const m = range.match(/^\s*([\d.]+)\s*[-,]\s*([\d.]+)\s*$/);
+    if (!m || !isIPv4(m[1]) || !isIPv4(m[2])) throw new NetbootError('validation', `dhcpRange: "${range}" must be first-last, e.g. 192.168.1.100-192.168.1.199`, { field: 'dhcpRange' });
+    [rangeStart, rangeEnd] = [m[1], m[2]];
+  }
+  if (mode === 'full' && !range) throw new NetbootError('validation', 'dhcpRange: full DHCP mode needs an address range (NETBOOT_DHCP_RANGE=first-last)', { field: 'dhcpRange' });
+  const dns = text(raw.dhcpDns)?.split(/[\s,]+/).filter(Boolean).map((a) => ipField('dhcpDns', a)!);
   return {
+    dhcp: {
+      rangeStart, rangeEnd,
+      netmask: ipField('dhcpNetmask', text(raw.dhcpNetmask)),
+      router: ipField('dhcpRouter', text(raw.dhcpRouter)),
+      dns,
+      leaseTime: seconds('leaseTime', raw.leaseTime),
+    },
     serverIp,
     interface: iface,
     bind,
     httpBaseUrl,
     dhcpMode: mode,
     ports: {
-      dhcp: port('dhcpPort', raw.dhcpPort, DEFAULTS.dhcpPort),
+      dhcp: dhcpPort,
+      // the client port, where other servers' OFFERs arrive; only meaningful beside the real port 67
+      monitor: port('monitorPort', raw.monitorPort, dhcpPort === 67 ? 68 : -1),
       proxy: port('proxyPort', raw.proxyPort, DEFAULTS.proxyPort),
       tftp: port('tftpPort', raw.tftpPort, DEFAULTS.tftpPort),
     },

@@ -20,6 +20,10 @@ const DEFAULT_ENV: Record<string, string> = {
   NETBOOT_TFTP_PORT: '69',
   NETBOOT_DHCP_MODE: 'proxy',
   NETBOOT_INTERFACE: '',
+  NETBOOT_DHCP_RANGE: '',
+  NETBOOT_DHCP_NETMASK: '',
+  NETBOOT_DHCP_ROUTER: '',
+  NETBOOT_DHCP_DNS: '',
 };
 
 async function main(): Promise<void> {

@@ -10,6 +10,8 @@ export interface ApiRequest {
 export interface ApiResponse {
   status: number;
   body?: unknown;
+  /** Sent as is (with a Content-Type header) instead of JSON. */
+  text?: string;
   headers?: Record<string, string>;
 }
 

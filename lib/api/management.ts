@@ -1,12 +1,20 @@
 import { NetbootError } from '../errors';
 import type { BootServerState } from '../boot-server';
 import type { Collection, InventoryStore, ListQuery } from '../store';
+import type { MetricsHub } from '../metrics';
+import { normalizeMac } from '../mac';
 import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './http';
 
 /** What a management route needs: the store of the active boot server, and its state. */
 export interface ManagementContext {
   store: InventoryStore;
   state(): BootServerState;
+  metrics?: MetricsHub;
+}
+
+function hub(ctx: ManagementContext): MetricsHub {
+  if (!ctx.metrics) throw new NetbootError('store_io', 'metrics are not running on this boot server yet');
+  return ctx.metrics;
 }
 
 const DEVICE_FILTERS = ['status', 'arch', 'firmware', 'hostname', 'profileId', 'imageId', 'serial', 'uuid', 'serviceTag', 'q'];
@@ -73,5 +81,27 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
       },
     },
     { method: 'get', path: '/status', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: ctx.state() }) },
+    {
+      method: 'get', path: '/devices/:mac/timeline', permission: 'read',
+      handler: async (req, ctx) => {
+        const mac = normalizeMac(req.params.mac);
+        const tl = hub(ctx).timelineOf(mac);
+        if (!tl) throw new NetbootError('not_found', `no boot seen from ${mac} since the server started`, { id: mac });
+        return { status: 200, body: tl };
+      },
+    },
+    { method: 'get', path: '/metrics/devices', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: { summary: hub(ctx).summary(), devices: hub(ctx).allDevices() } }) },
+    { method: 'get', path: '/metrics/debug', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: hub(ctx).debugView() }) },
   ];
+}
+
+/** Prometheus exposition, `/netboot/metrics` on the admin side (and `/metrics` with a bearer token on the public side). */
+export function prometheusRoute(): Route<ManagementContext> {
+  return {
+    method: 'get', path: '/metrics', permission: 'read',
+    handler: async (_req, ctx) => {
+      const m = await hub(ctx).metrics();
+      return { status: 200, text: m.text, headers: { 'Content-Type': m.contentType } };
+    },
+  };
 }

@@ -46,6 +46,8 @@ export const DeviceFields = Type.Object({
   profileId: Type.Optional(Type.Union([Id, Type.Null()])),
   bootOnce: Type.Optional(Type.Union([BootOnce, Type.Null()])),
   paramsOverride: Type.Optional(Params),
+  /** Full DHCP mode: always lease this address to the device. */
+  ipReservation: Type.Optional(Type.Union([Type.String({ pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' }), Type.Null()])),
   notes: Type.Optional(Text(2000)),
 }, { additionalProperties: false });
 export type DeviceFields = Static<typeof DeviceFields>;
@@ -69,6 +71,7 @@ export interface Device {
   profileId?: string | null;
   bootOnce?: Static<typeof BootOnce> | null;
   paramsOverride?: Record<string, string | null>;
+  ipReservation?: string | null;
   notes?: string;
   firstSeen: string;
   lastSeen?: string;

@@ -1,7 +1,6 @@
 import { BootServer } from '../../lib/boot-server';
-import { managementRoutes, type ManagementContext } from '../../lib/api/management';
 import { resolveServerConfig, type RawServerConfig } from '../../lib/config';
-import { mountAdminRoutes } from '../shared/admin-api';
+import { mountServerRoutes } from '../shared/server-routes';
 import type { Node, NodeDef, RED } from '../shared/red';
 import { ServerRegistry } from '../shared/server-registry';
 import { statusFor, type NetbootServerNode, type ServerUser } from '../shared/server-node';
@@ -28,7 +27,7 @@ export = function register(RED: RED): void {
       const config = resolveServerConfig(def, RED.settings.userDir ?? process.cwd());
       const server = new BootServer(config, { log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) } });
       node.bootServer = server;
-      registry.add(node.id, server);
+      registry.add(node.id, { server, metricsToken: node.credentials?.metricsToken || undefined });
       server.on('state', refresh);
       server.start().then(() => {
         node.log(RED._('netboot-server.log.started', { ip: config.serverIp, mode: config.dhcpMode, url: config.httpBaseUrl }));
@@ -52,10 +51,8 @@ export = function register(RED: RED): void {
     });
   }
 
-  RED.nodes.registerType('netboot-server', NetbootServer as unknown as (this: Node, def: NodeDef) => void);
-
-  mountAdminRoutes<ManagementContext>(RED, '/netboot/api', managementRoutes(), () => {
-    const server = registry.active();
-    return { store: server.store!, state: () => server.state };
+  RED.nodes.registerType('netboot-server', NetbootServer as unknown as (this: Node, def: NodeDef) => void, {
+    credentials: { metricsToken: { type: 'password' } },
   });
+  mountServerRoutes(RED, registry);
 };

@@ -21,7 +21,8 @@ export function mountAdminRoutes<Ctx>(RED: RED, root: string, routes: Array<Rout
       run().catch(errorResponse).then((out) => {
         res.status(out.status);
         if (out.headers) res.set(out.headers);
-        if (out.body === undefined) res.end();
+        if (out.text !== undefined) res.send(out.text);
+        else if (out.body === undefined) res.end();
         else res.json(out.body);
       }).catch((err: unknown) => RED.log.error(`netboot API ${route.method.toUpperCase()} ${route.path}: ${String(err)}`));
     };

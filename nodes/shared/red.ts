@@ -53,6 +53,7 @@ export interface HttpResponse {
   status(code: number): HttpResponse;
   set(headers: Record<string, string>): HttpResponse;
   json(body: unknown): void;
+  send(body: string): void;
   end(): void;
 }
 export type Handler = (req: HttpRequest, res: HttpResponse, next: (err?: unknown) => void) => void;

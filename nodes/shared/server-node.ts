@@ -18,7 +18,7 @@ export interface NetbootServerNode extends Node {
 export function statusFor(RED: RED, state: BootServerState | undefined, configError?: string): NodeStatus {
   if (configError) return { fill: 'red', shape: 'ring', text: RED._('netboot-server.status.error', { error: configError }) };
   if (!state) return { fill: 'grey', shape: 'ring', text: RED._('netboot-server.status.stopped') };
-  const failed = state.ports.filter((p) => p.state === 'failed');
+  const failed = state.ports.filter((p) => p.state === 'failed' && !p.optional);
   if (state.store === 'failed' || failed.length) {
     const what = [...failed.map((p) => `${p.purpose} ${p.port}`), ...(state.store === 'failed' ? ['inventory'] : [])].join(', ');
     return { fill: 'red', shape: 'dot', text: RED._('netboot-server.status.failed', { what }) };

@@ -32,3 +32,10 @@ export async function waitFor<T>(fn: () => T | undefined | false, what: string, 
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** A Node-RED core node (e.g. `function/10-function.js`) from the same Node-RED the helper runs. */
+export function coreNode(file: string): unknown {
+  const base = process.env.NETBOOT_NODE_RED ? [path.dirname(require.resolve(process.env.NETBOOT_NODE_RED))] : [__dirname];
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(require.resolve(`@node-red/nodes/core/${file}`, { paths: base }));
+}

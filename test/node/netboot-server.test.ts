@@ -47,9 +47,9 @@ describe('netboot-server config node', () => {
     await helper.load(serverNode, [serverDef()]);
     const state = await started();
     expect(state.store).toBe('open');
-    expect(state.ports.map((p) => [p.key, p.state])).toEqual([['dhcp', 'listening'], ['proxy', 'listening'], ['tftp', 'listening']]);
+    expect(state.ports.map((p) => [p.key, p.state])).toEqual([['dhcp', 'listening'], ['proxy', 'listening'], ['tftp', 'listening'], ['monitor', 'disabled']]);
     expect(existsSync(path.join(dir, 'inventory.json'))).toBe(true);
-    const ports = state.ports.map((p) => p.boundPort!);
+    const ports = state.ports.filter((p) => p.boundPort).map((p) => p.boundPort!);
     const t0 = Date.now();
     await helper.unload();
     // a redeploy must be able to bind the same ports at once
@@ -85,7 +85,7 @@ describe('netboot-server config node', () => {
   it('reports an address that is not on this machine', async () => {
     await helper.load(serverNode, [serverDef({ bind: '192.0.2.123', dhcpPort: '-1', proxyPort: '-1' })]);
     const state = await started();
-    expect(state.ports.map((p) => p.state)).toEqual(['disabled', 'disabled', 'failed']);
+    expect(state.ports.map((p) => p.state)).toEqual(['disabled', 'disabled', 'failed', 'disabled']);
     expect(state.ports[2].error).toMatch(/EADDRNOTAVAIL.*NETBOOT_SERVER_IP/);
   });
 

@@ -1,0 +1,12 @@
+/** TFTP server layer (pure: no Node-RED). See server.ts for the event list. */
+export * from './packet';
+export * from './options';
+export * from './path';
+export * from './source';
+export * from './types';
+export { ReadTransfer, RtoEstimator } from './transfer';
+export type { ReadTransferOptions, TransferHooks } from './transfer';
+export { WriteTransfer } from './write-transfer';
+export type { WriteTransferOptions } from './write-transfer';
+export * from './server';
+export * from './static-resolver';

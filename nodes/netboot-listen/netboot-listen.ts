@@ -1,0 +1,68 @@
+import type { ServerBootEvent } from '../../lib/boot-server';
+import { dhcpDecideMessage, eventMessage, fileRequestMessage, readDhcpAnswer, readFileAnswer, wantEvent } from '../../lib/listen-messages';
+import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
+import type { NetbootServerNode } from '../shared/server-node';
+
+interface ListenDef extends NodeDef {
+  server: string;
+  progress?: boolean;
+  askFlow?: boolean;
+  decideDhcp?: boolean;
+}
+
+/**
+ * netboot-listen: the boot events of the server's DHCP and TFTP parts on output 1, and the files
+ * the TFTP server cannot find on disk, asked of the flow, on output 2 (answered on the input).
+ */
+export = function register(RED: RED): void {
+  function NetbootListen(this: Node, def: ListenDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const serverNode = RED.nodes.getNode(def.server) as NetbootServerNode | null;
+    if (!serverNode) {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('netboot-listen.status.noServer') });
+      node.error(RED._('netboot-listen.errors.noServer'));
+      return;
+    }
+    const server = serverNode.bootServer;
+    serverNode.register(node);
+
+    const onBoot = (ev: ServerBootEvent) => {
+      if (wantEvent(ev.type, def.progress === true)) node.send([eventMessage(ev) as NodeMessage, null]);
+    };
+    server?.on('boot', onBoot);
+    if (server && def.askFlow !== false) {
+      server.virtualFiles.setSender((id, req) => node.send([null, fileRequestMessage(id, req) as unknown as NodeMessage]));
+    }
+    if (server && def.decideDhcp === true) {
+      server.dhcpDecisions.setSender((id, facts) => node.send([null, dhcpDecideMessage(id, facts) as unknown as NodeMessage]));
+    }
+
+    node.on('input', (msg, _send, done) => {
+      const id = msg._netbootRequest;
+      if (typeof id !== 'string') {
+        done(new Error(RED._('netboot-listen.errors.notAnAnswer')));
+        return;
+      }
+      const isDhcp = id.startsWith('dhcp:');
+      try {
+        const answered = (isDhcp ? server?.dhcpDecisions.answer(id, readDhcpAnswer(msg)) : server?.virtualFiles.answer(id, readFileAnswer(msg))) ?? false;
+        if (!answered) node.warn(RED._('netboot-listen.errors.late', { id }));
+        done();
+      } catch (err) {
+        if (isDhcp) server?.dhcpDecisions.answer(id, undefined);
+        else server?.virtualFiles.answer(id, { kind: 'none' });
+        done(err as Error);
+      }
+    });
+
+    node.on('close', (_removed, done) => {
+      server?.off('boot', onBoot);
+      server?.virtualFiles.setSender(undefined);
+      server?.dhcpDecisions.setSender(undefined);
+      serverNode.deregister(node, done);
+    });
+  }
+
+  RED.nodes.registerType('netboot-listen', NetbootListen as unknown as (this: Node, def: NodeDef) => void);
+};

@@ -1,0 +1,59 @@
+import { timingSafeEqual } from 'node:crypto';
+import { errorResponse } from '../../lib/api/http';
+import { managementRoutes, prometheusRoute, type ManagementContext } from '../../lib/api/management';
+import type { SseRequestLike, SseResponseLike } from '../../lib/metrics';
+import { mountAdminRoutes } from './admin-api';
+import type { Handler, RED } from './red';
+import type { ServerRegistry } from './server-registry';
+
+/**
+ * The routes a runtime gets once, for whichever netboot-server is deployed: the management API and
+ * the metrics on the admin side, and the optional token-protected Prometheus endpoint on the public side.
+ */
+export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
+  const context = (): ManagementContext => {
+    const { server } = registry.active();
+    return { store: server.store!, state: () => server.state, metrics: server.metrics };
+  };
+  mountAdminRoutes<ManagementContext>(RED, '/netboot/api', managementRoutes(), context);
+  mountAdminRoutes<ManagementContext>(RED, '/netboot', [prometheusRoute()], context);
+
+  // the live event stream (Server-Sent Events), with replay after Last-Event-ID
+  const sse: Handler = (req, res) => {
+    try {
+      const hub = context().metrics;
+      if (!hub) throw new Error('metrics are not running');
+      const mac = typeof req.query.mac === 'string' ? req.query.mac.toLowerCase() : undefined;
+      hub.stream(req as unknown as SseRequestLike, res as unknown as SseResponseLike, mac ? { filter: (e) => e.mac === mac } : {});
+    } catch (err) {
+      const out = errorResponse(err);
+      res.status(out.status === 500 ? 503 : out.status).json(out.body ?? { error: { message: String(err) } });
+    }
+  };
+  RED.httpAdmin.get('/netboot/api/events', RED.auth.needsPermission('netboot.read'), sse);
+
+  // Prometheus scrapes without a browser login: /metrics on the public side, only with the bearer
+  // token stored in the netboot-server node's credentials (off when no token is set).
+  RED.httpNode.get('/metrics', (req, res) => {
+    let entry;
+    try {
+      entry = registry.active();
+    } catch {
+      res.status(404).json({ error: { code: 'not_found', message: 'not found' } });
+      return;
+    }
+    const want = entry.metricsToken;
+    const auth = req.headers.authorization;
+    const given = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (!want) {
+      res.status(404).json({ error: { code: 'not_found', message: 'public metrics are off: set a metrics token on the netboot-server node' } });
+      return;
+    }
+    if (!given || given.length !== want.length || !timingSafeEqual(Buffer.from(given), Buffer.from(want))) {
+      res.status(401).set({ 'WWW-Authenticate': 'Bearer' }).json({ error: { code: 'unauthorized', message: 'bearer token required' } });
+      return;
+    }
+    entry.server.metrics?.metrics().then((m) => res.status(200).set({ 'Content-Type': m.contentType }).send(m.text))
+      .catch((err: unknown) => res.status(500).json(errorResponse(err).body));
+  });
+}

@@ -1,0 +1,118 @@
+import { execFile } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { coreNode, distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
+import { parsePacket } from '../../lib/dhcp';
+import type { BootServerState } from '../../lib/boot-server';
+
+const run = promisify(execFile);
+const functionNode = coreNode('function/10-function.js');
+const helper = nodeRedHelper();
+let dir: string;
+
+beforeAll(() => helper.startServer());
+afterAll(() => helper.stopServer());
+afterEach(async () => {
+  await helper.unload();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Server + listen node; virtual files answered by a function node wired back into the listen node. */
+function flow(listen: Record<string, unknown> = {}, answer = '') {
+  dir = mkdtempSync(path.join(tmpdir(), 'netboot-listen-'));
+  mkdirSync(path.join(dir, 'assets', 'firmware'), { recursive: true });
+  writeFileSync(path.join(dir, 'assets', 'undionly.kpxe'), Buffer.alloc(70_000, 7));
+  writeFileSync(path.join(dir, 'assets', 'firmware', 'start4.elf'), 'shared firmware');
+  return [
+    { id: 'srv', type: 'netboot-server', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'proxy', dhcpPort: '0', proxyPort: '0', tftpPort: '0', dataDir: dir },
+    { id: 'listen', type: 'netboot-listen', server: 'srv', wires: [['events'], ['answer']], ...listen },
+    { id: 'answer', type: 'function', func: answer, wires: [['listen']] },
+    { id: 'events', type: 'helper' },
+  ];
+}
+
+async function started(): Promise<BootServerState> {
+  const node = await waitFor(() => helper.getNode('srv'), 'node');
+  return waitFor(() => {
+    const s = node.bootServer?.state as BootServerState | undefined;
+    return s && s.ports.every((p) => p.state !== 'closed') && node.bootServer.dhcp ? s : undefined;
+  }, 'server start');
+}
+
+const portOf = (s: BootServerState, key: string) => s.ports.find((p) => p.key === key)!.boundPort!;
+
+async function curlTftp(port: number, file: string): Promise<Buffer> {
+  const { stdout } = await run('curl', ['-s', '--fail', '--max-time', '10', `tftp://127.0.0.1:${port}/${file}`], { encoding: 'buffer', maxBuffer: 1 << 26 });
+  return stdout;
+}
+
+const PI_ANSWER = `
+  const p = msg.payload.path;
+  if (p === 'abcd1234/config.txt') { msg.payload = 'arm_64bit=1\\nenable_uart=1\\n'; return msg; }
+  if (p.startsWith('abcd1234/')) { msg.filename = 'firmware/' + p.slice(9); msg.payload = null; return msg; }
+  msg.payload = null; return msg;`;
+
+describe('netboot-listen', () => {
+  it('serves static files, virtual files from the flow, and mapped folders to curl over TFTP', async () => {
+    await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], flow({}, PI_ANSWER));
+    const state = await started();
+    const port = portOf(state, 'tftp');
+    const events: Array<{ topic: string; payload: Record<string, unknown> }> = [];
+    helper.getNode('events').on('input', (msg: { topic: string; payload: Record<string, unknown> }) => events.push(msg));
+
+    expect((await curlTftp(port, 'undionly.kpxe')).equals(Buffer.alloc(70_000, 7))).toBe(true);
+    expect((await curlTftp(port, 'abcd1234/config.txt')).toString()).toBe('arm_64bit=1\nenable_uart=1\n');
+    expect((await curlTftp(port, 'abcd1234/start4.elf')).toString()).toBe('shared firmware');
+    await expect(curlTftp(port, 'abcd1234/missing.dtb')).rejects.toThrow();
+
+    await waitFor(() => events.filter((e) => e.topic === 'tftp.done').length >= 3, 'done events');
+    const done = events.find((e) => e.topic === 'tftp.done' && e.payload.path === 'undionly.kpxe')!;
+    expect(done.payload.bytes).toBe(70_000);
+    expect(events.some((e) => e.topic === 'tftp.notfound' && e.payload.path === 'abcd1234/missing.dtb')).toBe(true);
+  });
+
+  it('gives "file not found" when the flow does not answer before the deadline', async () => {
+    await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], flow({}, 'return null;'));
+    const state = await started();
+    const t0 = Date.now();
+    await expect(curlTftp(portOf(state, 'tftp'), 'nobody/answers.txt')).rejects.toThrow();
+    expect(Date.now() - t0).toBeLessThan(9000);
+  });
+
+  it('refuses a flow answer that points outside the boot-assets root', async () => {
+    await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], flow({}, "msg.filename = '../../etc/passwd'; msg.payload = null; return msg;"));
+    const state = await started();
+    await expect(curlTftp(portOf(state, 'tftp'), 'x/passwd')).rejects.toThrow();
+  });
+
+  it('answers a UEFI proxyDHCP request on the proxy port and lets the flow override the boot file', async () => {
+    const answer = "if (msg.topic === 'dhcp.decide') { msg.payload = { filename: 'snponly.efi' }; return msg; } msg.payload = null; return msg;";
+    await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], flow({ decideDhcp: true }, answer));
+    const state = await started();
+    const events: Array<{ topic: string; mac?: string }> = [];
+    helper.getNode('events').on('input', (msg: { topic: string; mac?: string }) => events.push(msg));
+
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    try {
+      const reply = new Promise<Buffer>((resolve) => client.once('message', (m) => resolve(m)));
+      const req = clientBytes({ mac: '52:54:00:aa:bb:01', type: 3, vendorClass: PXE_EFI_X64, arch: 7, serverId: '127.0.0.1' });
+      client.send(req, portOf(state, 'proxy'), '127.0.0.1');
+      const parsed = parsePacket(await reply);
+      expect(parsed.ok).toBe(true);
+      if (!parsed.ok) return;
+      expect(parsed.packet.yiaddr).toBe('0.0.0.0');
+      expect(parsed.packet.siaddr).toBe('127.0.0.1');
+      expect(parsed.packet.file).toBe('snponly.efi');
+      await waitFor(() => events.some((e) => e.topic === 'dhcp.ack'), 'ack event');
+      expect(events.find((e) => e.topic === 'dhcp.request')?.mac).toBe('52:54:00:aa:bb:01');
+    } finally {
+      client.close();
+    }
+  });
+});

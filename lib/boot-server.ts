@@ -155,6 +155,8 @@ export class BootServer extends EventEmitter {
       }
     }
     if (!this.closing) this.startMetrics();
+    // tells users (netboot-listen, netboot-metrics) that every part now exists
+    this.emit('state', this.state);
     return this.state;
   }
 

@@ -13,8 +13,8 @@ import { isIPv4 } from 'node:net';
  * _netbootRequest: '<id>' }`. The flow answers by sending that msg (or any msg with the same
  * `_netbootRequest`) back into the node with one of:
  *   - `msg.payload` a Buffer or string: the file's content;
- *   - `msg.filename`: a path under the boot-assets root to serve instead;
- *   - `msg.payload` null/undefined and no filename: file not found.
+ *   - otherwise `msg.filename`: a path under the boot-assets root to serve instead;
+ *   - neither: file not found.
  */
 export interface ListenEventMsg {
   topic: string;
@@ -46,15 +46,16 @@ export function fileRequestMessage(id: string, req: TftpRequest): FileRequestMsg
 
 /** Reads the flow's answer; throws a `validation` error naming the property for a bad one. */
 export function readFileAnswer(msg: { payload?: unknown; filename?: unknown }): VirtualFileAnswer {
+  // content wins: a renderer (netboot-pi) leaves msg.filename set to the path it rendered
+  const p = msg.payload;
+  if (Buffer.isBuffer(p)) return { kind: 'data', data: p };
+  if (typeof p === 'string') return { kind: 'data', data: Buffer.from(p, 'utf8') };
+  if (p instanceof Uint8Array) return { kind: 'data', data: Buffer.from(p) };
   if (msg.filename !== undefined && msg.filename !== null && msg.filename !== '') {
     if (typeof msg.filename !== 'string') throw new NetbootError('validation', 'msg.filename must be a path (string) under the boot-assets root', { field: 'filename' });
     return { kind: 'file', path: msg.filename };
   }
-  const p = msg.payload;
-  if (p === undefined || p === null) return { kind: 'none' };
-  if (Buffer.isBuffer(p)) return { kind: 'data', data: p };
-  if (typeof p === 'string') return { kind: 'data', data: Buffer.from(p, 'utf8') };
-  if (p instanceof Uint8Array) return { kind: 'data', data: Buffer.from(p) };
+  if (p === undefined || p === null || (typeof p === 'object' && !Array.isArray(p))) return { kind: 'none' };
   throw new NetbootError('validation', `msg.payload must be a Buffer or a string for a file answer, got ${typeof p}`, { field: 'payload' });
 }
 

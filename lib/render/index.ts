@@ -5,3 +5,4 @@ export * from './ipxe';
 export * from './iscsi';
 export * from './template';
 export * from './pi';
+export * from './network-config';

@@ -1,0 +1,249 @@
+import { NetbootError } from '../errors';
+import type { Image, InventoryStore, Profile } from '../store';
+import {
+  deviceIqn,
+  loadTemplate,
+  renderIpxeResult,
+  renderIpxeTemplate,
+  renderWinpeshlIni,
+  renderWinpeStartnet,
+  unsafe,
+  type ChainSpec,
+  type IpxeFailure,
+  type IpxeSpec,
+  type KernelParams,
+  type KernelSpec,
+  type MenuEntry,
+  type MenuGap,
+  type WimbootSpec,
+} from '../render';
+import type { CheckInResult } from './checkin';
+
+/**
+ * Chooses and renders the script a machine gets, from a check-in result (`msg.netboot`):
+ * the decision picks the kind (menu, kernel+initrd, sanboot, sanhook+installer, wimboot, chain,
+ * local, registration), the profile/image/device fill it in. Everything goes through the
+ * allow-listing renderers in lib/render, so an unsafe value is an error naming the field.
+ */
+export const SCRIPT_KINDS = ['auto', 'identify', 'menu', 'kernel', 'sanboot', 'sanhook', 'wimboot', 'chain', 'local', 'retry', 'register', 'winpe-startnet', 'winpeshl'] as const;
+export type ScriptKind = (typeof SCRIPT_KINDS)[number];
+
+export interface ScriptServer {
+  serverIp: string;
+  httpBaseUrl: string;
+  iqnPrefix: string;
+  /** For user templates in `<dataDir>/templates`. */
+  dataDir?: string;
+}
+
+export interface ScriptOptions {
+  /** Force a kind; `auto` (default) follows the decision. */
+  kind?: ScriptKind;
+  onFailure?: IpxeFailure;
+  /** Every profile and image, for the menu. */
+  profiles?: readonly Profile[];
+  images?: readonly Image[];
+  menuTitle?: string;
+  menuTimeoutMs?: number;
+  menuDefault?: string;
+  /** Where `identify` chains to (default `/boot/menu.ipxe`). */
+  identifyPath?: string;
+  /** Local boot: try `sanboot --drive 0x80` on BIOS before `exit`. */
+  biosSanboot?: boolean;
+}
+
+export interface BootScript {
+  kind: Exclude<ScriptKind, 'auto'>;
+  text: string;
+  contentType: string;
+  containsSecret: boolean;
+}
+
+export type BootContext = Pick<CheckInResult, 'decision' | 'facts' | 'params'> & Partial<Pick<CheckInResult, 'device' | 'profile' | 'image' | 'group'>>;
+
+const TEXT = 'text/plain; charset=utf-8';
+
+/** `ubuntu/vmlinuz` (relative to the boot-assets root) → `/boot/assets/ubuntu/vmlinuz`; URLs and absolute paths stay. */
+export function assetUrl(value: string | undefined, field: string): string {
+  if (value === undefined || value === '') return unsafe(field, 'is missing');
+  if (/^[a-z][a-z0-9+.-]*:/i.test(value) || value.startsWith('/')) return value;
+  return `/boot/assets/${value}`;
+}
+
+/** Kernel parameters without the `pi.*` settings (those configure the Raspberry Pi renderer). */
+function kernelOverride(params: Record<string, string | null>): KernelParams {
+  const out: KernelParams = {};
+  for (const [k, v] of Object.entries(params)) if (!k.startsWith('pi.')) out[k] = v;
+  return out;
+}
+
+function macOf(ctx: BootContext): string | undefined {
+  return ctx.device?.mac ?? ctx.facts.mac;
+}
+
+function kernelSpec(profile: Profile, ctx: BootContext): KernelSpec {
+  return {
+    kind: 'kernel',
+    title: profile.name,
+    kernel: assetUrl(profile.kernel, 'profile.kernel'),
+    initrds: (profile.initrd ?? []).map((i, n) => assetUrl(i, `profile.initrd[${n}]`)),
+    params: profile.cmdline,
+    override: kernelOverride(ctx.params),
+  };
+}
+
+function wimbootSpec(profile: Profile): WimbootSpec {
+  const [bcd, sdi, wim, ...more] = profile.initrd ?? [];
+  if (!bcd || !sdi || !wim) unsafe('profile.initrd', 'a winpe profile lists boot/bcd, boot/boot.sdi and sources/boot.wim (in this order) as its initrds');
+  return {
+    kind: 'wimboot',
+    title: profile.name,
+    wimboot: assetUrl(profile.kernel ?? 'wimboot', 'profile.kernel'),
+    bcd: assetUrl(bcd, 'profile.initrd[0]'),
+    bootSdi: assetUrl(sdi, 'profile.initrd[1]'),
+    bootWim: assetUrl(wim, 'profile.initrd[2]'),
+    files: more.map((f, i) => ({ url: assetUrl(f, `profile.initrd[${i + 3}]`), name: f.split('/').pop() ?? f })),
+  };
+}
+
+function chainSpec(profile: Profile): ChainSpec {
+  return { kind: 'chain', title: profile.name, url: assetUrl(profile.chainUrl, 'profile.chainUrl'), identity: true };
+}
+
+function sanTarget(image: Image, ctx: BootContext, server: ScriptServer) {
+  const mac = macOf(ctx);
+  const iqn = image.iqn ?? (mac ? deviceIqn(server.iqnPrefix, mac) : unsafe('image.iqn', 'the image has no IQN and the machine no MAC to derive one from'));
+  return { server: server.serverIp, iqn };
+}
+
+function needImage(ctx: BootContext, kind: string): Image {
+  if (!ctx.image) throw new NetbootError('validation', `a ${kind} script needs an image (msg.netboot.image)`, { field: 'image' });
+  return ctx.image;
+}
+
+function needProfile(ctx: BootContext, kind: string): Profile {
+  if (!ctx.profile) throw new NetbootError('validation', `a ${kind} script needs a profile (msg.netboot.profile)`, { field: 'profile' });
+  return ctx.profile;
+}
+
+/** The installer part of a profile (what runs after `sanhook`, or alone). */
+function profileSpec(profile: Profile, ctx: BootContext): KernelSpec | WimbootSpec | ChainSpec {
+  if (profile.type === 'winpe') return wimbootSpec(profile);
+  if (profile.type === 'chain') return chainSpec(profile);
+  return kernelSpec(profile, ctx);
+}
+
+function autoKind(ctx: BootContext): Exclude<ScriptKind, 'auto'> {
+  const { action } = ctx.decision;
+  switch (action) {
+    case 'show_menu': return ctx.decision.anonymous ? 'identify' : 'menu';
+    case 'local': return 'local';
+    case 'register': return 'register';
+    case 'boot_image': return 'sanboot';
+    case 'boot_profile': {
+      const p = needProfile(ctx, 'boot_profile');
+      if (p.type === 'sanboot') return 'sanboot';
+      if (ctx.image) return 'sanhook';
+      return p.type === 'winpe' ? 'wimboot' : p.type === 'chain' ? 'chain' : 'kernel';
+    }
+    default:
+      throw new NetbootError('validation', `unknown decision action "${String(action)}"`, { field: 'decision.action' });
+  }
+}
+
+function menuSpec(ctx: BootContext, opts: ScriptOptions): IpxeSpec {
+  const items: Array<MenuEntry | MenuGap> = [];
+  for (const p of opts.profiles ?? []) if (p.id !== 'register') items.push({ id: p.id, label: p.name });
+  const images = (opts.images ?? []).filter((i) => i.kind !== 'file');
+  if (images.length > 0) {
+    if (items.length > 0) items.push({ gap: 'Disk images' });
+    for (const i of images) items.push({ id: `image.${i.id}`, label: `Disk image ${i.name}` });
+  }
+  const mac = macOf(ctx);
+  return {
+    kind: 'menu',
+    title: opts.menuTitle ?? (mac ? `netboot ${mac}` : 'netboot'),
+    items,
+    defaultId: opts.menuDefault,
+    timeoutMs: opts.menuTimeoutMs,
+    biosSanboot: opts.biosSanboot,
+  };
+}
+
+function specFor(kind: Exclude<ScriptKind, 'auto' | 'register' | 'winpe-startnet' | 'winpeshl'>, ctx: BootContext, server: ScriptServer, opts: ScriptOptions): IpxeSpec {
+  switch (kind) {
+    case 'menu': return menuSpec(ctx, opts);
+    case 'local': return { kind: 'local', biosSanboot: opts.biosSanboot };
+    case 'retry': return { kind: 'retry' };
+    // ask iPXE who it is: chain the menu again with ?mac=${netX/mac:hexhyp}&uuid=... appended
+    case 'identify': return { kind: 'chain', url: opts.identifyPath ?? '/boot/menu.ipxe', identity: true };
+    case 'sanboot': {
+      const image = needImage(ctx, 'sanboot');
+      return { kind: 'sanboot', title: image.name, target: sanTarget(image, ctx, server) };
+    }
+    case 'sanhook': {
+      const image = needImage(ctx, 'sanhook');
+      return { kind: 'sanhook', title: image.name, target: sanTarget(image, ctx, server), then: profileSpec(needProfile(ctx, 'sanhook'), ctx) };
+    }
+    case 'kernel': return kernelSpec(needProfile(ctx, 'kernel'), ctx);
+    case 'wimboot': return wimbootSpec(needProfile(ctx, 'wimboot'));
+    case 'chain': return chainSpec(needProfile(ctx, 'chain'));
+  }
+}
+
+/** The registration script: the `registration` template with a `register` profile's kernel, or the defaults. */
+async function registerScript(ctx: BootContext, server: ScriptServer, opts: ScriptOptions): Promise<BootScript> {
+  const base = server.httpBaseUrl.replace(/\/+$/, '');
+  const abs = (u: string) => (u.startsWith('/') ? `${base}${u}` : u);
+  const reg = (opts.profiles ?? []).find((p) => p.id === 'register');
+  const tpl = await loadTemplate('registration', server.dataDir ? { userDir: `${server.dataDir}/templates` } : {});
+  const out = renderIpxeTemplate(tpl, {
+    kernel_url: abs(assetUrl(reg?.kernel ?? 'registration/vmlinuz', 'profile.kernel')),
+    initrd_url: abs(assetUrl(reg?.initrd?.[0] ?? 'registration/initrd.img', 'profile.initrd[0]')),
+    server_url: base,
+    args: { ...(reg?.cmdline ?? {}), ...kernelOverride(ctx.params) },
+  });
+  return { kind: 'register', text: out.text, contentType: TEXT, containsSecret: out.containsSecret };
+}
+
+export async function renderBootScript(ctx: BootContext, server: ScriptServer, opts: ScriptOptions = {}): Promise<BootScript> {
+  const kind = !opts.kind || opts.kind === 'auto' ? autoKind(ctx) : opts.kind;
+  if (!(SCRIPT_KINDS as readonly string[]).includes(kind)) {
+    throw new NetbootError('validation', `script kind "${String(kind)}" is not one of ${SCRIPT_KINDS.join(', ')}`, { field: 'script' });
+  }
+  switch (kind) {
+    case 'register': return registerScript(ctx, server, opts);
+    case 'winpeshl': return { kind, text: renderWinpeshlIni(), contentType: TEXT, containsSecret: false };
+    case 'winpe-startnet': {
+      const mac = macOf(ctx);
+      if (!mac) throw new NetbootError('validation', 'startnet.cmd needs the machine\'s MAC', { field: 'mac' });
+      return { kind, text: renderWinpeStartnet({ baseUrl: server.httpBaseUrl, mac }), contentType: TEXT, containsSecret: false };
+    }
+    default: {
+      const out = renderIpxeResult(specFor(kind, ctx, server, opts), { baseUrl: server.httpBaseUrl, mac: macOf(ctx), onFailure: opts.onFailure });
+      return { kind, text: out.script, contentType: TEXT, containsSecret: out.containsSecret };
+    }
+  }
+}
+
+/**
+ * A script requested by name (`GET /boot/<name>.ipxe`): `menu` keeps the check-in decision,
+ * `register` and `local` are the fixed entries, `image.<id>` boots that image, anything else is
+ * a profile id. The device's own image stays attached when the name is its own profile (install).
+ * `kind` is the script to render (`auto` follows the new decision); none for `menu`.
+ */
+export async function targetContext(store: Pick<InventoryStore, 'profiles' | 'images'>, ctx: BootContext, name: string): Promise<{ ctx: BootContext; kind?: ScriptKind }> {
+  const id = name.replace(/\.ipxe$/, '');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,69}$/.test(id)) unsafe('profile', 'must be a profile id (letters, digits, "._-")');
+  if (id === 'menu') return { ctx };
+  if (id === 'register' || id === 'local') return { ctx: { ...ctx, decision: { ...ctx.decision, action: id } }, kind: id };
+  if (id.startsWith('image.')) {
+    const image = await store.images.get(id.slice(6));
+    if (!image) throw new NetbootError('not_found', `no image "${id.slice(6)}"`, { field: 'profile', id });
+    return { ctx: { ...ctx, image, profile: undefined, decision: { ...ctx.decision, action: 'boot_image', imageId: image.id } }, kind: 'auto' };
+  }
+  const profile = await store.profiles.get(id);
+  if (!profile) throw new NetbootError('not_found', `no profile "${id}"`, { field: 'profile', id });
+  const image = ctx.decision.profileId === profile.id ? ctx.image : undefined;
+  return { ctx: { ...ctx, profile, image, decision: { ...ctx.decision, action: 'boot_profile', profileId: profile.id } }, kind: 'auto' };
+}

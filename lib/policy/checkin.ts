@@ -1,0 +1,249 @@
+import { NetbootError } from '../errors';
+import { normalizeMac } from '../mac';
+import { SELECTOR_KEYS, type Device, type Group, type Image, type InventoryStore, type Profile } from '../store';
+import { parseFacts, type MachineFacts } from './facts';
+
+/**
+ * The boot policy: machine facts → the device, its group, what it boots, and which of the
+ * check-in node's three outputs the message takes. Pure apart from the store it is given.
+ *
+ * Order of precedence for a known device:
+ *   1. a boot-once override (`device.bootOnce`), when enabled; it is cleared as it is used;
+ *   2. the device's own image / profile;
+ *   3. the image / profile of its group (most specific matching selector, else the default group);
+ *   4. nothing: show the menu.
+ * A profile together with an image means "install onto that image": the iPXE renderer attaches
+ * the iSCSI disk (`sanhook`) before starting the profile.
+ */
+export type CheckInAction = 'boot_image' | 'boot_profile' | 'show_menu' | 'local' | 'register';
+
+/** 1: known with an image or profile; 2: known without one; 3: unknown. */
+export type CheckInOutput = 1 | 2 | 3;
+
+export interface CheckInDecision {
+  action: CheckInAction;
+  output: CheckInOutput;
+  known: boolean;
+  /** Where the assignment came from. */
+  source: 'bootOnce' | 'device' | 'group' | 'none';
+  imageId?: string;
+  profileId?: string;
+  /** True when this check-in created the device (register unknown). */
+  registered?: boolean;
+  /** True when a boot-once override was used (and cleared). */
+  bootOnce?: boolean;
+  /** True when the input carried no identifier at all (no MAC, UUID, serial or service tag). */
+  anonymous?: boolean;
+}
+
+export interface CheckInResult {
+  device?: Device;
+  group?: Group;
+  profile?: Profile;
+  image?: Image;
+  /** Kernel parameters: the group's `params` under the device's `paramsOverride` (null removes). */
+  params: Record<string, string | null>;
+  decision: CheckInDecision;
+  facts: MachineFacts;
+}
+
+export interface CheckInOptions {
+  /** Create unknown machines in the inventory with status `enrolled`. */
+  registerUnknown?: boolean;
+  /** Honour `device.bootOnce` and clear it. Default true. */
+  useBootOnce?: boolean;
+  /** Record the check-in (last seen, IP, arch) on the device. Default true. */
+  touch?: boolean;
+}
+
+type CheckInStore = Pick<InventoryStore, 'devices' | 'groups' | 'images' | 'profiles'>;
+
+// ---------------------------------------------------------------------------------------------
+// Group selectors (Matchbox style)
+
+function deviceValue(device: Device, key: string): string | undefined {
+  if ((SELECTOR_KEYS as readonly string[]).includes(key)) {
+    const v = (device as unknown as Record<string, unknown>)[key];
+    return typeof v === 'string' ? v : undefined;
+  }
+  return device.labels[key];
+}
+
+function selectorMatches(device: Device, selector: Record<string, string>): boolean {
+  return Object.entries(selector).every(([key, want]) => {
+    if (key === 'mac') {
+      try {
+        const mac = normalizeMac(want);
+        return device.mac === mac || device.macs.includes(mac);
+      } catch {
+        return false;
+      }
+    }
+    const have = deviceValue(device, key);
+    if (have === undefined) return false;
+    return key === 'uuid' || key === 'serial' ? have.toLowerCase() === want.toLowerCase() : have === want;
+  });
+}
+
+/**
+ * The group of a device: among non-default groups whose every selector key equals the device's
+ * field or label, the one with the most keys (ties: the lowest id); otherwise the default group.
+ * A group with an empty selector matches nothing unless it is the default.
+ */
+export function matchGroup(device: Device, groups: readonly Group[]): Group | undefined {
+  const candidates = groups
+    .filter((g) => !g.isDefault && Object.keys(g.selector).length > 0 && selectorMatches(device, g.selector))
+    .sort((a, b) => Object.keys(b.selector).length - Object.keys(a.selector).length || a.id.localeCompare(b.id));
+  return candidates[0] ?? groups.find((g) => g.isDefault);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function allGroups(store: CheckInStore): Promise<Group[]> {
+  const out: Group[] = [];
+  for (let offset = 0; ; offset += 1000) {
+    const page = await store.groups.list({ offset, limit: 1000 });
+    out.push(...page.items);
+    if (out.length >= page.total || page.items.length === 0) return out;
+  }
+}
+
+async function lookup<T>(what: string, id: string | null | undefined, get: (id: string) => Promise<T | undefined>): Promise<T | undefined> {
+  if (!id) return undefined;
+  const rec = await get(id);
+  if (!rec) throw new NetbootError('not_found', `check-in: the assigned ${what} "${id}" does not exist`, { field: `${what}Id`, id });
+  return rec;
+}
+
+/**
+ * One check-in: find the machine, record it, decide. `input` is anything `parseFacts` accepts;
+ * it needs at least one identifier (MAC, UUID, Pi serial, service tag).
+ */
+export async function checkIn(store: CheckInStore, input: unknown, opts: CheckInOptions = {}, extra: { ip?: string; filename?: string } = {}): Promise<CheckInResult> {
+  const facts = parseFacts(input, extra);
+  if (!facts.mac && !facts.uuid && !facts.serial && !facts.serviceTag) {
+    // nothing to look up: an anonymous request is treated as unknown (the iPXE renderer then asks
+    // iPXE to send its identity); a malformed identifier was already an error in parseFacts
+    return { params: {}, facts, decision: { action: 'show_menu', output: 3, known: false, source: 'none', anonymous: true } };
+  }
+  let device = await store.devices.find({ mac: facts.mac, uuid: facts.uuid, serial: facts.serial, serviceTag: facts.serviceTag });
+  const known = device !== undefined;
+  let registered = false;
+
+  if (!device && opts.registerUnknown && facts.mac) {
+    device = await store.devices.create({
+      mac: facts.mac,
+      status: 'enrolled',
+      ...(facts.uuid ? { uuid: facts.uuid } : {}),
+      ...(facts.serial ? { serial: facts.serial } : {}),
+      ...(facts.serviceTag ? { serviceTag: facts.serviceTag } : {}),
+      ...(facts.hostname ? { hostname: facts.hostname } : {}),
+      ...(facts.deviceType !== 'other' ? { labels: { 'device-type': facts.deviceType } } : {}),
+    });
+    registered = true;
+  }
+  if (device && opts.touch !== false) {
+    device = await store.devices.touch(device.mac, { ip: facts.ip, arch: facts.arch, firmware: facts.platform, hostname: facts.hostname });
+  }
+
+  if (!device || !known) {
+    return {
+      device,
+      params: {},
+      facts,
+      decision: { action: 'show_menu', output: 3, known: false, source: 'none', ...(registered ? { registered } : {}) },
+    };
+  }
+
+  const group = matchGroup(device, await allGroups(store));
+  const params: Record<string, string | null> = { ...(group?.params ?? {}), ...(device.paramsOverride ?? {}) };
+
+  const once = opts.useBootOnce !== false ? device.bootOnce : undefined;
+  if (once) {
+    device = await store.devices.update(device.mac, { bootOnce: null });
+    const image = await lookup('image', once.imageId, (id) => store.images.get(id));
+    const profile = await lookup('profile', once.profileId, (id) => store.profiles.get(id));
+    const boots = once.action === 'boot_image' || once.action === 'boot_profile';
+    return {
+      device, group, image, profile, params, facts,
+      decision: {
+        action: once.action, output: boots ? 1 : 2, known: true, source: 'bootOnce', bootOnce: true,
+        ...(once.imageId ? { imageId: once.imageId } : {}), ...(once.profileId ? { profileId: once.profileId } : {}),
+      },
+    };
+  }
+
+  const own = Boolean(device.imageId || device.profileId);
+  const from = own ? device : group;
+  const source: CheckInDecision['source'] = own ? 'device' : from && (from.imageId || from.profileId) ? 'group' : 'none';
+  const image = await lookup('image', from?.imageId, (id) => store.images.get(id));
+  const profile = await lookup('profile', from?.profileId, (id) => store.profiles.get(id));
+  if (!image && !profile) {
+    return { device, group, params, facts, decision: { action: 'show_menu', output: 2, known: true, source: 'none' } };
+  }
+  return {
+    device, group, image, profile, params, facts,
+    decision: {
+      action: profile ? 'boot_profile' : 'boot_image', output: 1, known: true, source,
+      ...(image ? { imageId: image.id } : {}), ...(profile ? { profileId: profile.id } : {}),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The check-in answer (GET /api/v1/boot/check-in)
+
+export interface AnswerContext {
+  /** Base URL of this server, e.g. http://10.0.0.5:1880. */
+  baseUrl: string;
+}
+
+const MESSAGES: Record<CheckInAction, string> = {
+  boot_image: 'Known device: booting its image.',
+  boot_profile: 'Known device: booting its profile.',
+  show_menu: 'Unknown device. Please register or select boot option.',
+  local: 'Booting from the local disk.',
+  register: 'Registering this device.',
+};
+
+/**
+ * The JSON answer of the seed's check-in endpoint:
+ * `{"action":"boot_image","image_id":…,"kernel_set":…}`, `{"action":"show_menu","device_type":…,"message":…}`,
+ * plus `boot_profile`, `local` and `register`. Every answer carries `mac`, `known` and `device_type`.
+ */
+export function checkInAnswer(result: Pick<CheckInResult, 'decision' | 'device' | 'facts' | 'image' | 'profile'>, ctx: AnswerContext): Record<string, unknown> {
+  const { decision, device, facts, image, profile } = result;
+  const base = ctx.baseUrl.replace(/\/+$/, '');
+  const mac = device?.mac ?? facts.mac;
+  const deviceType = facts.deviceType !== 'other' ? facts.deviceType : device?.labels['device-type'] ?? 'other';
+  const common = { mac: mac ?? null, known: decision.known, device_type: deviceType };
+  const dashed = mac ? `?mac=${mac.replace(/:/g, '-')}` : '';
+  switch (decision.action) {
+    case 'boot_image':
+      return {
+        action: 'boot_image', ...common, image_id: image?.id ?? null,
+        ...(image?.path ? { image_path: image.path } : {}),
+        ...(image?.iqn ? { iqn: image.iqn } : {}),
+        kernel_set: profile?.id ?? 'default',
+        script_url: `${base}/boot/menu.ipxe${dashed}`,
+      };
+    case 'boot_profile':
+      return {
+        action: 'boot_profile', ...common, profile_id: profile?.id ?? null, profile_type: profile?.type ?? null,
+        ...(image ? { image_id: image.id } : {}),
+        kernel_set: profile?.id ?? 'default',
+        script_url: `${base}/boot/${profile?.id ?? 'menu'}.ipxe${dashed}`,
+      };
+    case 'show_menu':
+      return {
+        action: 'show_menu', ...common,
+        message: decision.known ? 'Known device without an image or profile. Select a boot option.' : MESSAGES.show_menu,
+        menu_url: `${base}/boot/menu.ipxe${dashed}`,
+        ...(decision.registered ? { registered: true } : {}),
+      };
+    case 'local':
+      return { action: 'local', ...common, message: MESSAGES.local };
+    case 'register':
+      return { action: 'register', ...common, message: MESSAGES.register, register_url: `${base}/boot/register.ipxe${dashed}`, enroll_url: `${base}/api/v1/enroll` };
+  }
+}

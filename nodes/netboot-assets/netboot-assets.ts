@@ -1,0 +1,71 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AssetServer, type AssetTransfer } from '../../lib/http/assets';
+import type { NetbootServerNode } from '../shared/server-node';
+import type { Handler, Node, NodeDef, RED } from '../shared/red';
+
+/**
+ * Serves the boot-assets root under a URL on httpNode (a route of its own, like `http in`):
+ * `send` streams the file straight to the client, which a msg-based flow cannot do (Range, HEAD,
+ * conditional requests, no buffering of multi-GB images). Output: one msg per finished transfer.
+ */
+interface AssetsConfig extends NodeDef {
+  server?: string;
+  url?: string;
+}
+
+interface ExpressStack { _router?: { stack: Array<{ route?: { path: string; methods: Record<string, boolean> } }> } }
+
+export = function register(RED: RED): void {
+  function NetbootAssets(this: Node, def: AssetsConfig): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const url = `/${(def.url || '/boot/assets').replace(/^\/+|\/+$/g, '')}`;
+    const route = `${url}/*`;
+    const cfg = def.server ? (RED.nodes.getNode(def.server) as NetbootServerNode | null) : null;
+    const boot = cfg?.bootServer;
+    const assets = boot ? new AssetServer({ root: boot.config.assetsRoot }) : undefined;
+    if (!assets) node.status({ fill: 'red', shape: 'ring', text: RED._('netboot-assets.status.noServer') });
+    else node.status({ fill: 'grey', shape: 'dot', text: RED._('netboot-assets.status.waiting', { url }) });
+
+    // the boot server's `boot` event feeds the metrics (ServerBootEvent shape, like the TFTP events)
+    assets?.on('http.start', (e: { ip: string; path: string; requestId: string }) => {
+      boot?.emit('http.start', e);
+      boot?.emit('boot', { type: 'http.start', ts: Date.now(), ip: e.ip, data: { path: e.path, requestId: e.requestId } });
+    });
+    assets?.on('http.done', (t: AssetTransfer) => {
+      boot?.emit('http.done', t);
+      const { ip, ...data } = t;
+      boot?.emit('boot', { type: 'http.done', ts: Date.now(), ip, data });
+      node.send({ topic: 'http.done', payload: t });
+      node.status({ fill: 'green', shape: 'dot', text: RED._('netboot-assets.status.serving', { path: t.path, ip: t.ip, bytes: t.bytes }) });
+    });
+
+    const handler: Handler = (req, res) => {
+      const r = req as unknown as IncomingMessage & { params: Record<string, string> };
+      const out = res as unknown as ServerResponse;
+      if (!assets) {
+        out.statusCode = 503;
+        out.end('no netboot-server\n');
+        return;
+      }
+      assets.handle(r, out, r.params[0] ?? '').catch((err: unknown) => {
+        node.error(RED._('netboot-assets.errors.failed', { error: String(err) }));
+        if (!out.headersSent) out.statusCode = 500;
+        out.end();
+      });
+    };
+    RED.httpNode.get(route, handler);
+
+    node.on('close', (_removed, done) => {
+      const stack = (RED.httpNode as unknown as ExpressStack)._router?.stack ?? [];
+      for (let i = stack.length - 1; i >= 0; i--) {
+        const r = stack[i].route;
+        if (r && r.path === route && r.methods.get) stack.splice(i, 1);
+      }
+      assets?.removeAllListeners();
+      node.status({});
+      done();
+    });
+  }
+  RED.nodes.registerType('netboot-assets', NetbootAssets as unknown as (this: Node, def: NodeDef) => void);
+};

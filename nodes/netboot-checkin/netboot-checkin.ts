@@ -1,0 +1,48 @@
+import { checkIn, checkInAnswer, type CheckInResult } from '../../lib/policy/checkin';
+import { bootServerOf, requestOf, runInput } from '../shared/boot-input';
+import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
+
+/** Input: machine facts (msg.req.query of `http in`, a DHCP event in msg.payload, or msg.filename of a Pi TFTP read). */
+interface CheckinConfig extends NodeDef {
+  server?: string;
+  registerUnknown?: boolean;
+  useBootOnce?: boolean;
+  setPayload?: boolean;
+}
+
+/** Output: msg.netboot (CheckInResult) on output 1 (known, assigned), 2 (known, nothing assigned) or 3 (unknown). */
+interface CheckinOutput extends NodeMessage {
+  netboot: CheckInResult;
+}
+
+export = function register(RED: RED): void {
+  function NetbootCheckin(this: Node, def: CheckinConfig): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    node.on('input', (msg, send, done) => {
+      runInput(node, msg, send, done, async () => {
+        const server = bootServerOf(RED, def.server);
+        const req = requestOf(msg);
+        const input = req ? { ...(req.params ?? {}), ...(req.query ?? {}) } : msg.payload;
+        const settings = await server.store.getSettings();
+        const result = await checkIn(server.store, input, {
+          registerUnknown: def.registerUnknown === true || settings.registerUnknown,
+          useBootOnce: def.useBootOnce !== false,
+        }, { ip: req?.ip, filename: typeof msg.filename === 'string' ? msg.filename : undefined });
+        const out = msg as CheckinOutput;
+        out.netboot = result;
+        if (def.setPayload) out.payload = checkInAnswer(result, { baseUrl: server.config.httpBaseUrl });
+        const { decision } = result;
+        const who = result.device?.mac ?? result.facts.mac ?? '?';
+        node.status({
+          fill: decision.output === 3 ? 'yellow' : 'green', shape: 'dot',
+          text: RED._(`netboot-checkin.status.out${decision.output}`, { mac: who, action: decision.action }),
+        });
+        const ports: Array<NodeMessage | null> = [null, null, null];
+        ports[decision.output - 1] = out;
+        return ports;
+      }, (error) => RED._('netboot-checkin.status.error', { error }));
+    });
+  }
+  RED.nodes.registerType('netboot-checkin', NetbootCheckin as unknown as (this: Node, def: NodeDef) => void);
+};

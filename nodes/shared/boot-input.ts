@@ -1,0 +1,66 @@
+import { bootErrorAnswer } from '../../lib/api/boot-errors';
+import type { BootServer } from '../../lib/boot-server';
+import { NetbootError } from '../../lib/errors';
+import type { InventoryStore } from '../../lib/store';
+import type { DoneFn, Node, NodeMessage, RED, SendFn } from './red';
+import type { NetbootServerNode } from './server-node';
+
+/** The `msg.req` of an `http in` node, as far as our nodes read it. */
+export interface HttpInRequest {
+  query?: Record<string, unknown>;
+  params?: Record<string, string>;
+  body?: unknown;
+  ip?: string;
+  headers?: Record<string, string | string[] | undefined>;
+}
+
+/** The boot server behind a node's `server` property, with an open store. */
+export function bootServerOf(RED: RED, serverId: unknown): BootServer & { store: InventoryStore } {
+  const cfg = typeof serverId === 'string' && serverId ? (RED.nodes.getNode(serverId) as NetbootServerNode | null) : null;
+  if (!cfg) throw new NetbootError('validation', 'no netboot-server configured: pick one in the node\'s settings', { field: 'server' });
+  const server = cfg.bootServer;
+  if (!server) throw new NetbootError('store_io', `the netboot-server "${cfg.name ?? cfg.id}" is not running: ${cfg.configError ?? 'see its error in the log'}`);
+  if (!server.store) throw new NetbootError('store_io', 'the netboot-server\'s inventory is not open (yet)');
+  return server as BootServer & { store: InventoryStore };
+}
+
+/** The first deployed netboot-server's boot server (for admin routes mounted once per runtime). */
+export function activeBootServer(RED: RED): BootServer {
+  let found: BootServer | undefined;
+  (RED.nodes as unknown as { eachNode(cb: (n: { id: string; type: string }) => void): void }).eachNode((n) => {
+    if (found || n.type !== 'netboot-server') return;
+    found = (RED.nodes.getNode(n.id) as NetbootServerNode | null)?.bootServer;
+  });
+  if (!found) throw new NetbootError('store_io', 'no netboot-server node is deployed: add one (or deploy the reference flow) first');
+  return found;
+}
+
+/**
+ * The one input path of our nodes: await the work, send what it returns, `done()`; on failure
+ * show the error, put an HTTP error answer on the msg (`statusCode`, `payload`) so a Catch node
+ * can wire straight into `http response`, and `done(err)`.
+ */
+export function runInput(
+  node: Node,
+  msg: NodeMessage,
+  send: SendFn,
+  done: DoneFn,
+  work: () => Promise<NodeMessage | Array<NodeMessage | null> | null>,
+  errorText: (message: string) => string,
+): void {
+  work().then((out) => {
+    if (out !== null) send(out);
+    done();
+  }, (err: unknown) => {
+    const answer = bootErrorAnswer(err);
+    msg.statusCode = answer.statusCode;
+    msg.payload = answer.payload;
+    node.status({ fill: 'red', shape: 'ring', text: errorText((err instanceof Error ? err.message : String(err)).slice(0, 60)) });
+    done(err instanceof Error ? err : new Error(String(err)));
+  });
+}
+
+export function requestOf(msg: NodeMessage): HttpInRequest | undefined {
+  const req = msg.req;
+  return req && typeof req === 'object' ? (req as HttpInRequest) : undefined;
+}

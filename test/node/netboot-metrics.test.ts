@@ -1,0 +1,133 @@
+import { execFile } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as http from 'node:http';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
+import type { BootServerState } from '../../lib/boot-server';
+
+const run = promisify(execFile);
+const helper = nodeRedHelper();
+const MAC = '52:54:00:aa:bb:07';
+let dir: string;
+
+beforeAll(() => helper.startServer());
+afterAll(() => helper.stopServer());
+afterEach(async () => {
+  await helper.unload();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function flow() {
+  dir = mkdtempSync(path.join(tmpdir(), 'netboot-metrics-'));
+  mkdirSync(path.join(dir, 'assets'), { recursive: true });
+  writeFileSync(path.join(dir, 'assets', 'ipxe.efi'), Buffer.alloc(300_000, 1));
+  return [
+    { id: 'srv', type: 'netboot-server', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'proxy', dhcpPort: '0', proxyPort: '0', tftpPort: '0', dataDir: dir },
+    { id: 'm', type: 'netboot-metrics', server: 'srv', interval: 1, wires: [['devices'], ['events']] },
+    { id: 'devices', type: 'helper' },
+    { id: 'events', type: 'helper' },
+  ];
+}
+
+async function started(): Promise<BootServerState> {
+  const node = await waitFor(() => helper.getNode('srv'), 'node');
+  return waitFor(() => (node.bootServer?.metrics ? node.bootServer.state as BootServerState : undefined), 'server start');
+}
+const portOf = (s: BootServerState, key: string) => s.ports.find((p) => p.key === key)!.boundPort!;
+
+/** A UEFI machine on 127.0.0.1: the 4011 boot-server request, then the TFTP download of its NBP. */
+async function scriptedBoot(state: BootServerState): Promise<void> {
+  const client = dgram.createSocket('udp4');
+  await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+  try {
+    const ack = new Promise<Buffer>((resolve) => client.once('message', (m) => resolve(m)));
+    // like EDK2, the boot-server REQUEST comes from the address the client already holds (ciaddr)
+    client.send(clientBytes({ mac: MAC, type: 3, vendorClass: PXE_EFI_X64, arch: 7, serverId: '127.0.0.1', ciaddr: '127.0.0.1' }), portOf(state, 'proxy'), '127.0.0.1');
+    await ack;
+  } finally {
+    client.close();
+  }
+  await run('curl', ['-s', '--fail', '--max-time', '10', '-o', '/dev/null', `tftp://127.0.0.1:${portOf(state, 'tftp')}/ipxe.efi`]);
+}
+
+describe('netboot-metrics and the metrics routes', () => {
+  it('follows a scripted boot into the timeline, the node outputs and Prometheus', async () => {
+    await helper.load([distNode('netboot-server'), distNode('netboot-metrics')], flow());
+    const state = await started();
+    const devices: Array<{ topic: string; payload: Record<string, unknown> }> = [];
+    const events: Array<{ topic: string; payload: Record<string, unknown> }> = [];
+    helper.getNode('devices').on('input', (m: never) => devices.push(m));
+    helper.getNode('events').on('input', (m: never) => events.push(m));
+
+    await scriptedBoot(state);
+    await waitFor(() => events.some((e) => e.topic === 'tftp.done'), 'tftp.done event');
+    // the TFTP download carried no MAC: it was attributed from the DHCP request's source address
+    const done = events.find((e) => e.topic === 'tftp.done')!;
+    expect(done.payload.mac).toBe(MAC);
+
+    const tl = await helper.request().get(`/netboot/api/devices/${MAC}/timeline`).expect(200);
+    const stages = tl.body.boots[0].stages.map((s: { stage: string }) => s.stage);
+    expect(stages).toEqual(['dhcp', 'firmware-tftp']);
+    expect(tl.body.boots[0].stages[1].bytes).toBe(300_000);
+
+    // sent at once on the stage change, then on the 1 s timer with the bytes served
+    expect(devices.find((d) => d.topic === MAC)?.payload.stage).toBe('dhcp');
+    const dev = await waitFor(() => devices.find((d) => d.topic === MAC && d.payload.stage === 'firmware-tftp' && (d.payload.network as { txBytes: number }).txBytes > 0), 'device metrics', 4000);
+    expect((dev.payload.network as { txBytes: number }).txBytes).toBe(300_000);
+    expect(devices.some((d) => d.topic === 'fleet')).toBe(true);
+
+    const prom = await helper.request().get('/netboot/metrics').expect(200);
+    expect(prom.headers['content-type']).toMatch(/text\/plain/);
+    expect(prom.text).toMatch(/^netboot_tftp_transfers_total\{outcome="done"\} 1$/m);
+    expect(prom.text).toMatch(/^netboot_tftp_bytes_total 300000$/m);
+
+    const debug = await helper.request().get('/netboot/api/metrics/debug').expect(200);
+    expect(debug.body.devices[MAC]).toBeDefined();
+
+    // the boot event log in the inventory has the DHCP request for this MAC
+    const log = await helper.request().get(`/netboot/api/devices/${MAC}/events`).expect(200);
+    expect(log.body.map((e: { type: string }) => e.type)).toContain('dhcp.request');
+  });
+
+  it('streams events over SSE in order and replays what a reconnecting client missed', async () => {
+    await helper.load([distNode('netboot-server'), distNode('netboot-metrics')], flow());
+    const state = await started();
+    await scriptedBoot(state);
+    await waitFor(() => helper.getNode('srv').bootServer.metrics.bus, 'bus');
+
+    // the admin app on a real socket, so the stream can be read as it arrives
+    const admin = http.createServer((helper as unknown as { _httpAdmin: http.RequestListener })._httpAdmin);
+    await new Promise<void>((r) => admin.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(admin.address() as { port: number }).port}`;
+    const read = async (headers: Record<string, string>) => {
+      const ctrl = new AbortController();
+      const res = await fetch(`${url}/netboot/api/events`, { headers, signal: ctrl.signal });
+      expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+      const reader = res.body!.getReader();
+      let text = '';
+      const end = Date.now() + 3000;
+      while (Date.now() < end && !/event: tftp\.done/.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString();
+      }
+      ctrl.abort();
+      return [...text.matchAll(/^id: (\d+)\nevent: (\S+)/gm)].map((m) => ({ id: Number(m[1]), type: m[2] }));
+    };
+    const first = await read({});
+    expect(first.length).toBeGreaterThan(2);
+    const ids = first.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(first.map((e) => e.type)).toContain('dhcp.request');
+    // reconnect after the second event: only later events come back
+    const again = await read({ 'Last-Event-ID': String(ids[1]) });
+    expect(again[0].id).toBe(ids[2]);
+    admin.closeAllConnections();
+    await new Promise((r) => admin.close(r));
+  });
+});

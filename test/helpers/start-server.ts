@@ -40,7 +40,7 @@ export interface StartedServer {
 }
 
 /** Runs the `npm start` entry point (dist/scripts/start.js) on free high ports. */
-export async function startNetboot(dataDir: string, env: Record<string, string> = {}): Promise<StartedServer> {
+export async function startNetboot(dataDir: string, env: Record<string, string> = {}, as: { uid?: number; gid?: number } = {}): Promise<StartedServer> {
   const httpPort = await freeTcpPort();
   const udp = { dhcp: await freeUdpPort(), proxy: await freeUdpPort(), tftp: await freeUdpPort() };
   const child = spawn(process.execPath, [path.join(repo, 'dist', 'scripts', 'start.js')], {
@@ -56,6 +56,7 @@ export async function startNetboot(dataDir: string, env: Record<string, string> 
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...as,
   });
   let out = '';
   child.stdout!.on('data', (b) => (out += b));

@@ -38,6 +38,9 @@ export interface BootServerConfig {
   bind: string;
   /** Base URL of the HTTP side, e.g. http://10.0.0.5:1880 (boot scripts, assets). */
   httpBaseUrl: string;
+  /** Node-RED's HTTP port; with no explicit base URL, each subnet is told its own server address. */
+  httpPort?: number;
+  httpBaseExplicit?: boolean;
   dhcpMode: DhcpMode;
   /** A port below 0 is disabled; 0 binds an ephemeral port (tests). */
   ports: Record<PortKey, number>;
@@ -264,8 +267,13 @@ export class BootServer extends EventEmitter {
     const base = new URL(c.httpBaseUrl);
     const dhcp = new DhcpServer({
       mode: c.dhcpMode,
-      interfaces: [{ address: c.serverIp, netmask, pool }],
-      boot: { httpPort: Number(base.port || 80), httpBase: c.httpBaseUrl },
+      // every local subnet is served; broadcasts (no relay, no ciaddr) are answered from serverIp
+      interfaces: [
+        { address: c.serverIp, netmask, pool },
+        ...(c.bind === '0.0.0.0' ? ipv4Interfaces().filter((i) => i.address !== c.serverIp).map((i) => ({ address: i.address, netmask: i.netmask })) : []),
+      ],
+      defaultInterface: c.serverIp,
+      boot: { httpPort: c.httpPort ?? Number(base.port || 80), httpBase: c.httpBaseExplicit === false ? undefined : c.httpBaseUrl },
       deadlineMs: d.deadlineMs ?? 300,
       decide: async (facts) => (this.dhcpDecisions.hasSender ? this.dhcpDecisions.ask(facts, d.deadlineMs ?? 300) : undefined),
       ports: { client: c.ports.dhcp === 67 ? 68 : (c.ports.monitor >= 0 ? c.ports.monitor : 68), server: c.ports.dhcp >= 0 ? c.ports.dhcp : 67 },

@@ -90,6 +90,8 @@ export function resolveServerConfig(raw: RawServerConfig, baseDir: string): Boot
   if (mode === 'full' && !range) throw new NetbootError('validation', 'dhcpRange: full DHCP mode needs an address range (NETBOOT_DHCP_RANGE=first-last)', { field: 'dhcpRange' });
   const dns = text(raw.dhcpDns)?.split(/[\s,]+/).filter(Boolean).map((a) => ipField('dhcpDns', a)!);
   return {
+    httpPort,
+    httpBaseExplicit: text(raw.httpBaseUrl) !== undefined,
     dhcp: {
       rangeStart, rangeEnd,
       netmask: ipField('dhcpNetmask', text(raw.dhcpNetmask)),

@@ -1,4 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -6,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateIpxeScript } from '../../lib/render';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 import { tftpGet } from '../helpers/tftp-client';
+
+const run = promisify(execFile);
 
 /** The reference flow's public boot endpoints, through the real `npm start`. */
 let dir: string;
@@ -138,6 +142,21 @@ describe('Raspberry Pi over TFTP, through the reference flow', () => {
     expect(firmware.data!.equals(Buffer.alloc(2_300_000, 4))).toBe(true);
     const cmd = await tftp(`${PI_KNOWN.serial}/cmdline.txt`, { blksize: 1024 });
     expect(cmd.data!.toString()).toContain('root=/dev/nfs nfsroot=127.0.0.1:/srv/nfs/pi1,vers=3');
+  });
+
+  it('serves static and virtual files to curl, tftp-hpa and atftp', async () => {
+    const fetchWith = async (cmd: string, args: string[], out: string) => {
+      await run(cmd, args, { timeout: 20_000 });
+      return readFileSync(out);
+    };
+    const out = path.join(dir, 'client-out');
+    const port = String(srv.udp.tftp);
+    const virtual = `${PI_KNOWN.serial}/config.txt`;
+    const want = (await tftp(virtual)).data!;
+    expect(await fetchWith('curl', ['-s', '--fail', '--tftp-blksize', '1468', '-o', out, `tftp://127.0.0.1:${port}/${virtual}`], out)).toEqual(want);
+    expect((await fetchWith('curl', ['-s', '--fail', '-o', out, `tftp://127.0.0.1:${port}/start4.elf`], out)).equals(Buffer.alloc(2_300_000, 4))).toBe(true);
+    expect(await fetchWith('tftp', ['127.0.0.1', port, '-m', 'binary', '-c', 'get', virtual, out], out)).toEqual(want);
+    expect((await fetchWith('atftp', ['--option', 'blksize 1468', '--option', 'windowsize 16', '-g', '-r', `${PI_KNOWN.serial}/start4.elf`, '-l', out, '127.0.0.1', port], out)).equals(Buffer.alloc(2_300_000, 4))).toBe(true);
   });
 
   it('gives an unknown Pi the default folder and a Pi 3 plain 512-byte blocks', async () => {

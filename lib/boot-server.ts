@@ -236,6 +236,15 @@ export class BootServer extends EventEmitter {
     const onError = (err: unknown) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`);
     if (this.tftp) this.unwire.push(wireTftp(this.tftp as never, hub, onError));
     if (this.dhcp) this.unwire.push(wireDhcp(this.dhcp as never, hub, onError));
+    // a boot that ends (done or failed) is kept in the inventory, the last N per device
+    const store = this.store;
+    if (store) {
+      this.unwire.push(hub.bus.subscribe((e) => {
+        if (e.type !== 'stage' || !e.mac || (e.to !== 'done' && e.to !== 'failed')) return;
+        const boot = hub.timelineOf(e.mac)?.boots.at(-1);
+        if (boot) store.recordBoot({ ...boot, mac: e.mac } as never).catch(onError);
+      }));
+    }
     hub.start(settings.tickMs ?? 5000);
     this.metrics = hub;
   }

@@ -85,9 +85,12 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
       method: 'get', path: '/devices/:mac/timeline', permission: 'read',
       handler: async (req, ctx) => {
         const mac = normalizeMac(req.params.mac);
-        const tl = hub(ctx).timelineOf(mac);
-        if (!tl) throw new NetbootError('not_found', `no boot seen from ${mac} since the server started`, { id: mac });
-        return { status: 200, body: tl };
+        const tl = ctx.metrics?.timelineOf(mac);
+        if (tl) return { status: 200, body: tl };
+        // nothing since this start: the boots kept in the inventory
+        const boots = await ctx.store.listBoots(mac);
+        if (!boots.length) throw new NetbootError('not_found', `no boot recorded for ${mac}`, { id: mac });
+        return { status: 200, body: { mac, current: null, boots } };
       },
     },
     { method: 'get', path: '/metrics/devices', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: { summary: hub(ctx).summary(), devices: hub(ctx).allDevices() } }) },

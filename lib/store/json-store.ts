@@ -8,7 +8,7 @@ import { migrate } from './migrate';
 import {
   assertValid, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, emptyInventory, GroupCreate, GroupFields, ImageCreate, ImageFields,
   ProfileCreate, ProfileFields, Settings,
-  type BootEvent, type Device, type Group, type Image, type InventoryData, type Profile, type Session,
+  type BootEvent, type Device, type Group, type Image, type InventoryData, type Profile, type Session, type StoredBoot,
 } from './schema';
 import type {
   CheckInFacts, Collection, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput,
@@ -344,6 +344,26 @@ export class JsonInventoryStore implements InventoryStore {
     const hits = this.data.events.filter((e) => (!mac || e.mac === mac) && (query.afterSeq === undefined || e.seq > query.afterSeq));
     const limit = clampLimit(query.limit);
     return structuredClone(hits.slice(-limit));
+  }
+
+  recordBoot(boot: StoredBoot): Promise<void> {
+    const mac = normalizeMac(boot.mac);
+    return this.mutate((data) => {
+      const keep = data.settings.bootsKeptPerDevice ?? DEFAULT_SETTINGS.bootsKeptPerDevice;
+      const i = data.boots.findIndex((b) => b.mac === mac && b.id === boot.id);
+      const rec = structuredClone({ ...boot, mac });
+      if (i >= 0) data.boots[i] = rec; else data.boots.push(rec);
+      const mine = data.boots.filter((b) => b.mac === mac);
+      if (mine.length > keep) {
+        const drop = new Set(mine.slice(0, mine.length - keep));
+        data.boots = data.boots.filter((b) => !drop.has(b));
+      }
+    });
+  }
+
+  async listBoots(mac: string): Promise<StoredBoot[]> {
+    const m = normalizeMac(mac);
+    return structuredClone(this.data.boots.filter((b) => b.mac === m));
   }
 
   async getSettings(): Promise<Required<Settings>> {

@@ -158,7 +158,17 @@ export const DEFAULT_SETTINGS: Required<Settings> = {
   stallSeconds: 180,
 };
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** A finished boot as the metrics timeline records it (kept per device, the last N). */
+export interface StoredBoot {
+  mac: string;
+  id: string;
+  startedAt: number;
+  endedAt: number | null;
+  outcome: string;
+  [key: string]: unknown;
+}
 
 export interface InventoryData {
   schemaVersion: number;
@@ -169,11 +179,12 @@ export interface InventoryData {
   sessions: Session[];
   events: BootEvent[];
   eventSeq: number;
+  boots: StoredBoot[];
   settings: Settings;
 }
 
 export function emptyInventory(): InventoryData {
-  return { schemaVersion: SCHEMA_VERSION, devices: [], images: [], profiles: [], groups: [], sessions: [], events: [], eventSeq: 0, settings: {} };
+  return { schemaVersion: SCHEMA_VERSION, devices: [], images: [], profiles: [], groups: [], sessions: [], events: [], eventSeq: 0, boots: [], settings: {} };
 }
 
 /**

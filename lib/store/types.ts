@@ -1,4 +1,4 @@
-import type { BootEvent, Device, DeviceCreate, DeviceFields, Group, Image, InventoryData, Profile, Session, Settings } from './schema';
+import type { BootEvent, Device, DeviceCreate, DeviceFields, Group, Image, InventoryData, Profile, Session, Settings, StoredBoot } from './schema';
 
 /**
  * The inventory as the rest of the program sees it. Everything is async so that a PostgreSQL
@@ -73,6 +73,11 @@ export interface InventoryStore {
 
   appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent>;
   listEvents(query?: { mac?: string; afterSeq?: number; limit?: number }): Promise<BootEvent[]>;
+
+  /** Keeps a finished boot of a device; only the last `bootsKeptPerDevice` (setting) stay. */
+  recordBoot(boot: StoredBoot): Promise<void>;
+  /** A device's kept boots, oldest first. */
+  listBoots(mac: string): Promise<StoredBoot[]>;
 
   getSettings(): Promise<Required<Settings>>;
   updateSettings(patch: Settings): Promise<Required<Settings>>;

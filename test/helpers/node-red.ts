@@ -23,10 +23,10 @@ export function distNode(name: string): unknown {
   return require(path.join(__dirname, '..', '..', 'dist', 'nodes', name, `${name}.js`));
 }
 
-export async function waitFor<T>(fn: () => T | undefined | false, what: string, ms = 5000): Promise<T> {
+export async function waitFor<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 5000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

@@ -89,6 +89,15 @@ describe('netboot-metrics and the metrics routes', () => {
     const debug = await helper.request().get('/netboot/api/metrics/debug').expect(200);
     expect(debug.body.devices[MAC]).toBeDefined();
 
+    // the OS checks in: the boot is done and kept in the inventory
+    helper.getNode('srv').bootServer.publish({ type: 'checkin', mac: MAC, ip: '127.0.0.1', action: 'ready' });
+    const store = helper.getNode('srv').bootServer.store;
+    const kept = await waitFor(async () => (await store.listBoots(MAC)).length > 0 || undefined, 'kept boot');
+    expect(kept).toBe(true);
+    const boots = await store.listBoots(MAC);
+    expect(boots[0].outcome).toBe('done');
+    expect(boots[0].stages.map((st: { stage: string }) => st.stage)).toEqual(['dhcp', 'firmware-tftp', 'os']);
+
     // the boot event log in the inventory has the DHCP request for this MAC
     const log = await helper.request().get(`/netboot/api/devices/${MAC}/events`).expect(200);
     expect(log.body.map((e: { type: string }) => e.type)).toContain('dhcp.request');

@@ -28,7 +28,7 @@ describe('JsonInventoryStore', () => {
     expect(dev.mac).toBe('aa:bb:cc:dd:ee:ff');
     expect(dev.status).toBe('enrolled');
     const disk = JSON.parse(readFileSync(file, 'utf8'));
-    expect(disk.schemaVersion).toBe(1);
+    expect(disk.schemaVersion).toBe(2);
     expect(disk.devices[0].hostname).toBe('node1');
     await store.close();
     const again = await JsonInventoryStore.open(file);
@@ -114,11 +114,29 @@ describe('JsonInventoryStore', () => {
     writeFileSync(file, JSON.stringify({ devices: [{ mac: 'aa:bb:cc:dd:ee:ff', macs: [], labels: {}, status: 'ready', firstSeen: 'x', createdAt: 'x', updatedAt: 'x' }] }));
     const store = await JsonInventoryStore.open(file);
     expect(store.report.migratedFrom).toBe(0);
-    expect(JSON.parse(readFileSync(file, 'utf8')).schemaVersion).toBe(1);
+    expect(JSON.parse(readFileSync(file, 'utf8')).schemaVersion).toBe(2);
     expect((await store.devices.get('aa:bb:cc:dd:ee:ff'))?.status).toBe('ready');
     await store.close();
     writeFileSync(file, JSON.stringify({ schemaVersion: 99, devices: [] }));
     await rejects(JsonInventoryStore.open(file), 'store_corrupt', /newer than this program/);
+  });
+
+  it('migrates a version 1 file to 2 (kept boots)', async () => {
+    writeFileSync(file, JSON.stringify({ schemaVersion: 1, devices: [], images: [], profiles: [], groups: [], sessions: [], events: [], eventSeq: 0, settings: {} }));
+    const store = await JsonInventoryStore.open(file);
+    expect(store.report.migratedFrom).toBe(1);
+    expect(JSON.parse(readFileSync(file, 'utf8')).boots).toEqual([]);
+    await store.close();
+  });
+
+  it('keeps the last N boots per device', async () => {
+    const store = await JsonInventoryStore.open(file);
+    await store.updateSettings({ bootsKeptPerDevice: 3 });
+    for (let i = 0; i < 5; i++) await store.recordBoot({ mac: 'AA:BB:CC:DD:EE:FF', id: `b${i}`, startedAt: i, endedAt: i + 1, outcome: 'done' });
+    await store.recordBoot({ mac: 'aa:bb:cc:dd:ee:00', id: 'other', startedAt: 0, endedAt: 1, outcome: 'failed' });
+    expect((await store.listBoots('aa-bb-cc-dd-ee-ff')).map((b) => b.id)).toEqual(['b2', 'b3', 'b4']);
+    expect(await store.listBoots('aa:bb:cc:dd:ee:00')).toHaveLength(1);
+    await store.close();
   });
 
   it('removes a temp file left by a crash mid-write', async () => {

@@ -236,6 +236,16 @@ export class BootServer extends EventEmitter {
     const onError = (err: unknown) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`);
     if (this.tftp) this.unwire.push(wireTftp(this.tftp as never, hub, onError));
     if (this.dhcp) this.unwire.push(wireDhcp(this.dhcp as never, hub, onError));
+    // HTTP asset transfers (netboot-assets emits them on this server)
+    const httpStart = (e: { ip?: string; path: string; requestId?: string }) => this.publish({ type: 'http.start', ip: e.ip, path: e.path, requestId: e.requestId });
+    const httpDone = (e: { ip?: string; path: string; requestId?: string; bytes?: number; size?: number; status?: number; durationMs?: number }) =>
+      this.publish({ type: 'http.done', ip: e.ip, path: e.path, requestId: e.requestId, bytes: e.bytes, size: e.size ?? undefined, status: e.status, durationMs: e.durationMs });
+    this.on('http.start', httpStart);
+    this.on('http.done', httpDone);
+    this.unwire.push(() => {
+      this.off('http.start', httpStart);
+      this.off('http.done', httpDone);
+    });
     // a boot that ends (done or failed) is kept in the inventory, the last N per device
     const store = this.store;
     if (store) {

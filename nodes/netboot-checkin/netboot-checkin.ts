@@ -33,6 +33,11 @@ export = function register(RED: RED): void {
         out.netboot = result;
         if (def.setPayload) out.payload = checkInAnswer(result, { baseUrl: server.config.httpBaseUrl });
         const { decision } = result;
+        // an HTTP check-in moves the machine's boot timeline: iPXE fetching its script, or the OS calling home
+        if (req && result.facts.mac) {
+          const path = String((req as { path?: string }).path ?? '');
+          server.publish({ type: 'checkin', mac: result.facts.mac, ip: req.ip, action: decision.action, origin: /\.ipxe$|\/ipxe\//.test(path) ? 'ipxe' : 'os' });
+        }
         const who = result.device?.mac ?? result.facts.mac ?? '?';
         node.status({
           fill: decision.output === 3 ? 'yellow' : 'green', shape: 'dot',

@@ -17,6 +17,7 @@ export = function register(RED: RED): void {
         const req = requestOf(msg);
         const body = parseEnrollBody(msg.payload ?? req?.body);
         const { device, created } = await enroll(server.store, body);
+        server.publish({ type: 'enroll', mac: device.mac, ip: req?.ip });
         await server.store.appendEvent({ type: 'enroll', mac: device.mac, ...(req?.ip ? { ip: req.ip } : {}), message: created ? 'enrolled' : 'inventory updated' });
         msg.statusCode = created ? 201 : 200;
         msg.payload = { status: device.status, mac: device.mac, created };

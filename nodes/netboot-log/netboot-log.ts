@@ -22,6 +22,10 @@ export = function register(RED: RED): void {
         const event = def.mode === 'upload'
           ? await recordLogUpload(server.store, query, body, req?.ip)
           : await recordBootLog(server.store, query, body ?? (req ? undefined : msg.payload), req?.ip);
+        if (event.mac) {
+          const progress = (event.data as { progress?: number } | undefined)?.progress;
+          server.publish({ type: 'log', mac: event.mac, ip: req?.ip, level: 'info', line: `${event.message ?? ''}${progress !== undefined ? ` progress=${progress}` : ''}` });
+        }
         msg.statusCode = 200;
         msg.payload = { ok: true, seq: event.seq };
         msg.netboot = { ...((msg.netboot as object | undefined) ?? {}), event };

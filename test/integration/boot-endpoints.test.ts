@@ -170,6 +170,38 @@ describe('Raspberry Pi over TFTP, through the reference flow', () => {
   });
 });
 
+describe('the boot timeline through the reference flow', () => {
+  it('advances stage by stage: script, kernel over HTTP, the OS reporting progress', async () => {
+    const mac = '52:54:00:00:00:42';
+    await post('/devices', { mac, profileId: 'ubuntu' });
+    // this machine has an address of its own (the other tests all come from 127.0.0.1, which is
+    // therefore ambiguous and never credited to one MAC)
+    const from = (p: string, method = 'GET') => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const r = http.request({ host: '127.0.0.1', port: srv.httpPort, path: p, method, localAddress: '127.0.0.42' }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      r.on('error', reject);
+      r.end();
+    });
+    const script = await from(`/boot/menu.ipxe?mac=${mac.replace(/:/g, '-')}`);
+    expect(script.body).toContain('ubuntu/vmlinuz');
+    expect((await from('/boot/assets/ubuntu/vmlinuz')).status).toBe(200);
+    expect((await from(`/api/v1/boot/log?mac=${mac}&progress=100`, 'POST')).status).toBe(200);
+    let tl: { boots: Array<{ outcome: string; stages: Array<{ stage: string; bytes: number }> }> } | undefined;
+    for (let i = 0; i < 50 && tl?.boots.at(-1)?.outcome !== 'done'; i++) {
+      const res = await api(`/devices/${mac}/timeline`);
+      if (res.status === 200) tl = await res.json();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const boot = tl!.boots.at(-1)!;
+    expect(boot.stages.map((st) => st.stage)).toEqual(['script', 'kernel', 'os']);
+    expect(boot.stages[1].bytes).toBe(100_000);
+    expect(boot.outcome).toBe('done');
+  });
+});
+
 describe('enrolment and logs', () => {
   it('enrols from the registration JSON, validates it and refuses an oversize body', async () => {
     const body = { mac_address: X86_UNKNOWN.replace(/-/g, ':'), service_tag: 'ABC123', hardware: { manufacturer: 'QEMU', model: 'Standard PC', serial: '', uuid: '', pi_serial: '', cpu: null, memory: { total_kb: 2048 }, disks: null, nics: null, pci: '' } };

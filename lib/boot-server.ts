@@ -296,7 +296,7 @@ export class BootServer extends EventEmitter {
       deadlineMs: d.deadlineMs ?? 300,
       decide: async (facts) => (this.dhcpDecisions.hasSender ? this.dhcpDecisions.ask(facts, d.deadlineMs ?? 300) : undefined),
       ports: { client: c.ports.dhcp === 67 ? 68 : (c.ports.monitor >= 0 ? c.ports.monitor : 68), server: c.ports.dhcp >= 0 ? c.ports.dhcp : 67 },
-      log: { warn: (m) => this.deps.log?.warn(`DHCP: ${m}`) },
+      log: { warn: (m) => this.deps.log?.warn(m) },
     });
     const emitBoot = (type: string, facts: ClientFacts | undefined, ip: string | undefined, data: Record<string, unknown>) =>
       this.emit('boot', { type, ts: Date.now(), ip, mac: facts?.mac, data } satisfies ServerBootEvent);
@@ -311,7 +311,7 @@ export class BootServer extends EventEmitter {
     dhcp.on('ignored', (ev: { reason: string; facts?: ClientFacts; detail?: string }) => emitBoot('dhcp.ignored', ev.facts, undefined, { reason: ev.reason, detail: ev.detail }));
     dhcp.on('malformed', (ev: { error: Error; rinfo: { address: string } }) => emitBoot('dhcp.malformed', undefined, ev.rinfo.address, { reason: ev.error.message }));
     dhcp.on('rogue', (report: Record<string, unknown>) => {
-      this.deps.log?.warn(`another DHCP server answers on this network: ${JSON.stringify(report)}`);
+      // DhcpServer already logged it once, in words; the event carries what it offers
       emitBoot('dhcp.rogue', undefined, String(report.sourceIp ?? ''), report);
     });
     dhcp.on('error', (err: Error) => this.deps.log?.warn(`DHCP: ${err.message}`));

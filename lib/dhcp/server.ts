@@ -259,8 +259,8 @@ export class DhcpServer extends EventEmitter {
   private fail(context: string, err: unknown): HandleOutcome {
     this.stats.errors += 1;
     const error = NetbootError.wrap(context, err);
-    this.log.warn?.(error.message);
     if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.log.warn?.(error.message);
     return { action: 'error', error };
   }
 
@@ -369,18 +369,25 @@ export class DhcpServer extends EventEmitter {
     const bytes = encodePacket(reply);
     const destination = this.destination(reply, { type: result.type, request: p, rinfo, via, iface });
     const socket = via === 'boot' ? (this.sockets.boot ?? this.sockets.dhcp) : this.sockets.dhcp;
-    if (socket) {
-      await new Promise<void>((resolve) => {
-        socket.send(bytes, destination.port, destination.address, (err) => {
-          if (err) this.fail(`sending DHCP ${MESSAGE_TYPE_NAMES[result.type]} to ${destination.address}:${destination.port}`, err);
-          resolve();
-        });
-      });
+    // without an attached socket (a caller feeding handlePacket itself) the reply is only returned
+    const send = (to: Destination) => new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      if (!socket) return resolve(null);
+      socket.send(bytes, to.port, to.address, (err) => resolve(err as NodeJS.ErrnoException | null));
+    });
+    let sent = destination;
+    let err = await send(sent);
+    // 255.255.255.255 needs a route (a default route usually provides it); an isolated boot
+    // network may have none, so fall back to the subnet's directed broadcast, which follows the
+    // subnet route and leaves the same interface as an Ethernet broadcast.
+    if (err && err.code === 'ENETUNREACH' && sent.address === BROADCAST) {
+      sent = { address: directedBroadcast(iface), port: sent.port };
+      err = await send(sent);
     }
+    if (err) return this.fail(`sending DHCP ${MESSAGE_TYPE_NAMES[result.type]} to ${sent.address}:${sent.port}`, err);
     this.stats.replied += 1;
     const name = MESSAGE_TYPE_NAMES[result.type]?.toLowerCase();
-    if (name) this.emit(name, { facts, reply, destination, boot: result.boot, serverIp });
-    return { action: 'replied', type: result.type, reply, bytes, destination, decided };
+    if (name) this.emit(name, { facts, reply, destination: sent, boot: result.boot, serverIp });
+    return { action: 'replied', type: result.type, reply, bytes, destination: sent, decided };
   }
 
   private runDecide(facts: ClientFacts): Promise<{ override?: BootOverride; how: 'hook' | 'deadline' | 'default' }> {

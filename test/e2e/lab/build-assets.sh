@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# build-assets.sh - the Linux guest of the e2e "known machine" case, built from Debian packages only.
+#
+#   $CACHE/linux/vmlinuz     Debian's cloud kernel (package linux-image-<version>-cloud-amd64)
+#   $CACHE/linux/initrd.gz   busybox initramfs; its /init loads the virtio-net modules, gets an address
+#                            with udhcpc, POSTs one boot-log line to the URL given on the kernel command
+#                            line as nbe2e.log=<url> (with busybox wget), prints markers on the console and
+#                            powers the VM off. Markers start with "NBE2E:".
+#
+# The cloud kernel has no e1000 driver: the VM of that case uses a virtio-net NIC (QEMU's virtio option
+# ROM is iPXE too). Nothing here is committed; $CACHE is git-ignored. The kernel package is downloaded
+# once (apt-get download, needs the apt lists: apt-get update); later runs reuse it and work offline.
+#
+# Usage: build-assets.sh [CACHE]     (default: <repo>/.e2e-cache)
+# Env: KERNEL_PKG to pin the kernel package (default: what linux-image-cloud-amd64 depends on).
+# Needs: busybox-static (also its cpio), dpkg-deb, gzip, apt-get (first run only).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+CACHE="${1:-$HERE/../../../.e2e-cache}"
+mkdir -p "$CACHE/linux" "$CACHE/dl"
+CACHE="$(cd "$CACHE" && pwd)"
+L="$CACHE/linux"
+MODS=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net)
+
+have_kernel() {
+  [ -s "$L/vmlinuz" ] || return 1
+  for m in "${MODS[@]}"; do [ -s "$L/modules/$m.ko" ] || return 1; done
+}
+
+if ! have_kernel; then
+  pkg="${KERNEL_PKG:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')}"
+  [ -n "$pkg" ] || { echo "build-assets: cannot resolve the cloud kernel package (apt-get update first, or set KERNEL_PKG)" >&2; exit 1; }
+  echo "build-assets: downloading $pkg" >&2
+  rm -f "$CACHE/dl/"*.deb
+  # apt-get download runs as the _apt user when it can: let it write here
+  chmod 777 "$CACHE/dl"
+  (cd "$CACHE/dl" && apt-get download -q "$pkg") >&2
+  x="$CACHE/dl/x"; rm -rf "$x"; dpkg-deb -x "$CACHE"/dl/"$pkg"_*.deb "$x"
+  cp "$x"/boot/vmlinuz-* "$L/vmlinuz"
+  rm -rf "$L/modules"; mkdir -p "$L/modules"
+  for m in "${MODS[@]}"; do
+    f="$(find "$x/lib/modules" -name "$m.ko" -o -name "$m.ko.xz" | head -1)"
+    [ -n "$f" ] || { echo "build-assets: module $m not in $pkg" >&2; exit 1; }
+    case "$f" in *.xz) xz -dc "$f" >"$L/modules/$m.ko" ;; *) cp "$f" "$L/modules/$m.ko" ;; esac
+  done
+  echo "$pkg" >"$L/kernel-package"
+  rm -rf "$x" "$CACHE"/dl/*.deb
+fi
+
+# the initramfs is cheap: rebuild it every time so a change of /init below always lands
+root="$CACHE/dl/initramfs"; rm -rf "$root"
+mkdir -p "$root"/{bin,dev,proc,sys,etc,tmp,lib/modules}
+cp /bin/busybox "$root/bin/busybox"
+cp "$L"/modules/*.ko "$root/lib/modules/"
+mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
+cat >"$root/udhcpc.sh" <<'SH'
+#!/bin/busybox sh
+# udhcpc event script: configure the address, nothing else (no routes or DNS needed in the lab)
+case "$1" in
+  bound|renew) /bin/busybox ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up ;;
+esac
+exit 0
+SH
+cat >"$root/init" <<'SH'
+#!/bin/busybox sh
+B=/bin/busybox
+$B mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+$B mount -t proc proc /proc
+$B mount -t sysfs sysfs /sys
+say() { echo "NBE2E: $*"; }
+finish() { say "poweroff ........................................"; $B sleep 1; $B poweroff -f; }
+say "linux-up kernel=$($B uname -r)"
+url=""
+for a in $($B cat /proc/cmdline); do case "$a" in nbe2e.log=*) url="${a#nbe2e.log=}" ;; esac; done
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net; do
+  $B insmod "/lib/modules/$m.ko" || say "insmod-failed $m"
+done
+i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do $B sleep 0.1; i=$((i+1)); done
+[ -e /sys/class/net/eth0 ] || { say "no-eth0"; finish; }
+$B ip link set lo up; $B ip link set eth0 up
+mac=$($B cat /sys/class/net/eth0/address)
+$B udhcpc -i eth0 -s /udhcpc.sh -n -q -f -t 10 -T 1 -V nbe2e-linux >/dev/null 2>&1 || { say "dhcp-failed mac=$mac"; finish; }
+ip=$($B ip -4 -o addr show eth0 | $B awk '{print $4}')
+say "network-up mac=$mac ip=$ip"
+[ -n "$url" ] || { say "no-log-url (nbe2e.log= missing on the kernel command line)"; finish; }
+line="linux%20initramfs%20up%20ip%3D${ip%/*}"
+n=0
+while :; do
+  n=$((n+1))
+  # (busybox 1.35's wget segfaults with -T: bound it with the timeout applet instead)
+  if answer=$($B timeout 15 $B wget -O /tmp/answer --post-data "mac=$mac&stage=e2e-linux&line=$line" "$url" 2>&1); then
+    say "boot-log-posted attempt=$n answer=$($B cat /tmp/answer)"; break
+  fi
+  say "boot-log-failed attempt=$n url=$url: $(echo "$answer" | $B tr '\n' ' ')"
+  [ $n -lt 5 ] || break
+  $B sleep 1
+done
+finish
+SH
+chmod +x "$root/init" "$root/udhcpc.sh"
+(cd "$root" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -9) >"$L/initrd.gz.tmp"
+mv "$L/initrd.gz.tmp" "$L/initrd.gz"
+rm -rf "$root"
+echo "build-assets: $L/vmlinuz ($(stat -c %s "$L/vmlinuz") bytes, $(cat "$L/kernel-package" 2>/dev/null)), $L/initrd.gz ($(stat -c %s "$L/initrd.gz") bytes)" >&2

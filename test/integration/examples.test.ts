@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateIpxeScript } from '../../lib/render';
 import { login, repo, startNetboot, type StartedServer } from '../helpers/start-server';
+import { tftpGet } from '../helpers/tftp-client';
 
 /** Every example flow, deployed through the admin API (POST /flows) and exercised over HTTP. */
 let dir: string;
@@ -68,6 +69,13 @@ describe('example flows', () => {
     expect(await text('/pi/1234abcd/cmdline.txt')).toContain('iscsi_target_name=iqn.2024-01.local.netboot:disk1 iscsi_target_ip=127.0.0.1');
     expect(await text('/pi/0badc0de/config.txt')).toContain('initramfs registration/initrd.img followkernel');
     expect(await (await get('/api/v1/boot/check-in?mac=dc:a6:32:00:00:09&device_type=raspi')).json()).toMatchObject({ action: 'show_menu', device_type: 'raspi' });
+    // and over TFTP, as the Pi asks: its own config, the shared firmware under its prefix
+    mkdirSync(path.join(dir, 'assets'), { recursive: true });
+    writeFileSync(path.join(dir, 'assets', 'start4.elf'), Buffer.alloc(40_000, 9));
+    const tftp = (filename: string) => tftpGet({ host: '127.0.0.1', port: srv.udp.tftp, filename, blksize: 1024, tsize: true, totalTimeoutMs: 10_000 });
+    expect((await tftp('9ffefdef/cmdline.txt')).data!.toString()).toContain('root=/dev/nfs nfsroot=127.0.0.1:/srv/nfs/pi1,vers=3');
+    expect((await tftp('0badc0de/config.txt')).data!.toString()).toContain('initramfs registration/initrd.img followkernel');
+    expect((await tftp('1234abcd/start4.elf')).data!.equals(Buffer.alloc(40_000, 9))).toBe(true);
   });
 
   it('2: x86 known (sanboot) and unknown (installer menu, register)', async () => {

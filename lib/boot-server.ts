@@ -157,7 +157,11 @@ export class BootServer extends EventEmitter {
         this.deps.log?.error(`DHCP: ${(err as Error).message}`);
       }
     }
-    if (!this.closing) this.startMetrics();
+    if (!this.closing) {
+      // the stall threshold is an inventory setting (stallSeconds, default 180 s)
+      const stallSeconds = this.store ? (await this.store.getSettings()).stallSeconds : undefined;
+      this.startMetrics(stallSeconds ? stallSeconds * 1000 : undefined);
+    }
     // tells users (netboot-listen, netboot-metrics) that every part now exists
     this.emit('state', this.state);
     return this.state;
@@ -226,11 +230,12 @@ export class BootServer extends EventEmitter {
     this.tftp = tftp;
   }
 
-  private startMetrics(): void {
+  private startMetrics(stallFromSettings?: number): void {
     const settings = this.config.metrics ?? {};
+    const stallMs = settings.stallMs ?? stallFromSettings ?? 180_000;
     const hub = new MetricsHub({
       store: this.store,
-      stallMs: settings.stallMs,
+      stallMs,
       onError: (err) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`),
     });
     const onError = (err: unknown) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`);
@@ -255,7 +260,8 @@ export class BootServer extends EventEmitter {
         if (boot) store.recordBoot({ ...boot, mac: e.mac } as never).catch(onError);
       }));
     }
-    hub.start(settings.tickMs ?? 5000);
+    // check often enough to report a stall within a tenth of the threshold past it
+    hub.start(settings.tickMs ?? Math.max(200, Math.min(5000, stallMs / 10)));
     this.metrics = hub;
   }
 

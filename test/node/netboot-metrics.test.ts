@@ -22,9 +22,10 @@ afterEach(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function flow() {
+function flow(settings: Record<string, unknown> = {}) {
   dir = mkdtempSync(path.join(tmpdir(), 'netboot-metrics-'));
   mkdirSync(path.join(dir, 'assets'), { recursive: true });
+  writeFileSync(path.join(dir, 'inventory.json'), JSON.stringify({ schemaVersion: 2, devices: [], images: [], profiles: [], groups: [], sessions: [], events: [], eventSeq: 0, boots: [], settings }));
   writeFileSync(path.join(dir, 'assets', 'ipxe.efi'), Buffer.alloc(300_000, 1));
   return [
     { id: 'srv', type: 'netboot-server', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'proxy', dhcpPort: '0', proxyPort: '0', tftpPort: '0', dataDir: dir },
@@ -102,6 +103,35 @@ describe('netboot-metrics and the metrics routes', () => {
     const log = await helper.request().get(`/netboot/api/devices/${MAC}/events`).expect(200);
     expect(log.body.map((e: { type: string }) => e.type)).toContain('dhcp.request');
   });
+
+  it('reports a stalled transfer once, within the threshold, and clears it when the machine moves again', async () => {
+    await helper.load([distNode('netboot-server'), distNode('netboot-metrics')], flow({ stallSeconds: 5 }));
+    const state = await started();
+    const events: Array<{ topic: string; payload: { ts: number; mac?: string; stage?: string } }> = [];
+    helper.getNode('events').on('input', (m: never) => events.push(m));
+    // the machine gets its boot file name, starts the download and then goes silent (never ACKs)
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    try {
+      const ack = new Promise<Buffer>((resolve) => client.once('message', (m) => resolve(m)));
+      client.send(clientBytes({ mac: MAC, type: 3, vendorClass: PXE_EFI_X64, arch: 7, serverId: '127.0.0.1', ciaddr: '127.0.0.1' }), portOf(state, 'proxy'), '127.0.0.1');
+      await ack;
+      const rrq = Buffer.concat([Buffer.from([0, 1]), Buffer.from('ipxe.efi\0octet\0')]);
+      client.send(rrq, portOf(state, 'tftp'), '127.0.0.1');
+      const stall = await waitFor(() => events.find((e) => e.topic === 'stall'), 'stall event', 15_000);
+      const before = events.filter((e) => e.payload.ts < stall.payload.ts && e.topic !== 'stall');
+      const quietFor = stall.payload.ts - Math.max(...before.map((e) => e.payload.ts));
+      expect(quietFor).toBeGreaterThanOrEqual(5000);
+      expect(quietFor).toBeLessThan(6500);
+      expect(stall.payload.mac).toBe(MAC);
+      expect(events.filter((e) => e.topic === 'stall')).toHaveLength(1);
+      // the machine retries: the stall clears
+      await run('curl', ['-s', '--fail', '--max-time', '10', '-o', '/dev/null', `tftp://127.0.0.1:${portOf(state, 'tftp')}/ipxe.efi`]);
+      await waitFor(() => events.some((e) => e.topic === 'stall.cleared'), 'stall cleared');
+    } finally {
+      client.close();
+    }
+  }, 30_000);
 
   it('streams events over SSE in order and replays what a reconnecting client missed', async () => {
     await helper.load([distNode('netboot-server'), distNode('netboot-metrics')], flow());

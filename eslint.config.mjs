@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'resources/**', 'node_modules/**', '.netboot/**', 'coverage/**', 'test/.tmp/**'] },
+  { ignores: ['dist/**', 'resources/**', 'node_modules/**', '.netboot/**', 'coverage/**', 'test/.tmp/**', '.bench/**', '.e2e-cache/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

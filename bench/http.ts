@@ -1,0 +1,165 @@
+/**
+ * HTTP asset benchmark on 127.0.0.1: our server (the real `npm start` entry point; the reference
+ * flow's netboot-assets node serves `$NETBOOT_DATA_DIR/assets` at `/boot/assets/...`; DHCP off, UDP
+ * ports disabled) against nginx (foreground, own minimal config, one worker, sendfile on, access
+ * log off) serving the same folder. One client for both: wrk with one thread (Node keep-alive client
+ * when wrk is missing). Cells: a 1 KiB iPXE script at 1 and 50 connections (requests/s), a 64 MiB
+ * file at 1 and 20 parallel downloads (MB/s). Three runs, servers interleaved.
+ *
+ * Standalone: node .bench/bench/http.js [--quick] [--budget-s N]
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BenchResult, exitCleanly, inventoryNote, fmt, median, onCleanup, Output, parseCommon, procRssMiB, renderResult, RunOptions, sleep, spread, startProcess, stopProcess } from './lib/common';
+import { haveWrk, httpLoad, type HttpLoadResult } from './lib/http-load';
+import { freeTcpPort, haveDist, startNetboot } from './lib/netboot';
+
+const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => existsSync(p));
+
+interface HttpServer {
+  name: string;
+  base: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startNginx(work: string, assets: string): Promise<HttpServer> {
+  const prefix = path.join(work, 'nginx');
+  mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
+  const port = await freeTcpPort();
+  const conf = path.join(prefix, 'nginx.conf');
+  writeFileSync(conf, `# written by bench/http.ts
+daemon off;
+user root;
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 1024; }
+http {
+  types { text/plain ipxe; application/octet-stream bin; }
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  client_body_temp_path ${prefix}/tmp/body;
+  proxy_temp_path ${prefix}/tmp/proxy;
+  fastcgi_temp_path ${prefix}/tmp/fastcgi;
+  server {
+    listen 127.0.0.1:${port};
+    location /boot/assets/ { alias ${assets}/; }
+  }
+}
+`);
+  const child = startProcess(NGINX!, ['-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')]);
+  const out = new Output(child);
+  const base = `http://127.0.0.1:${port}`;
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const ok = await fetch(`${base}/boot/assets/menu.ipxe`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);
+    if (ok) break;
+    if (Date.now() > end || child.exitCode !== null) throw new Error(`nginx did not serve: ${out.text}`);
+    await sleep(100);
+  }
+  return { name: 'nginx', base, pid: child.pid!, stop: () => stopProcess(child) };
+}
+
+interface CellDef {
+  label: string;
+  file: string;
+  conns: number;
+  /** 'rps' → requests/s is the figure, 'mbps' → MB/s. */
+  metric: 'rps' | 'mbps';
+}
+
+export async function runHttp(opts: RunOptions): Promise<BenchResult> {
+  const t0 = performance.now();
+  const result: BenchResult = {
+    name: 'http', title: 'HTTP assets: /boot/assets/... (ours via `npm start` vs nginx)', notes: [], header: [], rows: [], ratios: [], skipped: [], findings: [], seconds: 0,
+  };
+  if (!haveDist()) {
+    result.skipped.push('whole benchmark: dist/ missing (npm run build)');
+    return result;
+  }
+  const work = mkdtempSync(path.join(os.tmpdir(), 'netboot-http-bench-'));
+  const removeWork = onCleanup(() => rmSync(work, { recursive: true, force: true }));
+  const dataDir = path.join(work, 'data');
+  const assets = path.join(dataDir, 'assets');
+  mkdirSync(assets, { recursive: true });
+  const script = `#!ipxe\n${'echo netboot benchmark script line padding padding padding\n'.repeat(17)}`.slice(0, 1024);
+  writeFileSync(path.join(assets, 'menu.ipxe'), script);
+  writeFileSync(path.join(assets, 'big.bin'), randomBytes(64 << 20));
+  const cells: CellDef[] = [
+    { label: '1 KiB script, 1 conn', file: 'menu.ipxe', conns: 1, metric: 'rps' },
+    { label: '1 KiB script, 50 conns', file: 'menu.ipxe', conns: 50, metric: 'rps' },
+    { label: '64 MiB file, 1 download', file: 'big.bin', conns: 1, metric: 'mbps' },
+    { label: '64 MiB file, 20 parallel', file: 'big.bin', conns: 20, metric: 'mbps' },
+  ];
+  const runs = opts.quick ? 1 : 3;
+  const seconds = opts.quick ? 3 : 5;
+  const servers: HttpServer[] = [];
+  const data = new Map<string, HttpLoadResult[]>();
+  let rssPeak = 0;
+  try {
+    const ours = await startNetboot(dataDir, '/boot/assets/menu.ipxe');
+    servers.push({ name: 'ours', base: ours.baseUrl, pid: ours.pid, stop: ours.stop });
+    if (NGINX) servers.push(await startNginx(work, assets));
+    else result.skipped.push('nginx not installed: only ours measured');
+    for (let r = 0; r < runs; r++) {
+      for (const cell of cells) {
+        for (const s of servers) {
+          if (performance.now() > opts.deadline) {
+            result.skipped.push(`${cell.label} ${s.name} run ${r + 1} (budget)`);
+            continue;
+          }
+          const res = await httpLoad(`${s.base}/boot/assets/${cell.file}`, cell.conns, seconds);
+          if (s.name === 'ours') rssPeak = Math.max(rssPeak, procRssMiB(s.pid));
+          const key = `${cell.label}|${s.name}`;
+          data.set(key, [...(data.get(key) ?? []), res]);
+          console.log(`  http run ${r + 1} ${cell.label} ${s.name}: ${fmt(res.reqPerSec, 0)} req/s, ${fmt(res.bytesPerSec / 1e6, 0)} MB/s, p99 ${fmt(res.p99Ms, 2)} ms, errors ${res.errors}`);
+        }
+      }
+    }
+    inventoryNote(result, dataDir);
+  } finally {
+    for (const s of servers) await s.stop().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+    removeWork();
+  }
+  const client = (await haveWrk()) ? 'wrk 1 thread' : 'Node keep-alive client';
+  result.header = ['cell', 'server', 'figure (median)', 'spread', 'p50 ms', 'p99 ms', 'errors', 'runs', 'ours/nginx'];
+  for (const cell of cells) {
+    const fig = (x: HttpLoadResult): number => (cell.metric === 'rps' ? x.reqPerSec : x.bytesPerSec / 1e6);
+    const unit = cell.metric === 'rps' ? 'req/s' : 'MB/s';
+    const peer = data.get(`${cell.label}|nginx`);
+    for (const s of servers) {
+      const rs = data.get(`${cell.label}|${s.name}`) ?? [];
+      if (!rs.length) continue;
+      const v = rs.map(fig);
+      let ratio = '';
+      if (s.name !== 'nginx' && peer?.length) {
+        const q = median(v) / median(peer.map(fig));
+        ratio = fmt(q, 2);
+        result.ratios.push({ group: 'HTTP', label: cell.label, value: q });
+      }
+      result.rows.push([cell.label, s.name, `${fmt(median(v), 0)} ${unit}`, spread(v), fmt(median(rs.map((x) => x.p50Ms)), 2), fmt(median(rs.map((x) => x.p99Ms)), 2), `${rs.reduce((a, x) => a + x.errors, 0)}`, `${rs.length}`, ratio]);
+    }
+  }
+  result.notes.push(
+    `Client: ${client}, ${seconds} s per cell, ${runs} run(s), servers interleaved, loopback only. MB = 10^6 bytes (response bytes read, headers included). "spread" = half the min–max range of the runs.`,
+    'ours: `npm start` (Node-RED 4.1 + reference flow; `netboot-assets` uses `send`, emits a metrics event and a msg per finished transfer), DHCP off, UDP ports disabled. nginx: 1 worker process (ours is one Node process), `sendfile on`, `access_log off`.',
+    `Peak RSS of our server during the cells: ${fmt(rssPeak, 0)} MiB.`,
+  );
+  result.seconds = (performance.now() - t0) / 1000;
+  return result;
+}
+
+if (require.main === module) {
+  exitCleanly(async () => {
+    const r = await runHttp(parseCommon(process.argv.slice(2)));
+    console.log(renderResult(r));
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * Starts the real `npm start` entry point (dist/scripts/start.js: Node-RED, the repo's settings,
+ * the reference flow) on 127.0.0.1 with a data directory of our own, and waits until the flow
+ * serves `/boot/assets/<probe>`.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Output, repoRoot, sleep, startProcess, stopProcess } from './common';
+
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface NetbootProcess {
+  child: ChildProcess;
+  pid: number;
+  httpPort: number;
+  baseUrl: string;
+  output: Output;
+  stop(): Promise<void>;
+}
+
+export function startScript(): string {
+  return path.join(repoRoot(), 'dist', 'scripts', 'start.js');
+}
+
+export function haveDist(): boolean {
+  return existsSync(startScript());
+}
+
+/** `env` overrides the NETBOOT_* defaults set here (UDP ports disabled, DHCP off). */
+export async function startNetboot(dataDir: string, probePath: string, env: Record<string, string> = {}): Promise<NetbootProcess> {
+  const httpPort = await freeTcpPort();
+  const child = startProcess(process.execPath, [startScript()], {
+    env: {
+      ...process.env,
+      NETBOOT_DATA_DIR: dataDir,
+      NETBOOT_ADMIN_PASSWORD: 'bench-password-1',
+      NETBOOT_HTTP_PORT: String(httpPort),
+      NETBOOT_BIND: '127.0.0.1',
+      NETBOOT_SERVER_IP: '127.0.0.1',
+      NETBOOT_DHCP_MODE: 'off',
+      NETBOOT_DHCP_PORT: '-1',
+      NETBOOT_PROXY_PORT: '-1',
+      NETBOOT_TFTP_PORT: '-1',
+      ...env,
+    },
+  });
+  const output = new Output(child);
+  const baseUrl = `http://127.0.0.1:${httpPort}`;
+  await output.waitFor(/netboot: HTTP listening/, 30_000);
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const ok = await fetch(`${baseUrl}${probePath}`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);
+    if (ok) break;
+    if (Date.now() > end) throw new Error(`${probePath} not served within 30 s:\n${output.text.slice(-2000)}`);
+    await sleep(200);
+  }
+  return { child, pid: child.pid!, httpPort, baseUrl, output, stop: () => stopProcess(child, 10_000) };
+}

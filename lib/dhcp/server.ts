@@ -84,7 +84,7 @@ export interface DhcpServerOptions {
   serverName?: string;
   decide?: (facts: ClientFacts) => Promise<BootOverride | undefined>;
   deadlineMs?: number;
-  /** Per-MAC and per-source token buckets; `false` turns one off. Sources 0.0.0.0 are not limited per source. */
+  /** Per-MAC and per-source token buckets; `false` turns one off. Sources 0.0.0.0 and relayed packets (giaddr set) are not limited per source. */
   rateLimit?: { perMac?: RateLimitConfig | false; perSource?: RateLimitConfig | false };
   /** Client/server ports used by the default destination rule (68/67). */
   ports?: { client?: number; server?: number };
@@ -315,7 +315,8 @@ export class DhcpServer extends EventEmitter {
     if (ev) this.emit(ev, { facts, rinfo, via });
     if (this.mode === 'off') return this.ignore('mode-off', facts);
     if (this.macLimit && !this.macLimit.take(facts.mac)) return this.ignore('rate-limited', facts, `mac ${facts.mac}`);
-    if (this.sourceLimit && rinfo.address !== '0.0.0.0' && !this.sourceLimit.take(rinfo.address)) return this.ignore('rate-limited', facts, `source ${rinfo.address}`);
+    // a relay forwards a whole segment from one address: limit its clients per MAC only
+    if (this.sourceLimit && rinfo.address !== '0.0.0.0' && p.giaddr === '0.0.0.0' && !this.sourceLimit.take(rinfo.address)) return this.ignore('rate-limited', facts, `source ${rinfo.address}`);
 
     const iface = this.pickInterface(p, facts, rinfo);
     const serverIp = iface.address;

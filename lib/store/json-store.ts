@@ -4,6 +4,7 @@ import type { Low } from 'lowdb';
 import { NetbootError } from '../errors';
 import { normalizeMac } from '../mac';
 import { DurableJsonFile } from './durable-file';
+import { EventLog } from './event-log';
 import { migrate } from './migrate';
 import {
   assertValid, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, emptyInventory, GroupCreate, GroupFields, ImageCreate, ImageFields,
@@ -50,6 +51,7 @@ export class JsonInventoryStore implements InventoryStore {
   private writing: Promise<void> | null = null;
   private waiting: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private closed = false;
+  private eventLog!: EventLog;
 
   readonly devices: InventoryStore['devices'];
   readonly images: Collection<Image, ImageInput, Partial<ImageInput>>;
@@ -93,15 +95,33 @@ export class JsonInventoryStore implements InventoryStore {
     }
     if (raw === null) {
       this.db.data = emptyInventory();
+      await this.openEventLog();
       await this.write();
       return;
     }
     const { data, from } = migrate(raw, this.file);
     this.db.data = data;
+    await this.openEventLog();
+    if (data.events !== undefined || data.eventSeq !== undefined) {
+      // schema 2 kept the event log inside this file: move it to its own file first
+      await this.eventLog.importOld(Array.isArray(data.events) ? data.events : []);
+      delete data.events;
+      delete data.eventSeq;
+    }
     if (from !== data.schemaVersion) {
       this.report.migratedFrom = from;
       await this.write();
     }
+  }
+
+  /** `inventory.json` → `inventory.events.jsonl` beside it. */
+  get eventFile(): string {
+    return this.file.replace(/\.json$/, '') + '.events.jsonl';
+  }
+
+  private async openEventLog(): Promise<void> {
+    this.eventLog = await EventLog.open(this.eventFile, this.db.data.settings?.eventLogLimit ?? DEFAULT_SETTINGS.eventLogLimit);
+    if (this.eventLog.skipped) this.log?.warn(`event log ${this.eventFile}: skipped ${this.eventLog.skipped} unreadable line(s) (a crash mid-write)`);
   }
 
   // ---- writing --------------------------------------------------------------------------------
@@ -143,11 +163,13 @@ export class JsonInventoryStore implements InventoryStore {
 
   async flush(): Promise<void> {
     while (this.writing || this.waiting.length) await (this.writing ?? this.write());
+    await this.eventLog?.flush();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flush().catch(() => undefined);
+    await this.eventLog?.close();
     this.closed = true;
   }
 
@@ -327,23 +349,17 @@ export class JsonInventoryStore implements InventoryStore {
 
   // ---- events, settings, export ---------------------------------------------------------------
 
-  appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent> {
-    return this.mutate((data) => {
-      const limit = data.settings.eventLogLimit ?? DEFAULT_SETTINGS.eventLogLimit;
-      data.eventSeq += 1;
-      const rec: BootEvent = { ...event, seq: data.eventSeq, ts: event.ts ?? this.stamp() };
-      if (rec.mac) rec.mac = normalizeMac(rec.mac);
-      data.events.push(rec);
-      if (data.events.length > limit) data.events.splice(0, data.events.length - limit);
-      return rec;
-    });
+  async appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent> {
+    if (this.closed) throw new NetbootError('store_io', `inventory ${this.file} is closed`);
+    const rec = { ...event, ts: event.ts ?? this.stamp() };
+    if (rec.mac) rec.mac = normalizeMac(rec.mac);
+    return this.eventLog.append(rec);
   }
 
   async listEvents(query: { mac?: string; afterSeq?: number; limit?: number } = {}): Promise<BootEvent[]> {
+    if (this.closed) throw new NetbootError('store_io', `inventory ${this.file} is closed`);
     const mac = query.mac ? normalizeMac(query.mac) : undefined;
-    const hits = this.data.events.filter((e) => (!mac || e.mac === mac) && (query.afterSeq === undefined || e.seq > query.afterSeq));
-    const limit = clampLimit(query.limit);
-    return structuredClone(hits.slice(-limit));
+    return this.eventLog.list({ mac, afterSeq: query.afterSeq, limit: clampLimit(query.limit) });
   }
 
   recordBoot(boot: StoredBoot): Promise<void> {
@@ -373,6 +389,7 @@ export class JsonInventoryStore implements InventoryStore {
   async updateSettings(patch: Settings): Promise<Required<Settings>> {
     assertValid(Settings, patch, 'settings');
     await this.mutate((data) => Object.assign(data.settings, patch));
+    if (patch.eventLogLimit) this.eventLog.setLimit(patch.eventLogLimit);
     return this.getSettings();
   }
 

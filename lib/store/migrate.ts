@@ -7,9 +7,11 @@ import { emptyInventory, SCHEMA_VERSION, type InventoryData } from './schema';
  */
 const steps: Record<number, (doc: Record<string, unknown>) => Record<string, unknown>> = {
   // 0 → 1: files written before the version field existed; fill in what is missing.
-  0: (doc) => ({ ...emptyInventory(), ...doc, schemaVersion: 1 }),
+  0: (doc) => ({ ...emptyInventory(), events: [], ...doc, schemaVersion: 1 }),
   // 1 → 2: finished boots are kept per device (the metrics timeline survives a restart)
   1: (doc) => ({ ...doc, boots: Array.isArray(doc.boots) ? doc.boots : [], schemaVersion: 2 }),
+  // 2 → 3: events move to their own append-only file; the store imports `events` and drops them
+  2: (doc) => ({ ...doc, schemaVersion: 3 }),
 };
 
 export function migrate(raw: unknown, file: string): { data: InventoryData; from: number } {
@@ -23,7 +25,7 @@ export function migrate(raw: unknown, file: string): { data: InventoryData; from
     throw new NetbootError('store_corrupt', `inventory ${file} has schema version ${from}, newer than this program's ${SCHEMA_VERSION}: upgrade the package instead of running an older one on it`, { file, version: from });
   }
   for (let v = from; v < SCHEMA_VERSION; v++) doc = steps[v](doc);
-  for (const key of ['devices', 'images', 'profiles', 'groups', 'sessions', 'events', 'boots'] as const) {
+  for (const key of ['devices', 'images', 'profiles', 'groups', 'sessions', 'boots'] as const) {
     if (!Array.isArray(doc[key])) throw new NetbootError('store_corrupt', `inventory ${file}: "${key}" must be an array`, { file, field: key });
   }
   return { data: doc as unknown as InventoryData, from };

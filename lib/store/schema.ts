@@ -158,7 +158,7 @@ export const DEFAULT_SETTINGS: Required<Settings> = {
   stallSeconds: 180,
 };
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** A finished boot as the metrics timeline records it (kept per device, the last N). */
 export interface StoredBoot {
@@ -177,14 +177,15 @@ export interface InventoryData {
   profiles: Profile[];
   groups: Group[];
   sessions: Session[];
-  events: BootEvent[];
-  eventSeq: number;
+  /** Schema 2 and older only: events now live in their own append-only log (`event-log.ts`). */
+  events?: BootEvent[];
+  eventSeq?: number;
   boots: StoredBoot[];
   settings: Settings;
 }
 
 export function emptyInventory(): InventoryData {
-  return { schemaVersion: SCHEMA_VERSION, devices: [], images: [], profiles: [], groups: [], sessions: [], events: [], eventSeq: 0, boots: [], settings: {} };
+  return { schemaVersion: SCHEMA_VERSION, devices: [], images: [], profiles: [], groups: [], sessions: [], boots: [], settings: {} };
 }
 
 /**

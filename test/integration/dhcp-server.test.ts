@@ -137,6 +137,14 @@ describe('DhcpServer on loopback sockets', () => {
     expect(srv.stats.rateLimited).toBe(2);
   });
 
+  it('does not hold a relay (many clients behind one address) to the per-source limit', async () => {
+    const srv = start({ rateLimit: { perMac: false, perSource: { burst: 2, perSecond: 0.001 } } });
+    for (let i = 0; i < 4; i++) await send(client, clientBytes({ mac: `52:54:00:00:02:0${i}`, vendorClass: PXE_BIOS, arch: 0, xid: 100 + i, giaddr: '127.0.0.1' }), portOf(s67));
+    await sleep(200);
+    expect(srv.stats.rateLimited).toBe(0);
+    expect(srv.stats.replied).toBe(4);
+  });
+
   it('reports another DHCP server seen on the 68 monitor once', async () => {
     const srv = start({ mode: 'off' });
     const rogues: unknown[] = [];

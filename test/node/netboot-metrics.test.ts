@@ -25,7 +25,7 @@ afterEach(async () => {
 function flow(settings: Record<string, unknown> = {}) {
   dir = mkdtempSync(path.join(tmpdir(), 'netboot-metrics-'));
   mkdirSync(path.join(dir, 'assets'), { recursive: true });
-  writeFileSync(path.join(dir, 'inventory.json'), JSON.stringify({ schemaVersion: 2, devices: [], images: [], profiles: [], groups: [], sessions: [], events: [], eventSeq: 0, boots: [], settings }));
+  writeFileSync(path.join(dir, 'inventory.json'), JSON.stringify({ schemaVersion: 3, devices: [], images: [], profiles: [], groups: [], sessions: [], boots: [], settings }));
   writeFileSync(path.join(dir, 'assets', 'ipxe.efi'), Buffer.alloc(300_000, 1));
   return [
     { id: 'srv', type: 'netboot-server', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'proxy', dhcpPort: '0', proxyPort: '0', tftpPort: '0', dataDir: dir },

@@ -41,7 +41,7 @@ describe('inventory store under SIGKILL', () => {
       totalAcked += macs.length;
       start += 100_000; // each round writes fresh MACs
       const doc = JSON.parse(readFileSync(file, 'utf8')) as { devices: Array<{ mac: string }>; schemaVersion: number };
-      expect(doc.schemaVersion).toBe(2);
+      expect(doc.schemaVersion).toBe(3);
       const onDisk = new Set(doc.devices.map((d) => d.mac));
       const lost = [...acked].filter((m) => !onDisk.has(m));
       expect(lost, `round ${round}: acknowledged but missing`).toEqual([]);

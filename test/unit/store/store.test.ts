@@ -28,7 +28,7 @@ describe('JsonInventoryStore', () => {
     expect(dev.mac).toBe('aa:bb:cc:dd:ee:ff');
     expect(dev.status).toBe('enrolled');
     const disk = JSON.parse(readFileSync(file, 'utf8'));
-    expect(disk.schemaVersion).toBe(2);
+    expect(disk.schemaVersion).toBe(3);
     expect(disk.devices[0].hostname).toBe('node1');
     await store.close();
     const again = await JsonInventoryStore.open(file);
@@ -114,7 +114,7 @@ describe('JsonInventoryStore', () => {
     writeFileSync(file, JSON.stringify({ devices: [{ mac: 'aa:bb:cc:dd:ee:ff', macs: [], labels: {}, status: 'ready', firstSeen: 'x', createdAt: 'x', updatedAt: 'x' }] }));
     const store = await JsonInventoryStore.open(file);
     expect(store.report.migratedFrom).toBe(0);
-    expect(JSON.parse(readFileSync(file, 'utf8')).schemaVersion).toBe(2);
+    expect(JSON.parse(readFileSync(file, 'utf8')).schemaVersion).toBe(3);
     expect((await store.devices.get('aa:bb:cc:dd:ee:ff'))?.status).toBe('ready');
     await store.close();
     writeFileSync(file, JSON.stringify({ schemaVersion: 99, devices: [] }));
@@ -126,6 +126,46 @@ describe('JsonInventoryStore', () => {
     const store = await JsonInventoryStore.open(file);
     expect(store.report.migratedFrom).toBe(1);
     expect(JSON.parse(readFileSync(file, 'utf8')).boots).toEqual([]);
+    await store.close();
+  });
+
+  it('keeps events in their own append-only file, across restarts and a torn last line', async () => {
+    const store = await JsonInventoryStore.open(file);
+    for (let i = 0; i < 5; i++) await store.appendEvent({ type: 'boot.log', mac: 'aa:bb:cc:dd:ee:ff', message: `line ${i}` });
+    expect(JSON.parse(readFileSync(file, 'utf8')).events).toBeUndefined();
+    const logFile = path.join(dir, 'inventory.events.jsonl');
+    expect(readFileSync(logFile, 'utf8').trim().split('\n')).toHaveLength(5);
+    await store.close();
+    // a crash mid-append leaves half a line
+    writeFileSync(logFile, `${readFileSync(logFile, 'utf8')}{"seq":6,"type":"boot.lo`);
+    const again = await JsonInventoryStore.open(file);
+    const after = await again.appendEvent({ type: 'boot.log', mac: 'aa:bb:cc:dd:ee:ff', message: 'after the crash' });
+    expect(after.seq).toBe(6);
+    expect((await again.listEvents({ mac: 'aa:bb:cc:dd:ee:ff' })).map((e) => e.message)).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4', 'after the crash']);
+    await again.close();
+    // every line of the file parses again
+    for (const line of readFileSync(logFile, 'utf8').trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it('compacts the event log when it holds twice the limit', async () => {
+    const store = await JsonInventoryStore.open(file);
+    await store.updateSettings({ eventLogLimit: 10 });
+    for (let i = 0; i < 25; i++) await store.appendEvent({ type: 'x', message: String(i) });
+    const lines = readFileSync(path.join(dir, 'inventory.events.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(20);
+    expect(JSON.parse(lines.at(-1)!).seq).toBe(25);
+    await store.close();
+  });
+
+  it('moves the events of a schema 2 file into the log', async () => {
+    writeFileSync(file, JSON.stringify({ schemaVersion: 2, devices: [], images: [], profiles: [], groups: [], sessions: [], boots: [], settings: {}, eventSeq: 2,
+      events: [{ seq: 1, ts: 't', type: 'boot.log', mac: 'aa:bb:cc:dd:ee:ff', message: 'old 1' }, { seq: 2, ts: 't', type: 'boot.log', mac: 'aa:bb:cc:dd:ee:ff', message: 'old 2' }] }));
+    const store = await JsonInventoryStore.open(file);
+    expect(store.report.migratedFrom).toBe(2);
+    expect((await store.listEvents({ mac: 'aa:bb:cc:dd:ee:ff' })).map((e) => e.message)).toEqual(['old 1', 'old 2']);
+    const disk = JSON.parse(readFileSync(file, 'utf8'));
+    expect(disk.events).toBeUndefined();
+    expect(disk.schemaVersion).toBe(3);
     await store.close();
   });
 
@@ -143,7 +183,7 @@ describe('JsonInventoryStore', () => {
     writeFileSync(path.join(dir, '.inventory.json.tmp'), '{"half');
     const store = await JsonInventoryStore.open(file);
     expect(store.report.removedLeftover).toBe(true);
-    expect(readdirSync(dir)).toEqual(['inventory.json']);
+    expect(readdirSync(dir).sort()).toEqual(['inventory.events.jsonl', 'inventory.json']);
     await store.close();
   });
 

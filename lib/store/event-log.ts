@@ -1,0 +1,157 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { NetbootError } from '../errors';
+import type { BootEvent } from './schema';
+
+/**
+ * The boot-event log: one JSON object per line in its own file, appended, never rewritten per
+ * event. Keeping events inside the inventory file meant rewriting the whole inventory (and
+ * fsync'ing it) for every DHCP, TFTP and HTTP event; under load that was the server's top cost.
+ *
+ * Appends are batched: lines that arrive while a write is in flight go out together in the next
+ * `appendFile` + `fsync`, and each append resolves once its line is on disk. The last `limit`
+ * events stay in memory for queries; when the file holds twice that many lines it is compacted
+ * (temp file, fsync, rename). A line torn by a crash is skipped at open and the file compacted.
+ */
+export class EventLog {
+  readonly file: string;
+  private events: BootEvent[] = [];
+  private seq = 0;
+  private lines = 0;
+  private limit: number;
+  private handle?: fsp.FileHandle;
+  private queue: Array<{ line: string; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private writing: Promise<void> | null = null;
+  private closed = false;
+  /** Lines that could not be parsed at open (a crash mid-append). */
+  skipped = 0;
+
+  private constructor(file: string, limit: number) {
+    this.file = file;
+    this.limit = limit;
+  }
+
+  static async open(file: string, limit: number): Promise<EventLog> {
+    const log = new EventLog(path.resolve(file), limit);
+    await log.load();
+    return log;
+  }
+
+  private async load(): Promise<void> {
+    let text = '';
+    try {
+      text = await fsp.readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const all: BootEvent[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const e = JSON.parse(line) as BootEvent;
+        if (typeof e.seq === 'number' && typeof e.type === 'string') all.push(e);
+        else this.skipped++;
+      } catch {
+        this.skipped++;
+      }
+    }
+    this.events = all.slice(-this.limit);
+    this.seq = all.reduce((m, e) => Math.max(m, e.seq), 0);
+    this.lines = all.length;
+    // a torn last line would glue the next append onto it: rewrite the file clean first
+    if (this.skipped > 0 || (text.length > 0 && !text.endsWith('\n')) || this.lines > 2 * this.limit) await this.compact();
+    this.handle = await fsp.open(this.file, 'a', 0o600);
+  }
+
+  /** Adds events from an older inventory (schema 2 kept them inside the inventory file). */
+  async importOld(events: BootEvent[]): Promise<void> {
+    if (!events.length) return;
+    const start = this.seq;
+    const renumbered = events.map((e, i) => ({ ...e, seq: start + i + 1 }));
+    this.seq += renumbered.length;
+    this.events = [...this.events, ...renumbered].slice(-this.limit);
+    await Promise.all(renumbered.map((e) => this.enqueue(`${JSON.stringify(e)}\n`)));
+  }
+
+  setLimit(limit: number): void {
+    this.limit = limit;
+    if (this.events.length > limit) this.events.splice(0, this.events.length - limit);
+  }
+
+  append(event: Omit<BootEvent, 'seq'>): Promise<BootEvent> {
+    if (this.closed) return Promise.reject(new NetbootError('store_io', `event log ${this.file} is closed`));
+    this.seq += 1;
+    const rec: BootEvent = { ...event, seq: this.seq };
+    this.events.push(rec);
+    if (this.events.length > this.limit) this.events.splice(0, this.events.length - this.limit);
+    return this.enqueue(`${JSON.stringify(rec)}\n`).then(() => rec);
+  }
+
+  list(query: { mac?: string; afterSeq?: number; limit: number }): BootEvent[] {
+    const hits = this.events.filter((e) => (!query.mac || e.mac === query.mac) && (query.afterSeq === undefined || e.seq > query.afterSeq));
+    return structuredClone(hits.slice(-query.limit));
+  }
+
+  private enqueue(line: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ line, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.writing || this.queue.length === 0 || !this.handle) return;
+    const batch = this.queue.splice(0);
+    this.writing = (async () => {
+      await this.handle!.appendFile(batch.map((b) => b.line).join(''), 'utf8');
+      await this.handle!.sync();
+      this.lines += batch.length;
+      if (this.lines > 2 * this.limit) {
+        await this.handle!.close();
+        await this.compact();
+        this.handle = await fsp.open(this.file, 'a', 0o600);
+      }
+    })().then(
+      () => batch.forEach((b) => b.resolve()),
+      (err: unknown) => {
+        const e = new NetbootError('store_io', `writing ${this.file}: ${(err as Error).message}`, { file: this.file, errno: (err as NodeJS.ErrnoException).code }, { cause: err });
+        batch.forEach((b) => b.reject(e));
+      },
+    ).finally(() => {
+      this.writing = null;
+      this.pump();
+    });
+  }
+
+  /** Rewrites the file with the events kept in memory: temp file, fsync, rename, fsync the folder. */
+  private async compact(): Promise<void> {
+    const tmp = `${this.file}.tmp`;
+    const fh = await fsp.open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(this.events.map((e) => `${JSON.stringify(e)}\n`).join(''), 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, this.file);
+    const dir = await fsp.open(path.dirname(this.file), 'r');
+    try {
+      await dir.sync().catch(() => undefined);
+    } finally {
+      await dir.close();
+    }
+    this.lines = this.events.length;
+  }
+
+  async flush(): Promise<void> {
+    while (this.writing || this.queue.length) await (this.writing ?? Promise.resolve());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush().catch(() => undefined);
+    this.closed = true;
+    await this.handle?.close().catch(() => undefined);
+    this.handle = undefined;
+  }
+}

@@ -8,7 +8,7 @@ import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from
 import { FlowRequests } from './flow-requests';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type BootOverride, type ClientFacts } from './dhcp';
 import { ipv4Interfaces } from './net/interfaces';
-import { MetricsHub, wireDhcp, wireTftp } from './metrics';
+import { defaultPersist, MetricsHub, wireDhcp, wireTftp } from './metrics';
 import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer, type TftpRequest, type TftpResolver, type TftpServerEvents } from './tftp';
 
 /** What the flow may answer for a file the TFTP server does not have statically. */
@@ -235,6 +235,8 @@ export class BootServer extends EventEmitter {
     const stallMs = settings.stallMs ?? stallFromSettings ?? 180_000;
     const hub = new MetricsHub({
       store: this.store,
+      // boot logs and enrolments are stored by their nodes with their full text: not twice
+      persist: (e) => defaultPersist(e) && e.type !== 'log' && e.type !== 'enroll',
       stallMs,
       onError: (err) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`),
     });

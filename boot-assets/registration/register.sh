@@ -133,12 +133,24 @@ trap 'rm -f "$tmp"' EXIT INT TERM
 printf '%s\n' "$body" >"$tmp"
 url="$SERVER/api/v1/enroll"
 
+# wget's 30 s timeout: -T where this wget has it (GNU wget, busybox built with it); busybox 1.35 as
+# Debian 12 ships it lists no -T and dies with a segfault when given one, so bound it with timeout(1).
+wget_bounded() {
+	if wget --help 2>&1 | grep -q -e '--timeout' -e '-T SEC'; then
+		wget -T 30 "$@"
+	elif have timeout; then
+		timeout 30 wget "$@"
+	else
+		wget "$@"
+	fi
+}
+
 attempt=1
 while [ "$attempt" -le 5 ]; do
 	if have curl; then
 		curl -fsS -m 30 -H 'Content-Type: application/json' --data-binary "@$tmp" "$url" && { log "registered $MAC"; exit 0; }
 	elif have wget; then
-		wget -q -O - -T 30 --header='Content-Type: application/json' --post-file="$tmp" "$url" && { log "registered $MAC"; exit 0; }
+		wget_bounded -q -O - --header='Content-Type: application/json' --post-file="$tmp" "$url" && { log "registered $MAC"; exit 0; }
 	else
 		log "neither curl nor wget is available"
 		exit 3

@@ -45,7 +45,7 @@ export interface MetricsDebugView {
   attribution: { ip: string; mac: string; source: AttributionSource; confidence: Confidence; ts: number }[];
 }
 
-function defaultPersist(e: NetbootEvent): boolean {
+export function defaultPersist(e: NetbootEvent): boolean {
   if (e.type === 'tftp.progress' || e.type === 'http.progress' || e.type === 'tftp.probe') return false;
   if (e.type === 'log' && e.level === 'debug') return false;
   return true;

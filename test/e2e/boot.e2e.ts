@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ARTIFACTS, BASE, DHCP, LAB_DIR, NET, NS, ROUTER_IP, SERVER_IP, bootVm, buildLinuxAssets, fileSize, http, labDown, labUp, login, missingTools, plain,
+  ARTIFACTS, BASE, DHCP, LAB_DIR, NET, NS, REPO, ROUTER_IP, SERVER_IP, bootVm, buildLinuxAssets, fileSize, http, labDown, labUp, login, missingTools, plain,
   readCapture, scriptMarker, sh, startCapture, startServer, stopAll, tftpTransfers, type Packet, type Server, type VmResult,
 } from './lab';
 
@@ -310,6 +310,98 @@ describe('network boot through our server (e2e)', () => {
       expect(pk.some((p) => p.proto === 'tftp' && p.opcode === 5 && p.src === SERVER_IP && p.dst === ip && p.dport === rrq[0].sport)).toBe(true);
     }
   }, 200_000);
+  it('6. unknown BIOS PC: iPXE ROM → proxy OFFER → HTTP menu, default "register" → registration image → register.sh enrols it', async () => {
+    const mac = '52:54:00:81:00:06';
+    const token = login();
+    const linux = buildLinuxAssets();
+    // where /boot/register.ipxe looks without a `register` profile: registration/vmlinuz + registration/initrd.img
+    mkdirSync(path.join(server.assets, 'registration'), { recursive: true });
+    copyFileSync(linux.vmlinuz, path.join(server.assets, 'registration', 'vmlinuz'));
+    copyFileSync(linux.registration, path.join(server.assets, 'registration', 'initrd.img'));
+    expect(http('GET', `/netboot/api/devices/${mac}`, { token }).status, 'the machine is unknown before it boots').toBe(404);
+
+    // the menu picks "register" by itself after 1 s; the other cases keep the settings they had
+    const before = http('GET', '/netboot/api/settings', { token });
+    expect(before.status, before.body).toBe(200);
+    const previous = before.json<{ menuDefault: string; menuTimeoutMs: number }>();
+    const put = http('PUT', '/netboot/api/settings', { token, body: { menuDefault: 'register', menuTimeoutMs: 1000 } });
+    expect(put.status, put.body).toBe(200);
+    let vm!: VmResult;
+    let cap!: Awaited<ReturnType<typeof startCapture>>;
+    let menu!: ReturnType<typeof menuFor>;
+    try {
+      menu = menuFor(mac, 'pcbios', 'x86_64');
+      expect(menu.ok, `the menu for an unknown machine: ${menu.status} ${menu.body}`).toBe(true);
+      expect(menu.body).toContain('choose --default nb_register --timeout 1000 ');
+      const register = http('GET', `/boot/register.ipxe?mac=${dashed(mac)}&arch=x86_64&platform=pcbios`);
+      expect(register.status, register.body).toBe(200);
+      expect(register.body).toContain(`kernel ${BASE}/boot/assets/registration/vmlinuz netboot_server=${BASE} netboot_mac=\${netX/mac:hexhyp}`);
+      expect(register.body).toContain(`initrd --name initrd.img ${BASE}/boot/assets/registration/initrd.img`);
+
+      cap = await startCapture('6-bios-unknown-register', 170);
+      // virtio-net: the cloud kernel has no e1000 driver (QEMU's virtio ROM is iPXE too); the image powers off itself
+      vm = await bootVm('6-bios-unknown-register', { fw: 'bios', nic: 'virtio-net-pci', mac, timeout: 150, expect: ['NBE2E: register-done', 'NBE2E: poweroff'] });
+      await cap.stop();
+    } finally {
+      const restored = http('PUT', '/netboot/api/settings', { token, body: { menuDefault: previous.menuDefault, menuTimeoutMs: previous.menuTimeoutMs } });
+      expect(restored.status, restored.body).toBe(200);
+    }
+    timings['6-bios-unknown-register'] = vm.seconds;
+    const con = plain(vm.serial);
+    const flat = con.replace(/\n/g, '');
+    const why = explain(vm, server);
+    expect(vm.rc, why).toBe(0);
+
+    // the console: the menu, its default after the timeout, the registration script, kernel and initrd
+    expect(flat, `the menu ran: "${menu.marker}"${why}`).toContain(menu.marker!);
+    expect(con, why).toContain('netboot: Registering this device');
+    expect(con, why).toContain('netboot: Starting hardware registration');
+    expect(flat, why).toContain(`${BASE}/boot/assets/registration/vmlinuz... ok`);
+    expect(flat, why).toContain(`${BASE}/boot/assets/registration/initrd.img... ok`);
+    // Linux: the command line our server wrote, the network, the real register.sh, its answer
+    expect(con, why).toMatch(new RegExp(`NBE2E: cmdline .*netboot_server=${BASE.replace(/\./g, '\\.')} netboot_mac=${dashed(mac)}`));
+    const up = con.match(/NBE2E: network-up mac=(\S+) ip=([\d.]+)/);
+    expect(up?.[1], why).toBe(mac);
+    const ip = up![2];
+    const sha = createHash('sha256').update(readFileSync(path.join(REPO, 'boot-assets', 'registration', 'register.sh'))).digest('hex');
+    expect(con, `the image ran this repository's register.sh${why}`).toContain(`NBE2E: register.sh sha256=${sha}`);
+    expect(con, why).toContain(`NBE2E: register.sh: netboot-register: registered ${mac}`);
+    expect(con, why).toContain('NBE2E: register-done rc=0');
+    // the server's answer to the POST, as register.sh printed it
+    expect(con, why).toContain(`NBE2E: register.sh-answer {"status":"enrolled","mac":"${mac}","created":true}`);
+    const dry = con.match(/NBE2E: register-dry-run (\{.*\})\s*$/m);
+    expect(dry, `register.sh's own JSON on the console${why}`).not.toBeNull();
+    const collected = JSON.parse(dry![1]) as { mac_address: string; hardware: Record<string, unknown> & { memory: { total_kb: number } } };
+    expect(collected.mac_address).toBe(mac);
+
+    // the inventory: the device exists now, enrolled, with the facts of this VM as register.sh collected them
+    const res = http('GET', `/netboot/api/devices/${mac}`, { token });
+    expect(res.status, res.body).toBe(200);
+    const dev = res.json<{ mac: string; status: string; hardware?: Record<string, unknown> & { manufacturer?: string; memory?: { total_kb?: number } } }>();
+    expect(dev).toMatchObject({ mac, status: 'enrolled' });
+    expect(dev.hardware, 'stored hardware = what register.sh collected').toEqual(collected.hardware);
+    expect(dev.hardware?.manufacturer).toBe('QEMU');
+    // -m 512: MemTotal is a little under 512 MiB
+    expect(dev.hardware?.memory?.total_kb).toBeGreaterThan(400 * 1024);
+    expect(dev.hardware?.memory?.total_kb).toBeLessThanOrEqual(512 * 1024);
+
+    // its history: the enrolment, once, from the VM's address
+    const events = http('GET', `/netboot/api/devices/${mac}/events`, { token });
+    expect(events.status, events.body).toBe(200);
+    const enrolls = events.json<Array<{ type: string; mac: string; ip?: string; message?: string }>>().filter((e) => e.type === 'enroll');
+    expect(enrolls, events.body).toHaveLength(1);
+    expect(enrolls[0], events.body).toMatchObject({ mac, ip, message: 'enrolled' });
+
+    // the wire: the menu, the registration script and image over HTTP, then the POST from Linux
+    const pk = readCapture(cap.file);
+    const http_ = pk.filter((p) => p.proto === 'http' && p.src === ip);
+    const uris = http_.map((p) => `${p.method} ${p.uri?.split('?')[0]}`);
+    expect(inOrder(uris, ['GET /boot/menu.ipxe', 'GET /boot/register.ipxe', 'GET /boot/assets/registration/vmlinuz', 'GET /boot/assets/registration/initrd.img', 'POST /api/v1/enroll']), uris.join(', ')).toBe(true);
+
+    // and the timeline: the script, the kernel, then the OS (the enrolment)
+    const stages = timelineStages(mac, token);
+    expect(inOrder(stages, ['script', 'kernel', 'os']), stages.join(' → ')).toBe(true);
+  }, 420_000);
   // On a host with no default route (an isolated boot network) Node cannot send to
   // 255.255.255.255 (ENETUNREACH); the server then falls back to the subnet's directed broadcast.
   it('with no default route, the proxy OFFER still reaches the client (directed broadcast)', async () => {

@@ -98,12 +98,15 @@ export function labDown(): string {
   return r.stdout + r.stderr;
 }
 
-/** The Linux guest of the known-machine case (cached in .e2e-cache/, downloaded once). */
-export function buildLinuxAssets(): { vmlinuz: string; initrd: string } {
+/**
+ * The Linux guests (cached in .e2e-cache/, the kernel downloaded once): `initrd` for the known-machine case,
+ * `registration` (runs boot-assets/registration/register.sh) for the registration case; same kernel.
+ */
+export function buildLinuxAssets(): { vmlinuz: string; initrd: string; registration: string } {
   const cache = process.env.E2E_CACHE ?? path.join(REPO, '.e2e-cache');
   mustSh(path.join(LAB_DIR, 'build-assets.sh'), [cache], 300_000);
   const dir = path.join(cache, 'linux');
-  return { vmlinuz: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.gz') };
+  return { vmlinuz: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.gz'), registration: path.join(dir, 'registration.img') };
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -192,7 +192,7 @@ describe('the boot timeline through the reference flow', () => {
     let tl: { boots: Array<{ outcome: string; stages: Array<{ stage: string; bytes: number }> }> } | undefined;
     for (let i = 0; i < 50 && tl?.boots.at(-1)?.outcome !== 'done'; i++) {
       const res = await api(`/devices/${mac}/timeline`);
-      if (res.status === 200) tl = await res.json();
+      if (res.status === 200) tl = (await res.json()) as typeof tl;
       await new Promise((r) => setTimeout(r, 100));
     }
     const boot = tl!.boots.at(-1)!;

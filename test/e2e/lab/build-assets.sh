@@ -7,6 +7,15 @@
 #                            line as nbe2e.log=<url> (with busybox wget), prints markers on the console and
 #                            powers the VM off. Markers start with "NBE2E:".
 #
+#   $CACHE/linux/registration.img
+#                            the registration image's initramfs (what /boot/register.ipxe loads as
+#                            registration/initrd.img): the same busybox and modules, and the project's
+#                            real boot-assets/registration/register.sh as /register.sh. Its /init brings
+#                            the network up the same way, runs register.sh unchanged (it reads
+#                            netboot_server= and netboot_mac= from the command line our server wrote and
+#                            POSTs /api/v1/enroll with busybox wget), prints what it did on ttyS0 (the
+#                            server's command line has no console=) and powers the VM off.
+#
 # The cloud kernel has no e1000 driver: the VM of that case uses a virtio-net NIC (QEMU's virtio option
 # ROM is iPXE too). Nothing here is committed; $CACHE is git-ignored. The kernel package is downloaded
 # once (apt-get download, needs the apt lists: apt-get update); later runs reuse it and work offline.
@@ -101,5 +110,49 @@ SH
 chmod +x "$root/init" "$root/udhcpc.sh"
 (cd "$root" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -9) >"$L/initrd.gz.tmp"
 mv "$L/initrd.gz.tmp" "$L/initrd.gz"
+
+# the registration initramfs: the same tree, another /init, and the real register.sh
+rm -f "$root/init"
+cp "$HERE/../../../boot-assets/registration/register.sh" "$root/register.sh"
+cat >"$root/init" <<'SH'
+#!/bin/busybox sh
+B=/bin/busybox
+$B mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# our server's registration script puts no console= on the command line: write to the serial port itself
+exec </dev/ttyS0 >/dev/ttyS0 2>&1
+$B mount -t proc proc /proc
+$B mount -t sysfs sysfs /sys
+# register.sh is plain POSIX sh: give it busybox's applets (sh, awk, sed, tr, wget, ip, timeout, ...)
+$B --install -s /bin
+export PATH=/bin
+say() { echo "NBE2E: $*"; }
+finish() { say "poweroff ........................................"; sleep 1; poweroff -f; }
+say "registration-linux-up kernel=$(uname -r)"
+say "cmdline $(cat /proc/cmdline)"
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net; do
+  insmod "/lib/modules/$m.ko" || say "insmod-failed $m"
+done
+i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+[ -e /sys/class/net/eth0 ] || { say "no-eth0"; finish; }
+ip link set lo up; ip link set eth0 up
+mac=$(cat /sys/class/net/eth0/address)
+udhcpc -i eth0 -s /udhcpc.sh -n -q -f -t 10 -T 1 -V nbe2e-register >/dev/null 2>&1 || { say "dhcp-failed mac=$mac"; finish; }
+ip=$(ip -4 -o addr show eth0 | awk '{print $4}')
+say "network-up mac=$mac ip=$ip"
+say "register.sh sha256=$(sha256sum /register.sh | cut -d' ' -f1)"
+# what the script collects, printed by the script itself (its NETBOOT_DRY_RUN mode), on one line
+say "register-dry-run $(NETBOOT_DRY_RUN=1 sh /register.sh 2>/dev/null | tr -d '\n')"
+# the real run: the script finds the server on the command line and POSTs the same JSON
+sh /register.sh >/tmp/register.out 2>/tmp/register.err
+rc=$?
+# its stdout is the server's answer (wget -O -), its stderr its log
+say "register.sh-answer $(tr -d '\n' </tmp/register.out)"
+while IFS= read -r l || [ -n "$l" ]; do say "register.sh: $l"; done </tmp/register.err
+say "register-done rc=$rc"
+finish
+SH
+chmod +x "$root/init"
+(cd "$root" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -9) >"$L/registration.img.tmp"
+mv "$L/registration.img.tmp" "$L/registration.img"
 rm -rf "$root"
-echo "build-assets: $L/vmlinuz ($(stat -c %s "$L/vmlinuz") bytes, $(cat "$L/kernel-package" 2>/dev/null)), $L/initrd.gz ($(stat -c %s "$L/initrd.gz") bytes)" >&2
+echo "build-assets: $L/vmlinuz ($(stat -c %s "$L/vmlinuz") bytes, $(cat "$L/kernel-package" 2>/dev/null)), $L/initrd.gz ($(stat -c %s "$L/initrd.gz") bytes), $L/registration.img ($(stat -c %s "$L/registration.img") bytes)" >&2

@@ -80,6 +80,9 @@ export interface BootServerDeps {
   log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
 }
 
+/** Boot events the inventory's history does not keep (see startMetrics). */
+const NOT_KEPT = new Set(['log', 'enroll', 'dhcp.discover', 'dhcp.offer', 'tftp.start', 'http.start']);
+
 const PURPOSE: Record<PortKey, { purpose: string; envVar: string; optional?: boolean }> = {
   dhcp: { purpose: 'DHCP', envVar: 'NETBOOT_DHCP_PORT' },
   proxy: { purpose: 'proxyDHCP', envVar: 'NETBOOT_PROXY_PORT' },
@@ -235,8 +238,9 @@ export class BootServer extends EventEmitter {
     const stallMs = settings.stallMs ?? stallFromSettings ?? 180_000;
     const hub = new MetricsHub({
       store: this.store,
-      // boot logs and enrolments are stored by their nodes with their full text: not twice
-      persist: (e) => defaultPersist(e) && e.type !== 'log' && e.type !== 'enroll',
+      // the device history keeps what happened, not every packet: no discover/offer/start events;
+      // boot logs and enrolments are stored by their nodes with their full text, not twice
+      persist: (e) => defaultPersist(e) && !NOT_KEPT.has(e.type),
       stallMs,
       onError: (err) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`),
     });

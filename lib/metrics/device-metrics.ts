@@ -213,11 +213,14 @@ export class DeviceMetrics {
 
   private device(mac: string, ts: number): Device {
     let d = this.devices.get(mac);
-    if (!d) {
+    if (d) {
+      // keep the Map in least-recently-seen order, so eviction takes its first key in O(1)
+      this.devices.delete(mac);
+      this.devices.set(mac, d);
+    } else {
       if (this.devices.size >= this.maxDevices) {
-        let oldest: Device | undefined;
-        for (const x of this.devices.values()) if (!oldest || x.lastSeen < oldest.lastSeen) oldest = x;
-        if (oldest) this.devices.delete(oldest.mac);
+        const oldest = this.devices.keys().next().value;
+        if (oldest !== undefined) this.devices.delete(oldest);
       }
       const figures = Object.fromEntries(FIGURES.map((f) => [f, newFigure()])) as Record<FigureName, Figure>;
       d = {

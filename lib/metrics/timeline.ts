@@ -301,11 +301,15 @@ export class BootTimeline {
 
   private machine(mac: string, ts: number): Machine {
     let m = this.machines.get(mac);
-    if (!m) {
+    if (m) {
+      // least-recently-seen order: eviction takes the first key in O(1) (a flood of new MACs
+      // must not cost a scan of every machine per packet)
+      this.machines.delete(mac);
+      this.machines.set(mac, m);
+    } else {
       if (this.machines.size >= this.maxMachines) {
-        let oldest: Machine | undefined;
-        for (const x of this.machines.values()) if (!oldest || x.lastSeen < oldest.lastSeen) oldest = x;
-        if (oldest) this.machines.delete(oldest.mac);
+        const oldest = this.machines.keys().next().value;
+        if (oldest !== undefined) this.machines.delete(oldest);
       }
       m = { mac, boots: [], nextId: 1, lastSeen: ts, transfers: new TransferTracker() };
       this.machines.set(mac, m);

@@ -83,12 +83,13 @@ export class EventLog {
     this.seq += 1;
     const rec: BootEvent = { ...event, seq: this.seq };
     this.events.push(rec);
-    if (this.events.length > this.limit) this.events.splice(0, this.events.length - this.limit);
+    // trim in batches: shifting a 5000-element array on every append showed in the profile
+    if (this.events.length > this.limit + Math.max(64, this.limit >> 2)) this.events.splice(0, this.events.length - this.limit);
     return this.enqueue(`${JSON.stringify(rec)}\n`).then(() => rec);
   }
 
   list(query: { mac?: string; afterSeq?: number; limit: number }): BootEvent[] {
-    const hits = this.events.filter((e) => (!query.mac || e.mac === query.mac) && (query.afterSeq === undefined || e.seq > query.afterSeq));
+    const hits = this.events.slice(-this.limit).filter((e) => (!query.mac || e.mac === query.mac) && (query.afterSeq === undefined || e.seq > query.afterSeq));
     return structuredClone(hits.slice(-query.limit));
   }
 
@@ -128,7 +129,7 @@ export class EventLog {
     const tmp = `${this.file}.tmp`;
     const fh = await fsp.open(tmp, 'w', 0o600);
     try {
-      await fh.writeFile(this.events.map((e) => `${JSON.stringify(e)}\n`).join(''), 'utf8');
+      await fh.writeFile(this.events.slice(-this.limit).map((e) => `${JSON.stringify(e)}\n`).join(''), 'utf8');
       await fh.sync();
     } finally {
       await fh.close();
@@ -140,7 +141,7 @@ export class EventLog {
     } finally {
       await dir.close();
     }
-    this.lines = this.events.length;
+    this.lines = Math.min(this.events.length, this.limit);
   }
 
   async flush(): Promise<void> {

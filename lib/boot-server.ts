@@ -80,8 +80,8 @@ export interface BootServerDeps {
   log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
 }
 
-/** Boot events the inventory's history does not keep (see startMetrics). */
-const NOT_KEPT = new Set(['log', 'enroll', 'dhcp.discover', 'dhcp.offer', 'tftp.start', 'http.start']);
+/** Boot events the inventory's history keeps (see startMetrics). */
+const KEPT = new Set(['stage', 'stall', 'stall.cleared', 'checkin', 'dhcp.request', 'dhcp.ack', 'tftp.abort', 'tftp.notfound', 'iscsi.login', 'iscsi.logout', 'decision']);
 
 const PURPOSE: Record<PortKey, { purpose: string; envVar: string; optional?: boolean }> = {
   dhcp: { purpose: 'DHCP', envVar: 'NETBOOT_DHCP_PORT' },
@@ -238,9 +238,9 @@ export class BootServer extends EventEmitter {
     const stallMs = settings.stallMs ?? stallFromSettings ?? 180_000;
     const hub = new MetricsHub({
       store: this.store,
-      // the device history keeps what happened, not every packet: no discover/offer/start events;
-      // boot logs and enrolments are stored by their nodes with their full text, not twice
-      persist: (e) => defaultPersist(e) && !NOT_KEPT.has(e.type),
+      // the device history keeps what happened, not every packet or file (the timeline has those,
+      // and a finished boot is kept whole); boot logs and enrolments are stored by their nodes
+      persist: (e) => defaultPersist(e) && KEPT.has(e.type),
       stallMs,
       onError: (err) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`),
     });

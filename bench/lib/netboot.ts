@@ -5,20 +5,11 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { Output, repoRoot, sleep, startProcess, stopProcess } from './common';
+import { freeTcpPort } from '../../test/helpers/start-server';
 
-export function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freeTcpPort };
 
 export interface NetbootProcess {
   child: ChildProcess;

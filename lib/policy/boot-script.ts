@@ -3,6 +3,7 @@ import type { Image, InventoryStore, Profile } from '../store';
 import {
   deviceIqn,
   loadTemplate,
+  mergeKernelParams,
   renderIpxeResult,
   renderIpxeTemplate,
   renderWinpeshlIni,
@@ -206,6 +207,25 @@ async function registerScript(ctx: BootContext, server: ScriptServer, opts: Scri
   return { kind: 'register', text: out.text, contentType: TEXT, containsSecret: out.containsSecret };
 }
 
+/**
+ * A kernel profile with `template` set renders through that template (the user's copy in
+ * `<dataDir>/templates/<name>.ipxe.tmpl` first, then the shipped one). Values it can use:
+ * title, kernel_url, initrd_url (the first initrd), args (cmdline with the device's overrides),
+ * server_url, mac. A placeholder the profile cannot fill is an error naming the key.
+ */
+async function templateScript(profile: Profile, ctx: BootContext, server: ScriptServer): Promise<BootScript> {
+  const base = server.httpBaseUrl.replace(/\/+$/, '');
+  const abs = (u: string) => (u.startsWith('/') ? `${base}${u}` : u);
+  const tpl = await loadTemplate(profile.template!, server.dataDir ? { userDir: `${server.dataDir}/templates` } : {});
+  const values: Record<string, unknown> = { title: profile.name, server_url: base, args: mergeKernelParams(profile.cmdline ?? {}, kernelOverride(ctx.params)) };
+  if (profile.kernel) values.kernel_url = abs(assetUrl(profile.kernel, 'profile.kernel'));
+  if (profile.initrd?.[0]) values.initrd_url = abs(assetUrl(profile.initrd[0], 'profile.initrd[0]'));
+  const mac = macOf(ctx);
+  if (mac) values.mac = mac;
+  const out = renderIpxeTemplate(tpl, values as never);
+  return { kind: 'kernel', text: out.text, contentType: TEXT, containsSecret: out.containsSecret };
+}
+
 export async function renderBootScript(ctx: BootContext, server: ScriptServer, opts: ScriptOptions = {}): Promise<BootScript> {
   const kind = !opts.kind || opts.kind === 'auto' ? autoKind(ctx) : opts.kind;
   if (!(SCRIPT_KINDS as readonly string[]).includes(kind)) {
@@ -220,6 +240,7 @@ export async function renderBootScript(ctx: BootContext, server: ScriptServer, o
       return { kind, text: renderWinpeStartnet({ baseUrl: server.httpBaseUrl, mac }), contentType: TEXT, containsSecret: false };
     }
     default: {
+      if (kind === 'kernel' && ctx.profile?.template) return templateScript(ctx.profile, ctx, server);
       const out = renderIpxeResult(specFor(kind, ctx, server, opts), { baseUrl: server.httpBaseUrl, mac: macOf(ctx), onFailure: opts.onFailure });
       return { kind, text: out.script, contentType: TEXT, containsSecret: out.containsSecret };
     }

@@ -52,7 +52,7 @@ export interface BootServerConfig {
   /** Stall threshold and how often stalls are checked. */
   metrics?: { stallMs?: number; tickMs?: number };
   /** TFTP tuning; defaults suit a home LAN. */
-  tftp?: { maxBlksize?: number; mtu?: number; maxWindowsize?: number; maxTransfers?: number; maxTransfersPerClient?: number; virtualFileTimeoutMs?: number; cacheSmallFiles?: number };
+  tftp?: { maxBlksize?: number; mtu?: number; maxWindowsize?: number; maxTransfers?: number; maxTransfersPerClient?: number; virtualFileTimeoutMs?: number; cacheSmallFiles?: number; uploadDir?: string };
 }
 
 export interface PortState {
@@ -219,6 +219,7 @@ export class BootServer extends EventEmitter {
       maxWindowsize: t.maxWindowsize,
       maxTransfers: t.maxTransfers,
       maxTransfersPerClient: t.maxTransfersPerClient,
+      uploadDir: t.uploadDir,
       log: { warn: (m) => this.deps.log?.warn(`TFTP: ${m}`) },
     });
     const forward = <K extends keyof TftpServerEvents>(name: K) => {

@@ -27,6 +27,14 @@ export interface RawServerConfig {
   /** Comma-separated DNS servers. */
   dhcpDns?: string;
   leaseTime?: string | number;
+  /** TFTP tuning; empty = defaults (blksize ≤ 1468 for a 1500 MTU, windowsize ≤ 64, 500 transfers, 16 per client). */
+  tftpMtu?: string | number;
+  tftpMaxBlksize?: string | number;
+  tftpMaxWindowsize?: string | number;
+  tftpMaxTransfers?: string | number;
+  tftpMaxPerClient?: string | number;
+  /** Folder under the data folder that accepts TFTP uploads (WRQ); empty = uploads refused. */
+  tftpUploadDir?: string;
   dataDir?: string;
   assetsRoot?: string;
   iqnPrefix?: string;
@@ -89,7 +97,22 @@ export function resolveServerConfig(raw: RawServerConfig, baseDir: string): Boot
   }
   if (mode === 'full' && !range) throw new NetbootError('validation', 'dhcpRange: full DHCP mode needs an address range (NETBOOT_DHCP_RANGE=first-last)', { field: 'dhcpRange' });
   const dns = text(raw.dhcpDns)?.split(/[\s,]+/).filter(Boolean).map((a) => ipField('dhcpDns', a)!);
+  const num = (name: string, v: string | number | undefined, min: number, max: number): number | undefined => {
+    if (v === undefined || v === '') return undefined;
+    const t = String(v).trim();
+    if (!/^\d+$/.test(t) || Number(t) < min || Number(t) > max) throw new NetbootError('validation', `${name}: "${t}" must be a whole number from ${min} to ${max}`, { field: name });
+    return Number(t);
+  };
+  const upload = text(raw.tftpUploadDir);
   return {
+    tftp: {
+      mtu: num('tftpMtu', raw.tftpMtu, 576, 65535),
+      maxBlksize: num('tftpMaxBlksize', raw.tftpMaxBlksize, 8, 65464),
+      maxWindowsize: num('tftpMaxWindowsize', raw.tftpMaxWindowsize, 1, 65535),
+      maxTransfers: num('tftpMaxTransfers', raw.tftpMaxTransfers, 1, 100_000),
+      maxTransfersPerClient: num('tftpMaxPerClient', raw.tftpMaxPerClient, 1, 10_000),
+      uploadDir: upload ? path.resolve(baseDir, text(raw.dataDir) ?? '.', upload) : undefined,
+    },
     httpPort,
     httpBaseExplicit: text(raw.httpBaseUrl) !== undefined,
     dhcp: {

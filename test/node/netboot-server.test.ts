@@ -1,11 +1,12 @@
 import * as dgram from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
 import type { BootServerState } from '../../lib/boot-server';
 import { statusFor } from '../../nodes/shared/server-node';
+import { tftpGet, tftpPut } from '../helpers/tftp-client';
 
 const helper = nodeRedHelper();
 const serverNode = distNode('netboot-server');
@@ -115,5 +116,24 @@ describe('netboot-server config node', () => {
     await helper.load(serverNode, []);
     const res = await helper.request().get('/netboot/api/devices').expect(503);
     expect(res.body.error.message).toMatch(/no netboot-server node is deployed/);
+  });
+});
+
+describe('netboot-server TFTP settings', () => {
+  it('caps blksize and windowsize as configured and refuses uploads unless a folder is set', async () => {
+    await helper.load(serverNode, [serverDef({ tftpMaxBlksize: '1024', tftpMaxWindowsize: '8' })]);
+    const state = await started();
+    const port = state.ports.find((p) => p.key === 'tftp')!.boundPort!;
+    writeFileSync(path.join(dir, 'assets', 'f.bin'), Buffer.alloc(10_000, 3));
+    const got = await tftpGet({ host: '127.0.0.1', port, filename: 'f.bin', blksize: 1468, windowsize: 64, tsize: true });
+    expect(got.oack).toMatchObject({ blksize: '1024', windowsize: '8', tsize: '10000' });
+    expect(got.bytes).toBe(10_000);
+    await expect(tftpPut({ host: '127.0.0.1', port, filename: 'up.txt', data: Buffer.from('x') })).rejects.toThrow(/TFTP error 2: uploads are disabled/);
+  });
+
+  it('rejects a bad TFTP setting with the field named', async () => {
+    await helper.load(serverNode, [serverDef({ tftpMaxBlksize: '99999' })]);
+    const node = await waitFor(() => helper.getNode('srv'), 'node');
+    expect(node.configError).toMatch(/tftpMaxBlksize: "99999" must be a whole number from 8 to 65464/);
   });
 });

@@ -114,7 +114,9 @@ function chainSpec(profile: Profile): ChainSpec {
 function sanTarget(image: Image, ctx: BootContext, server: ScriptServer) {
   const mac = macOf(ctx);
   const iqn = image.iqn ?? (mac ? deviceIqn(server.iqnPrefix, mac) : unsafe('image.iqn', 'the image has no IQN and the machine no MAC to derive one from'));
-  return { server: server.serverIp, iqn };
+  // LUN 1 unless the image says otherwise: our iSCSI backend is tgtd, whose LUN 0 is the
+  // controller (an iPXE sanboot of LUN 0 fails with "Could not open SAN device")
+  return { server: image.targetHost ?? server.serverIp, port: image.targetPort, lun: image.lun ?? 1, iqn };
 }
 
 function needImage(ctx: BootContext, kind: string): Image {

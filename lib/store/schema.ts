@@ -86,6 +86,11 @@ export const ImageFields = Type.Object({
   path: Type.Optional(Type.String({ maxLength: 1024 })),
   sizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
   iqn: Type.Optional(Type.String({ maxLength: 223 })),
+  /** iSCSI LUN of the disk (default 1: tgtd keeps LUN 0 for its controller; LIO and most NAS targets use 0). */
+  lun: Type.Optional(Type.Integer({ minimum: 0, maximum: 255 })),
+  /** The target's portal when it is not this server (host name or IPv4 address, and port). */
+  targetHost: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$' })),
+  targetPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   description: Type.Optional(Text(2000)),
 }, { additionalProperties: false });
 export const ImageCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), ImageFields], { additionalProperties: false });

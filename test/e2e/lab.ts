@@ -43,7 +43,7 @@ export function missingTools(): string[] {
   const out: string[] = [];
   if (process.platform !== 'linux' || process.getuid?.() !== 0) out.push('root on Linux');
   const which = (c: string) => sh('sh', ['-c', `command -v ${c}`]).status === 0;
-  for (const c of ['ip', 'busybox', 'dnsmasq', 'qemu-system-x86_64', 'dumpcap', 'tshark', 'curl', 'dpkg-deb']) if (!which(c)) out.push(c);
+  for (const c of ['ip', 'busybox', 'dnsmasq', 'qemu-system-x86_64', 'dumpcap', 'tshark', 'curl', 'dpkg-deb', 'tgtd', 'tgtadm']) if (!which(c)) out.push(c);
   for (const f of ['/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/lib/ipxe/qemu/efi-e1000.rom']) if (!existsSync(f)) out.push(f);
   if (!existsSync(path.join(REPO, 'dist', 'scripts', 'start.js'))) out.push('dist/scripts/start.js (npm run build)');
   return out;
@@ -369,4 +369,140 @@ export function scriptMarker(script: string): string | undefined {
 
 export function fileSize(p: string): number {
   return statSync(p).size;
+}
+
+// ------------------------------------------------------------------------------------------------
+// iSCSI: a boot disk and a tgtd target in the server namespace (until the project has an iSCSI node)
+
+/**
+ * The boot sector (512 bytes) of the iSCSI cases' disk: after ~0.2 s it writes `marker` + CRLF straight to COM1
+ * (0x3f8, polling the line status register) and then powers the machine off through the ACPI PM1a
+ * control register of QEMU's pc/q35 machines (port 0x604, SLP_EN with SLP_TYP 0 = soft off);
+ * if that does not work it halts. Hand-assembled 16-bit real-mode code, loaded at 0000:7c00.
+ */
+export function markerMbr(marker: string): Buffer {
+  const code: number[] = [];
+  const at = () => code.length;
+  const rel8 = (from: number, to: number) => (to - from) & 0xff; // short jump displacement from the end of the jump
+  code.push(0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xc0, 0xfb); //       xor ax,ax; mov ds,ax; mov es,ax; sti
+  // wait 4 timer ticks (~0.2 s) with interrupts on: SeaBIOS's serial console sends what it still
+  // buffers of the BIOS text (iPXE's last line) from its timer interrupt
+  code.push(0xb9, 0x04, 0x00, 0xf4, 0xe2, 0xfd); //              mov cx,4; tick: hlt; loop tick
+  code.push(0xbe, 0x00, 0x00); //                                mov si, msg        (patched below)
+  const msgImm = at() - 2;
+  code.push(0xfc); //                                            cld
+  const next = at();
+  code.push(0xac, 0x84, 0xc0); //                                next: lodsb; test al,al
+  code.push(0x74, 0x00); //                                      jz done           (patched below)
+  const jzDone = at();
+  code.push(0x88, 0xc3, 0xba, 0xfd, 0x03); //                    mov bl,al; mov dx,0x3fd (LSR)
+  const wait = at();
+  code.push(0xec, 0xa8, 0x20, 0x74); //                          wait: in al,dx; test al,0x20 (THR empty); jz wait
+  code.push(rel8(at() + 1, wait));
+  code.push(0x88, 0xd8, 0xba, 0xf8, 0x03, 0xee); //              mov al,bl; mov dx,0x3f8; out dx,al
+  code.push(0xeb); //                                            jmp next
+  code.push(rel8(at() + 1, next));
+  const done = at();
+  code[jzDone - 1] = rel8(jzDone, done);
+  code.push(0xba, 0x04, 0x06, 0xb8, 0x00, 0x20, 0xef); //        done: mov dx,0x604; mov ax,0x2000; out dx,ax
+  const halt = at();
+  code.push(0xf4, 0xeb); //                                      halt: hlt; jmp halt
+  code.push(rel8(at() + 1, halt));
+  const msgAddr = 0x7c00 + code.length;
+  code[msgImm] = msgAddr & 0xff;
+  code[msgImm + 1] = msgAddr >> 8;
+  const text = Buffer.from(`\r\n${marker}\r\n`, 'latin1');
+  if (text.includes(0)) throw new Error('markerMbr: the marker must not contain NUL');
+  if (code.length + text.length + 1 > 446) throw new Error('markerMbr: marker too long for a boot sector');
+  const mbr = Buffer.alloc(512);
+  Buffer.from(code).copy(mbr, 0);
+  text.copy(mbr, code.length);
+  mbr[510] = 0x55;
+  mbr[511] = 0xaa;
+  return mbr;
+}
+
+export interface Tgt {
+  pid: number;
+  controlPort: number;
+  adm(args: string[]): { status: number; stdout: string; stderr: string };
+  /** tgtd's own console (debug level 1: connections, logins, nexus, SCSI commands). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** tgtd's management socket number (`/var/run/tgtd/socket.<n>`); not 0, so a system tgtd is left alone. */
+export const TGT_CONTROL_PORT = Number(process.env.E2E_TGT_CONTROL ?? 81);
+
+/**
+ * `tgtd -f -d 1` in the server namespace, listening for iSCSI on 0.0.0.0:3260 there (our boot scripts
+ * name the server's own address as the portal); its debug log (`output()`) records logins and I_T nexus
+ * creation, which `tgtadm --mode target --op show` only lists while a session lasts. Tracked by PID ($STATE/tgtd.pid, so `lab.sh down`
+ * stops it after a killed run). `stop()` follows tgtd's rules: it ignores SIGTERM while targets
+ * exist, so targets go first (--force), then `--op delete --mode system`, SIGKILL only as the last resort.
+ */
+export async function startTgt(): Promise<Tgt> {
+  const controlPort = TGT_CONTROL_PORT;
+  const socket = `/var/run/tgtd/socket.${controlPort}`;
+  const sys = () => sh('tgtadm', ['-C', String(controlPort), '--op', 'show', '--mode', 'sys'], { timeout: 5000 });
+  if (sys().status === 0) throw new Error(`a tgtd already answers on control port ${controlPort} (set E2E_TGT_CONTROL)`);
+  const child = track(spawn('ip', ['netns', 'exec', NS.srv, 'tgtd', '-f', '-d', '1', '-C', String(controlPort), '--iscsi', 'portal=0.0.0.0:3260'], { stdio: ['ignore', 'pipe', 'pipe'] }), 'tgtd');
+  let out = '';
+  child.stdout!.on('data', (b) => (out += b));
+  child.stderr!.on('data', (b) => (out += b));
+  const adm = (args: string[]) => sh('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', ...args], { timeout: 10_000 });
+  const tgt: Tgt = {
+    pid: child.pid!, controlPort, adm, output: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const targets = adm(['--op', 'show', '--mode', 'target']).stdout;
+        for (const m of targets.matchAll(/^Target (\d+):/gm)) adm(['--op', 'delete', '--mode', 'target', '--tid', m[1], '--force']);
+        sh('tgtadm', ['-C', String(controlPort), '--op', 'delete', '--mode', 'system'], { timeout: 10_000 });
+        await stopProcess(child, 5000); // exits by itself after "delete system"; SIGTERM, then SIGKILL after 5 s
+      }
+      rmSync(socket, { force: true });
+      rmSync(`${socket}.lock`, { force: true });
+      writeFileSync(path.join(ARTIFACTS, 'tgtd.log'), out);
+    },
+  };
+  const end = Date.now() + 15_000;
+  while (!(existsSync(socket) && sys().status === 0)) {
+    if (child.exitCode !== null || Date.now() > end) {
+      await tgt.stop();
+      throw new Error(`tgtd did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const listening = sh('ip', ['netns', 'exec', NS.srv, 'ss', '-Hltn', 'sport = :3260']);
+  if (!listening.stdout.trim()) {
+    await tgt.stop();
+    throw new Error(`tgtd does not listen on 3260 in ${NS.srv}:\n${out}`);
+  }
+  return tgt;
+}
+
+/**
+ * The iSCSI PDUs of a capture (tshark's decoder on TCP 3260): iSCSI opcode, SCSI LUN, the SBC opcode of a
+ * SCSI command (0x25 READ CAPACITY(10), 0x28 READ(10)), the sense of a response (`key/asc/ascq` in hex),
+ * the login status and the key=value text.
+ */
+export interface IscsiPdu { src: string; dst: string; opcode: number; lun?: number; cdb?: number; sense?: string; loginStatus?: number; keys: string[] }
+
+export function readIscsi(file: string): IscsiPdu[] {
+  const fields = ['ip.src', 'ip.dst', 'iscsi.opcode', 'scsi.lun', 'scsi_sbc.opcode', 'scsi.sns.key', 'scsi.sns.asc', 'scsi.sns.ascq', 'iscsi.login.status', 'iscsi.keyvalue'];
+  const r = sh('tshark', ['-r', file, '-Y', 'iscsi', '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=|', ...fields.flatMap((f) => ['-e', f])], { timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`tshark failed: ${r.stderr}`);
+  const first = (v: string | undefined) => (v ? v.split('|')[0] : undefined);
+  const num = (v: string | undefined) => (first(v) === undefined ? undefined : Number(first(v)));
+  const out: IscsiPdu[] = [];
+  for (const line of r.stdout.split('\n')) {
+    if (!line.trim()) continue;
+    const [src, dst, op, lun, cdb, key, asc, ascq, status, kv] = line.split('\t');
+    // one frame can carry several PDUs: the first of each field; every key=value pair
+    out.push({
+      src, dst, opcode: num(op)!, lun: num(lun), cdb: num(cdb), sense: key ? `${first(key)}/${first(asc)}/${first(ascq)}` : undefined,
+      loginStatus: num(status), keys: kv ? kv.split('|') : [],
+    });
+  }
+  return out;
 }

@@ -86,7 +86,7 @@ describe('iPXE scripts', () => {
       const own = await get(`${p}?mac=${X86_KNOWN.replace(/:/g, '-')}&uuid=&arch=x86_64&platform=efi`);
       expect(own.headers.get('content-type')).toMatch(/^text\/plain/);
       const text = await own.text();
-      expect(text).toContain('sanboot iscsi:127.0.0.1:::0:iqn.2024-01.local.netboot:disk1');
+      expect(text).toContain('sanboot iscsi:127.0.0.1:::1:iqn.2024-01.local.netboot:disk1');
       expect(validateIpxeScript(text)).toEqual([]);
       const menu = await (await get(`${p}?mac=${X86_UNKNOWN}&arch=i386&platform=pcbios`)).text();
       expect(menu).toMatch(/^#!ipxe\n/);
@@ -103,7 +103,7 @@ describe('iPXE scripts', () => {
     expect(ubuntu).toContain(`kernel ${srv.baseUrl}/boot/assets/ubuntu/vmlinuz ip=dhcp || goto nb_failed`);
     expect(validateIpxeScript(ubuntu)).toEqual([]);
     const img = await (await get(`/boot/image.disk1.ipxe?mac=${X86_UNKNOWN}`)).text();
-    expect(img).toContain('sanboot iscsi:127.0.0.1:::0:iqn.2024-01.local.netboot:disk1');
+    expect(img).toContain('sanboot iscsi:127.0.0.1:::1:iqn.2024-01.local.netboot:disk1');
     const reg = await (await get(`/boot/register.ipxe?mac=${X86_UNKNOWN}`)).text();
     expect(reg).toContain(`netboot_server=${srv.baseUrl}`);
     expect(validateIpxeScript(reg)).toEqual([]);

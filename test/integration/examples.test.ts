@@ -81,7 +81,7 @@ describe('example flows', () => {
   it('2: x86 known (sanboot) and unknown (installer menu, register)', async () => {
     await deploy('02-x86-known-unknown.json');
     const own = await text('/boot/menu.ipxe?mac=52-54-00-00-01-01&arch=x86_64&platform=efi');
-    expect(own).toContain('sanboot iscsi:127.0.0.1:::0:iqn.2024-01.local.netboot:disk1');
+    expect(own).toContain('sanboot iscsi:127.0.0.1:::1:iqn.2024-01.local.netboot:disk1');
     const menu = await text('/boot/menu.ipxe?mac=52-54-00-00-01-99&arch=i386&platform=pcbios');
     expect(menu).toContain('Ubuntu autoinstall');
     expect(validateIpxeScript(menu)).toEqual([]);
@@ -109,7 +109,7 @@ describe('example flows', () => {
     await api(`/devices/${mac}`, 'PATCH', { imageId: 'disk1', status: 'configured' });
     expect(await text(`/boot/menu.ipxe?mac=${mac}`)).toContain('# netboot: local script');
     await api(`/devices/${mac}`, 'PATCH', { status: 'ready' });
-    expect(await text(`/boot/menu.ipxe?mac=${mac}`)).toContain('sanboot iscsi:127.0.0.1:::0:iqn.2024-01.local.netboot:disk1');
+    expect(await text(`/boot/menu.ipxe?mac=${mac}`)).toContain('sanboot iscsi:127.0.0.1:::1:iqn.2024-01.local.netboot:disk1');
   });
 
   it('5: Windows onto iSCSI with wimboot, stages and log upload', async () => {
@@ -117,7 +117,7 @@ describe('example flows', () => {
     const mac = '52-54-00-00-05-01';
     const script = await text(`/boot/menu.ipxe?mac=${mac}`);
     expect(script).toContain('set keep-san 1');
-    expect(script).toContain('sanhook --drive 0x80 iscsi:127.0.0.1:::0:iqn.2024-01.local.netboot:win11');
+    expect(script).toContain('sanhook --drive 0x80 iscsi:127.0.0.1:::1:iqn.2024-01.local.netboot:win11');
     expect(script).toContain('initrd --name boot.wim');
     expect(script).toContain('/api/v1/boot/winpe/startnet.cmd?mac=${netX/mac:hexhyp}');
     expect(validateIpxeScript(script)).toEqual([]);

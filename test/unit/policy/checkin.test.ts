@@ -154,9 +154,9 @@ describe('boot scripts', () => {
     await store.devices.create({ mac: '52:54:00:00:00:11', imageId: 'noiqn' });
     const install = await renderBootScript(await checkIn(store, { mac: '52:54:00:00:00:10' }), server);
     expect(install.kind).toBe('sanhook');
-    expect(install.text).toContain('sanhook --drive 0x80 iscsi:10.0.0.5:::0:iqn.2024-01.local.netboot:disk1');
+    expect(install.text).toContain('sanhook --drive 0x80 iscsi:10.0.0.5:::1:iqn.2024-01.local.netboot:disk1');
     const own = await renderBootScript(await checkIn(store, { mac: '52:54:00:00:00:11' }), server);
-    expect(own.text).toContain('sanboot iscsi:10.0.0.5:::0:iqn.2024-01.local.netboot:device-52-54-00-00-00-11');
+    expect(own.text).toContain('sanboot iscsi:10.0.0.5:::1:iqn.2024-01.local.netboot:device-52-54-00-00-00-11');
     const menu = await renderBootScript(await checkIn(store, { mac: '52:54:00:00:00:12' }), server, {
       profiles: (await store.profiles.list()).items, images: (await store.images.list()).items,
     });

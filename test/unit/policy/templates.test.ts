@@ -45,3 +45,22 @@ describe('profile templates', () => {
     await expect(renderBootScript(ctx(profile, { 'talos.hostname': 'w1 && shell' }), server())).rejects.toThrow(/unsafe|field/);
   });
 });
+
+describe('sanboot targets', () => {
+  const image = { id: 'd1', name: 'd1', kind: 'iscsi' as const, iqn: 'iqn.2024-01.local.netboot:d1', createdAt: '', updatedAt: '' };
+  const sanCtx = (img: Record<string, unknown>): BootContext => ({
+    device: { mac: '52:54:00:00:00:01' }, image: img, params: {},
+    decision: { action: 'boot_image', output: 1, known: true, source: 'device', imageId: 'd1' },
+    facts: { mac: '52:54:00:00:00:01' },
+  } as unknown as BootContext);
+
+  it('boots LUN 1 on this server by default (tgtd keeps LUN 0 for its controller)', async () => {
+    const script = await renderBootScript(sanCtx(image), server(), { kind: 'sanboot' });
+    expect(script.text).toContain('sanboot iscsi:10.0.0.5:::1:iqn.2024-01.local.netboot:d1');
+  });
+
+  it("uses the image's own portal and LUN when it names them", async () => {
+    const script = await renderBootScript(sanCtx({ ...image, targetHost: 'nas.lan', targetPort: 3261, lun: 0 }), server(), { kind: 'sanboot' });
+    expect(script.text).toContain('sanboot iscsi:nas.lan::3261:0:iqn.2024-01.local.netboot:d1');
+  });
+});

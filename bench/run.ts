@@ -25,22 +25,33 @@ async function runTftp(opts: RunOptions): Promise<BenchResult> {
     await stopProcess(child, 2000);
   }
   const result: BenchResult = {
-    name: 'tftp', title: 'TFTP: ours vs tftpd-hpa (bench/tftp.ts)', notes: [], header: [], rows: [], ratios: [], skipped: [], findings: [], seconds: 0,
+    name: 'tftp', title: 'TFTP: ours vs tftpd-hpa and dnsmasq (bench/tftp.ts)', notes: [], header: [], rows: [], ratios: [], skipped: [], findings: [], seconds: 0,
   };
-  const line = /^(\S+)\s+(bs\d+(?: w\d+)?)\s+(\d+)\s+(\S+)\s+([\d.]+|NaN)\s+([\d.]+|NaN)\s+(\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s*([\d.]*)\s*$/;
+  // file, options, clients, server, MB/s, files/s, p50, p99, runs, fail, ours/tftpd-hpa, ours/dnsmasq ("-" = not this row)
+  const line = /^(\S+)\s+(bs\d+(?: w\d+)?)\s+(\d+)\s+(\S+)\s+([\d.]+|NaN)\s+([\d.]+|NaN)\s+(\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s+([\d.]+|-)\s+([\d.]+|-)\s*$/;
+  const peers = ['tftpd-hpa', 'dnsmasq'];
   for (const l of out.text.split('\n')) {
     const m = line.exec(l);
     if (!m) continue;
-    const [, file, cfg, conc, server, mbps, fps, p50, p99, runs, fail, ratio] = m;
-    result.rows.push([file, cfg, conc, server, mbps, fps, p50, p99, runs, fail, ratio]);
-    if (ratio) result.ratios.push({ group: 'TFTP MB/s', label: `${file} ${cfg} c=${conc}`, value: Number(ratio) });
+    const [file, cfg, conc, server, mbps, fps, p50, p99, runs, fail] = m.slice(1);
+    const ratios = m.slice(11, 13).map((x) => (x === '-' ? '' : x));
+    result.rows.push([file, cfg, conc, server, mbps, fps, p50, p99, runs, fail, ...ratios]);
+    ratios.forEach((r, i) => {
+      if (r) result.ratios.push({ group: `TFTP MB/s vs ${peers[i]}`, label: `${file} ${cfg} c=${conc}`, value: Number(r) });
+    });
   }
-  result.header = ['file', 'options', 'clients', 'server', 'MB/s', 'files/s', 'p50 ms', 'p99 ms', 'runs', 'fail', 'ours/tftpd-hpa'];
+  result.header = ['file', 'options', 'clients', 'server', 'MB/s', 'files/s', 'p50 ms', 'p99 ms', 'runs', 'fail', 'ours/tftpd-hpa', 'ours/dnsmasq'];
   const skipped = /^skipped: (.*)$/m.exec(out.text);
   if (skipped) result.skipped.push(skipped[1]);
+  const where = /^node \S+, [^;]*; (.*)$/m.exec(out.text);
   result.notes.push(
-    'From bench/tftp.ts (another developer\'s benchmark, run unchanged as a child process): our TftpServer in its own process vs in.tftpd (tftpd-hpa 5.2) on 127.0.0.1, same client (test/helpers/tftp-client.ts). Windowsize rows are ours only (tftpd-hpa has no RFC 7440). Median over 3 runs per cell (1 with --quick); big files only up to 10 clients.',
+    'From bench/tftp.ts, run as a child process: our TftpServer in its own process (transfer limits raised to 1000 in total and per client) vs in.tftpd (tftpd-hpa 5.2, forks per transfer) vs dnsmasq\'s built-in TFTP (one process, `--tftp-max=1000 --quiet-tftp`, blocksize extension on), same client (test/helpers/tftp-client.ts). As root, all three servers and the client run in a private network namespace (`nbtftp<pid>`, only `lo`), because dnsmasq always serves TFTP on port 69. MB/s, files/s and p50/p99 pool up to 3 runs per cell (1 at 500 clients and with --quick; a cell starts no new run after 20 s). Windowsize rows are ours only (neither tftpd-hpa 5.2 nor dnsmasq 2.90 does RFC 7440); 32 MiB only up to 10 clients. Every transfer must deliver the file\'s exact bytes (sha256) at the blksize/windowsize asked for: any failure fails the benchmark.',
   );
+  if (where) result.notes.push(`This run: ${where[1]}.`);
+  for (const f of out.text.match(/^FAILED: .*$/gm) ?? []) {
+    result.findings.push(`**${f}**`);
+    result.failed = true;
+  }
   if (!result.rows.length) result.skipped.push(`no table parsed; output:\n${out.text.slice(-1500)}`);
   result.seconds = (performance.now() - t0) / 1000;
   return result;
@@ -93,13 +104,18 @@ async function main(): Promise<void> {
     console.log(renderResult(r));
   }
   const total = (performance.now() - t0) / 1000;
+  const failed = results.filter((r) => r.failed).map((r) => r.name);
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   if (write) {
     const docs = path.join(repoRoot(), 'docs');
     const ratios = results.flatMap((r) => r.ratios);
     writeFileSync(path.join(docs, 'benchmarks.md'), renderDoc({ date, machine, results, command: COMMAND, totalSeconds: total, quick }));
-    writeFileSync(path.join(docs, 'benchmarks.svg'), ratioChart(ratios, `${date}, ${machine[0][1]}, node ${process.version}; DHCP vs dnsmasq ${machine[4][1]}, HTTP vs nginx, TFTP vs tftpd-hpa`));
+    writeFileSync(path.join(docs, 'benchmarks.svg'), ratioChart(ratios, `${date}, ${machine[0][1]}, node ${process.version}; DHCP vs dnsmasq ${machine[4][1]}, HTTP vs nginx, TFTP vs tftpd-hpa and dnsmasq`));
     console.log(`wrote docs/benchmarks.md and docs/benchmarks.svg (${total.toFixed(0)} s)`);
+  }
+  if (failed.length) {
+    console.error(`bench: FAILED (${failed.join(', ')}): see the FAILED lines above`);
+    process.exitCode = 1;
   }
 }
 

@@ -1,35 +1,52 @@
 /**
- * TFTP benchmark: our TftpServer against tftpd-hpa (in.tftpd) on 127.0.0.1, same client for both
- * (test/helpers/tftp-client.ts).
+ * TFTP benchmark: our TftpServer against tftpd-hpa (in.tftpd) and dnsmasq's built-in TFTP server,
+ * same client for all (test/helpers/tftp-client.ts).
  *
  * Build and run (tsx is not installed; tsc compiles this file and its imports to .bench/, which is
  * git-ignored):
- *   npx tsc bench/tftp.ts --outDir .bench/tftp --rootDir . --module commonjs --target es2022 \
- *     --types node --esModuleInterop --skipLibCheck --strict
- *   node .bench/tftp/bench/tftp.js [--quick] [--budget-s 270]
+ *   npx tsc -p tsconfig.bench.json
+ *   node .bench/bench/tftp.js [--quick] [--budget-s 420] [--no-netns] [--conc 1,10,50,500]
+ *
+ * Where: dnsmasq always serves TFTP on port 69, so (as root, with iproute2) the whole benchmark
+ * re-runs itself inside a private network namespace `nbtftp<pid>` with only `lo` up: every server
+ * and the client run there on 127.0.0.1, and the namespace is removed at the end (also on
+ * SIGINT/SIGTERM). Ours and in.tftpd use free high ports, dnsmasq 127.0.0.1:69. Without root or with
+ * `--no-netns` it runs on the host's 127.0.0.1, and dnsmasq only when 127.0.0.1:69 is free.
  *
  * Our server runs in a child process (like in.tftpd's forked children, so the client's event loop
- * does not share a CPU thread with the server). Matrix: 1 MiB and 32 MiB files × blksize 512, 1468,
- * 1468+windowsize 16, 1468+windowsize 64 (ours only: tftpd-hpa 5.2 has no windowsize) × concurrency
- * 1/10/50 × 3 runs. A cell stops early after 20 s and the whole run after the budget (default
- * 270 s); skipped cells are listed. Prints MB/s, files/s, per-file p50/p99 and ours/peer ratio.
+ * does not share a CPU thread with the server), with its total and per-client transfer limits
+ * raised to 1000 (every client here is 127.0.0.1). dnsmasq: `--tftp-max=1000`, blocksize extension
+ * on, `--quiet-tftp`. Matrix: 1 MiB and 32 MiB files × blksize 512, 1468, 1468+windowsize 16,
+ * 1468+windowsize 64 (ours only: neither tftpd-hpa 5.2 nor dnsmasq 2.90 does windowsize) ×
+ * concurrency 1/10/50/500 (`--quick`: 1/10) × up to 3 runs pooled (1 with --quick and at 500
+ * clients, where one run takes up to ~20 s at blksize 512); 32 MiB only up to 10 clients. A cell stops starting runs after 20 s and the whole run starts no cell after the
+ * budget (default 420 s); skipped cells are listed. Prints MB/s, files/s, per-file p50/p99 and the
+ * ours/peer MB/s ratio for each peer.
+ *
+ * Hard failures: every transfer must return exactly the file's bytes (sha256 compared) with the
+ * blksize/windowsize asked for; any failed, short, corrupt or renegotiated transfer, and a peer that
+ * is installed but does not start or fails its check, prints a `FAILED:` line and the process exits 1
+ * (after the table and the `total N s` line).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createStaticResolver } from '../lib/tftp/static-resolver';
 import { TftpServer } from '../lib/tftp/server';
 import { tftpGet } from '../test/helpers/tftp-client';
+import { alive, exitCleanly, haveRootNetns, killAllStarted, onCleanup, Output, pct, sh, sleep, startProcess, stopProcess } from './lib/common';
 
 const HPA = '/usr/sbin/in.tftpd';
+const DNSMASQ = '/usr/sbin/dnsmasq';
+const HOST = '127.0.0.1';
 
 async function serveMode(dir: string): Promise<void> {
   const sock = dgram.createSocket('udp4');
-  await new Promise<void>((res) => sock.bind(0, '127.0.0.1', () => res()));
-  const server = new TftpServer({ address: '127.0.0.1', resolver: createStaticResolver(dir), maxTransfers: 1000, maxTransfersPerClient: 1000 });
+  await new Promise<void>((res) => sock.bind(0, HOST, () => res()));
+  const server = new TftpServer({ address: HOST, resolver: createStaticResolver(dir), maxTransfers: 1000, maxTransfersPerClient: 1000 });
   server.attach(sock);
   process.stdout.write(`PORT ${sock.address().port}\n`);
   const stop = async (): Promise<void> => {
@@ -44,10 +61,22 @@ async function serveMode(dir: string): Promise<void> {
 
 function freePort(): Promise<number> {
   const s = dgram.createSocket('udp4');
-  return new Promise((res) => s.bind(0, '127.0.0.1', () => {
+  return new Promise((res) => s.bind(0, HOST, () => {
     const p = s.address().port;
     s.close(() => res(p));
   }));
+}
+
+/** True when a UDP socket can bind HOST:port right now (nothing else holds it). */
+function portFree(port: number): Promise<boolean> {
+  const s = dgram.createSocket('udp4');
+  return new Promise((res) => {
+    s.once('error', () => {
+      s.close();
+      res(false);
+    });
+    s.bind(port, HOST, () => s.close(() => res(true)));
+  });
 }
 
 interface Peer {
@@ -55,10 +84,13 @@ interface Peer {
   port: number;
   proc: ChildProcess;
   windows: boolean;
+  stop(): Promise<void>;
+  /** Server-side log lines worth showing when something failed. */
+  log(): string;
 }
 
 async function startOurs(dir: string): Promise<Peer> {
-  const proc = spawn(process.execPath, [__filename, '--serve', dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = startProcess(process.execPath, [__filename, '--serve', dir], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     const t = setTimeout(() => reject(new Error('our server did not start')), 10_000);
@@ -71,20 +103,41 @@ async function startOurs(dir: string): Promise<Peer> {
       }
     });
   });
-  return { name: 'ours', port, proc, windows: true };
+  return {
+    name: 'ours', port, proc, windows: true, log: () => '',
+    stop: async () => {
+      proc.stdin?.end();
+      await stopProcess(proc, 1000);
+    },
+  };
 }
 
 async function startHpa(dir: string): Promise<Peer> {
   const port = await freePort();
-  const proc = spawn(HPA, ['-L', '-u', 'root', '-s', dir, '-a', `127.0.0.1:${port}`], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 300));
-  if (proc.exitCode !== null) throw new Error(`in.tftpd exited with ${proc.exitCode}`);
-  return { name: 'tftpd-hpa', port, proc, windows: false };
+  const proc = startProcess(HPA, ['-L', '-u', 'root', '-s', dir, '-a', `${HOST}:${port}`], { stdio: 'ignore' });
+  await sleep(300);
+  if (!alive(proc)) throw new Error(`in.tftpd exited with ${proc.exitCode ?? proc.signalCode}`);
+  return { name: 'tftpd-hpa', port, proc, windows: false, log: () => '', stop: () => stopProcess(proc, 1000) };
 }
 
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+async function startDnsmasq(dir: string, work: string): Promise<Peer> {
+  const logFile = path.join(work, 'dnsmasq.log');
+  const proc = startProcess(DNSMASQ, [
+    '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--enable-tftp', `--tftp-root=${dir}`,
+    `--listen-address=${HOST}`, '--bind-interfaces', '--tftp-max=1000', '--quiet-tftp',
+    `--log-facility=${logFile}`, `--pid-file=${path.join(work, 'dnsmasq.pid')}`, '--user=root', '--group=root',
+  ]);
+  const out = new Output(proc);
+  const log = (): string => {
+    try {
+      return readFileSync(logFile, 'utf8');
+    } catch {
+      return out.text;
+    }
+  };
+  await sleep(500);
+  if (!alive(proc)) throw new Error(`dnsmasq exited with ${proc.exitCode ?? proc.signalCode}: ${out.text.trim()} ${log().trim()}`);
+  return { name: 'dnsmasq', port: 69, proc, windows: false, log, stop: () => stopProcess(proc, 1000) };
 }
 
 interface Cell {
@@ -94,10 +147,38 @@ interface Cell {
   p99: number;
   runs: number;
   failures: number;
+  reasons: string[];
 }
 
-async function runCell(peer: Peer, file: string, size: number, blksize: number, windowsize: number | undefined, conc: number, runs: number, cellBudgetMs: number): Promise<Cell> {
+interface Want {
+  file: string;
+  size: number;
+  sha256: string;
+  blksize: number;
+  windowsize?: number;
+}
+
+/** Why a transfer does not count, or undefined when it delivered the whole file as negotiated. */
+function checkTransfer(x: PromiseSettledResult<Awaited<ReturnType<typeof tftpGet>>>, want: Want): string | undefined {
+  if (x.status === 'rejected') return String((x.reason as Error)?.message ?? x.reason).split('\n')[0];
+  const v = x.value;
+  if (v.bytes !== want.size) return `${v.bytes} bytes instead of ${want.size}`;
+  if (v.sha256 !== want.sha256) return 'content differs (sha256)';
+  if (v.blksize !== want.blksize) return `blksize ${v.blksize} instead of ${want.blksize}`;
+  if ((want.windowsize ?? 1) !== v.windowsize) return `windowsize ${v.windowsize} instead of ${want.windowsize ?? 1}`;
+  return undefined;
+}
+
+function get(peer: Peer, want: Want): Promise<Awaited<ReturnType<typeof tftpGet>>> {
+  return tftpGet({
+    host: HOST, port: peer.port, filename: want.file, blksize: want.blksize === 512 ? undefined : want.blksize, windowsize: want.windowsize,
+    collect: false, retryMs: 1000, totalTimeoutMs: 120_000,
+  });
+}
+
+async function runCell(peer: Peer, want: Want, conc: number, runs: number, cellBudgetMs: number): Promise<Cell> {
   const lat: number[] = [];
+  const reasons = new Map<string, number>();
   let bytes = 0;
   let files = 0;
   let wall = 0;
@@ -107,49 +188,101 @@ async function runCell(peer: Peer, file: string, size: number, blksize: number, 
   for (let r = 0; r < runs; r++) {
     if (r > 0 && performance.now() - cellStart > cellBudgetMs) break;
     const t0 = performance.now();
-    const results = await Promise.allSettled(Array.from({ length: conc }, () =>
-      tftpGet({ host: '127.0.0.1', port: peer.port, filename: file, blksize: blksize === 512 ? undefined : blksize, windowsize, collect: false, retryMs: 1000, totalTimeoutMs: 120_000 })));
+    const results = await Promise.allSettled(Array.from({ length: conc }, () => get(peer, want)));
     wall += performance.now() - t0;
     for (const x of results) {
-      if (x.status === 'fulfilled' && x.value.bytes === size) {
+      const why = checkTransfer(x, want);
+      if (why === undefined && x.status === 'fulfilled') {
         lat.push(x.value.durationMs);
         bytes += x.value.bytes;
         files++;
-      } else failures++;
+      } else {
+        failures++;
+        reasons.set(why ?? '?', (reasons.get(why ?? '?') ?? 0) + 1);
+      }
     }
     done++;
   }
   lat.sort((a, b) => a - b);
-  return { mbps: bytes / 1e6 / (wall / 1000), filesPerSec: files / (wall / 1000), p50: pct(lat, 50), p99: pct(lat, 99), runs: done, failures };
+  return {
+    mbps: bytes / 1e6 / (wall / 1000), filesPerSec: files / (wall / 1000), p50: pct(lat, 50), p99: pct(lat, 99), runs: done, failures,
+    reasons: [...reasons].slice(0, 3).map(([k, n]) => `${n}× ${k}`),
+  };
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  if (args[0] === '--serve') return serveMode(args[1]);
+function ratioText(ours: Cell | undefined, peer: Cell): string {
+  if (!ours) return '-';
+  const r = ours.mbps / peer.mbps;
+  return Number.isFinite(r) && r > 0 ? r.toFixed(2) : '-';
+}
+
+/** The benchmark itself (inside the namespace when there is one). */
+async function bench(args: string[], netns: string | undefined): Promise<void> {
   const quick = args.includes('--quick');
   const bi = args.indexOf('--budget-s');
-  const budgetMs = (bi >= 0 ? Number(args[bi + 1]) : 270) * 1000;
+  const budgetMs = (bi >= 0 ? Number(args[bi + 1]) : 420) * 1000;
   const started = performance.now();
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'netboot-tftp-bench-'));
+  const failed: string[] = [];
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'netboot-tftp-bench-'));
+  const unregister = onCleanup(() => sh('rm', ['-rf', work]));
+  // also when the process dies another way (e.g. EPIPE on stdout): no server outlives it
+  const onExit = (): void => {
+    killAllStarted();
+    rmSync(work, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+  const dir = path.join(work, 'root');
+  await fsp.mkdir(dir);
+  await fsp.chmod(work, 0o755);
   await fsp.chmod(dir, 0o755);
-  const sizes: Array<[string, number]> = [['1m.bin', 1 << 20], ['32m.bin', 32 << 20]];
-  for (const [name, size] of sizes) await fsp.writeFile(path.join(dir, name), randomBytes(size));
-  const peers: Peer[] = [await startOurs(dir)];
-  if (existsSync(HPA)) peers.push(await startHpa(dir));
-  else console.log(`${HPA} missing: only our server is measured`);
-  const configs: Array<{ label: string; blksize: number; windowsize?: number }> = [
-    { label: 'bs512', blksize: 512 },
-    { label: 'bs1468', blksize: 1468 },
-    { label: 'bs1468 w16', blksize: 1468, windowsize: 16 },
-    { label: 'bs1468 w64', blksize: 1468, windowsize: 64 },
-  ];
-  const concs = quick ? [1, 10] : [1, 10, 50];
-  const rows: string[] = [];
-  const skipped: string[] = [];
-  console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}`);
-  console.log('size    config       conc  server      MB/s   files/s   p50 ms   p99 ms  runs fail  ours/peer');
+  const sizes: Array<[string, number, string]> = [];
+  for (const [name, size] of [['1m.bin', 1 << 20], ['32m.bin', 32 << 20]] as const) {
+    const data = randomBytes(size);
+    await fsp.writeFile(path.join(dir, name), data);
+    sizes.push([name, size, createHash('sha256').update(data).digest('hex')]);
+  }
+  const peers: Peer[] = [];
+  const notes: string[] = [netns ? `network namespace ${netns} (lo only), all servers and the client on ${HOST}` : `host ${HOST} (no namespace)`];
   try {
-    for (const [file, size] of sizes) {
+    peers.push(await startOurs(dir));
+    if (existsSync(HPA)) peers.push(await startHpa(dir));
+    else notes.push(`${HPA} missing: tftpd-hpa not measured`);
+    if (!existsSync(DNSMASQ)) notes.push(`${DNSMASQ} missing: dnsmasq not measured`);
+    else if (!(await portFree(69))) notes.push(`${HOST}:69 is in use (or not bindable): dnsmasq not measured`);
+    else {
+      try {
+        peers.push(await startDnsmasq(dir, work));
+      } catch (err) {
+        failed.push(`dnsmasq did not start: ${(err as Error).message}`);
+      }
+    }
+    // every peer must serve the whole file, as asked, before it is measured
+    for (const p of [...peers]) {
+      const [file, size, sha256] = sizes[0];
+      let why: string | undefined = 'not tried';
+      for (let i = 0; i < 10 && why !== undefined; i++) {
+        if (i > 0) await sleep(300);
+        why = checkTransfer((await Promise.allSettled([get(p, { file, size, sha256, blksize: 1468 })]))[0], { file, size, sha256, blksize: 1468 });
+      }
+      if (why !== undefined) {
+        failed.push(`${p.name}: check transfer of ${file} at blksize 1468 failed: ${why}`);
+        peers.splice(peers.indexOf(p), 1);
+        await p.stop();
+      }
+    }
+    const names = peers.map((p) => p.name).filter((n) => n !== 'ours');
+    const configs: Array<{ label: string; blksize: number; windowsize?: number }> = [
+      { label: 'bs512', blksize: 512 },
+      { label: 'bs1468', blksize: 1468 },
+      { label: 'bs1468 w16', blksize: 1468, windowsize: 16 },
+      { label: 'bs1468 w64', blksize: 1468, windowsize: 64 },
+    ];
+    const ci = args.indexOf('--conc');
+    const concs = ci >= 0 ? args[ci + 1].split(',').map(Number).filter((n) => n > 0 && n <= 1000) : quick ? [1, 10] : [1, 10, 50, 500];
+    const skipped: string[] = [];
+    console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}; ${notes.join('; ')}; peers: ${names.join(', ') || 'none'}`);
+    console.log('size    config       conc  server      MB/s   files/s   p50 ms   p99 ms  runs fail  ours/tftpd-hpa  ours/dnsmasq');
+    for (const [file, size, sha256] of sizes) {
       for (const cfg of configs) {
         for (const conc of concs) {
           // 32 MiB × 50 at 512-byte lock-step would take minutes per run: keep big files to conc ≤ 10.
@@ -164,31 +297,93 @@ async function main(): Promise<void> {
               skipped.push(`${file} ${cfg.label} c=${conc} ${peer.name} (budget)`);
               continue;
             }
-            const cell = await runCell(peer, file, size, cfg.blksize, cfg.windowsize, conc, quick ? 1 : 3, 20_000);
+            const cell = await runCell(peer, { file, size, sha256, blksize: cfg.blksize, windowsize: cfg.windowsize }, conc, quick || conc >= 500 ? 1 : 3, 20_000);
             results.set(peer.name, cell);
             const ours = results.get('ours');
-            const ratio = peer.name !== 'ours' && ours ? (ours.mbps / cell.mbps).toFixed(2) : '';
-            const line = `${file.padEnd(8)}${cfg.label.padEnd(13)}${String(conc).padStart(4)}  ${peer.name.padEnd(10)}${cell.mbps.toFixed(1).padStart(7)}${cell.filesPerSec.toFixed(1).padStart(10)}${cell.p50.toFixed(0).padStart(9)}${cell.p99.toFixed(0).padStart(9)}${String(cell.runs).padStart(6)}${String(cell.failures).padStart(5)}  ${ratio}`;
-            rows.push(line);
+            const rHpa = peer.name === 'tftpd-hpa' ? ratioText(ours, cell) : '-';
+            const rDns = peer.name === 'dnsmasq' ? ratioText(ours, cell) : '-';
+            const line = `${file.padEnd(8)}${cfg.label.padEnd(13)}${String(conc).padStart(4)}  ${peer.name.padEnd(10)}${cell.mbps.toFixed(1).padStart(7)}${cell.filesPerSec.toFixed(1).padStart(10)}${cell.p50.toFixed(0).padStart(9)}${cell.p99.toFixed(0).padStart(9)}${String(cell.runs).padStart(6)}${String(cell.failures).padStart(5)}  ${rHpa.padStart(14)}  ${rDns.padStart(12)}`;
             console.log(line);
+            if (cell.failures) {
+              failed.push(`${file} ${cfg.label} c=${conc} ${peer.name}: ${cell.failures} of ${cell.runs * conc} transfers (${cell.reasons.join(', ')})`);
+              const log = peer.log().split('\n').filter((l) => /fail|error|refus|limit|max/i.test(l)).slice(-3).join(' | ');
+              if (log) failed.push(`${peer.name} log: ${log}`);
+            }
           }
         }
       }
     }
+    if (skipped.length) console.log(`skipped: ${skipped.join('; ')}`);
   } finally {
-    for (const p of peers) {
-      if (p.name === 'ours') p.proc.stdin?.end();
-      else p.proc.kill('SIGTERM');
-    }
-    await new Promise((r) => setTimeout(r, 300));
-    for (const p of peers) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
-    await fsp.rm(dir, { recursive: true, force: true });
+    for (const p of peers) await p.stop();
+    unregister();
+    process.removeListener('exit', onExit);
+    await fsp.rm(work, { recursive: true, force: true });
   }
-  if (skipped.length) console.log(`skipped: ${skipped.join('; ')}`);
+  for (const f of failed) console.log(`FAILED: ${f}`);
   console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (failed.length) process.exitCode = 1;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+/** Creates `nbtftp<pid>` (lo up, 127.0.0.1 and 127.0.0.2), runs this file with `--in-netns` inside it, removes it at the end. */
+async function inNamespace(args: string[]): Promise<void> {
+  const ns = `nbtftp${process.pid % 100000}`;
+  let made = false;
+  const remove = (): void => {
+    if (!made) return;
+    made = false;
+    try {
+      sh('ip', ['netns', 'del', ns]);
+    } catch {
+      /* already gone */
+    }
+  };
+  const unregister = onCleanup(remove);
+  process.once('exit', remove);
+  let child: ChildProcess | undefined;
+  // forward a stop to the inner run (it stops its servers by PID); the namespace goes after it
+  const forward = (): void => {
+    if (child && alive(child) && child.pid) process.kill(child.pid, 'SIGTERM');
+    setTimeout(() => {
+      if (child && alive(child) && child.pid) process.kill(child.pid, 'SIGKILL');
+      remove();
+      process.exit(130);
+    }, 3000).unref();
+  };
+  process.removeAllListeners('SIGTERM');
+  process.removeAllListeners('SIGINT');
+  process.on('SIGTERM', forward);
+  process.on('SIGINT', forward);
+  try {
+    sh('ip', ['netns', 'add', ns]);
+    made = true;
+    sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    // in.tftpd resolves its -a address with AI_ADDRCONFIG, which (glibc) does not count 127.0.0.1:
+    // with only that address it finds no IPv4 and exits 66. A second loopback address fixes that.
+    sh('ip', ['-n', ns, 'addr', 'add', '127.0.0.2/8', 'dev', 'lo']);
+    child = spawn('ip', ['netns', 'exec', ns, process.execPath, __filename, '--in-netns', ns, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const code = await new Promise<number>((resolve) => child!.once('exit', (c, s) => resolve(c ?? (s ? 130 : 1))));
+    if (code) process.exitCode = code;
+  } finally {
+    remove();
+    unregister();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--serve') return serveMode(args[1]);
+  const ni = args.indexOf('--in-netns');
+  if (ni >= 0) return bench(args.filter((_, i) => i !== ni && i !== ni + 1), args[ni + 1]);
+  if (!args.includes('--no-netns') && haveRootNetns() === undefined) return inNamespace(args);
+  return bench(args, undefined);
+}
+
+if (process.argv[2] === '--serve') {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else {
+  exitCleanly(main);
+}

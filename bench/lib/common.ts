@@ -65,6 +65,8 @@ export interface BenchResult {
   skipped: string[];
   findings: string[];
   seconds: number;
+  /** A hard failure (e.g. a transfer that did not deliver the file): `npm run bench` exits 1. */
+  failed?: boolean;
 }
 
 /** Notes how big the inventory (store) file grew: every boot event is appended to it. */

@@ -77,14 +77,14 @@ export function renderDoc(opts: {
   out.push(
     '## Reproduce',
     '',
-    'Needs Linux, root (network namespaces for the DHCP benchmark), Node ≥ 20 and these Debian packages:',
+    'Needs Linux, root (network namespaces for the DHCP and TFTP benchmarks), Node ≥ 20 and these Debian packages:',
     '',
     '```sh',
     'apt-get update',
     'apt-get install -y --no-install-recommends dnsmasq-base nginx-light tftpd-hpa wrk iproute2',
     '```',
     '',
-    '`dnsmasq-base` is the proxyDHCP peer, `nginx-light` the HTTP peer, `tftpd-hpa` (`in.tftpd`) the TFTP peer, `wrk` the HTTP load client (without it a Node keep-alive client is used for both servers). None of their services needs to run: the benchmarks start each peer in the foreground with their own configuration, on loopback or inside network namespaces they create, and stop it by PID. On a systemd machine, `apt-get` may start the packaged nginx/tftpd-hpa services; they do not interfere (other ports) but you may stop them.',
+    '`dnsmasq-base` is the proxyDHCP peer and a TFTP peer, `nginx-light` the HTTP peer, `tftpd-hpa` (`in.tftpd`) the other TFTP peer, `wrk` the HTTP load client (without it a Node keep-alive client is used for both servers). None of their services needs to run: the benchmarks start each peer in the foreground with their own configuration, on loopback or inside network namespaces they create, and stop it by PID. On a systemd machine, `apt-get` may start the packaged nginx/tftpd-hpa services; they do not interfere (other ports) but you may stop them.',
     '',
     '```sh',
     'npm install          # builds dist/ (the `npm start` entry point the HTTP/boot/DHCP benchmarks run)',
@@ -93,7 +93,7 @@ export function renderDoc(opts: {
     'node .bench/bench/dhcp.js --quick     # one benchmark alone (also http.js, boots.js, tftp.js)',
     '```',
     '',
-    'What runs where: DHCP in two network namespaces `nbds<pid>`/`nbdc<pid>` joined by a veth pair (10.82.0.0/24), removed at the end (also on Ctrl-C); HTTP, TFTP and whole boots on 127.0.0.1 only. Every load level is bounded in time and count, and the suite stops by itself after its budget (no new cell starts after it; a watchdog ends the run 3 minutes past it). Output: this file and `docs/benchmarks.svg`.',
+    'What runs where: DHCP in two network namespaces `nbds<pid>`/`nbdc<pid>` joined by a veth pair (10.82.0.0/24), removed at the end (also on Ctrl-C); TFTP (as root) in one namespace `nbtftp<pid>` with only `lo` up, because dnsmasq serves TFTP on port 69 only (all three TFTP servers and the client on its 127.0.0.1), removed at the end (also on Ctrl-C); HTTP and whole boots on 127.0.0.1 only. Every load level is bounded in time and count, and the suite stops by itself after its budget (no new cell starts after it; a watchdog ends the run 3 minutes past it). Output: this file and `docs/benchmarks.svg`.',
     '',
   );
   return out.join('\n');

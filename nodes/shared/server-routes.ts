@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { errorResponse } from '../../lib/api/http';
 import { managementRoutes, prometheusRoute, type ManagementContext } from '../../lib/api/management';
 import type { SseRequestLike, SseResponseLike } from '../../lib/metrics';
-import { mountAdminRoutes } from './admin-api';
+import { mountAdminRoutes, refuseQueryToken } from './admin-api';
 import type { Handler, RED } from './red';
 import type { ServerRegistry } from './server-registry';
 
@@ -30,7 +30,7 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
       res.status(out.status === 500 ? 503 : out.status).json(out.body ?? { error: { message: String(err) } });
     }
   };
-  RED.httpAdmin.get('/netboot/api/events', RED.auth.needsPermission('netboot.read'), sse);
+  RED.httpAdmin.get('/netboot/api/events', refuseQueryToken, RED.auth.needsPermission('netboot.read'), sse);
 
   // Prometheus scrapes without a browser login: /metrics on the public side, only with the bearer
   // token stored in the netboot-server node's credentials (off when no token is set).

@@ -1,9 +1,7 @@
-import { networkConfigRoutes } from '../../lib/api/network-config-route';
 import { NetbootError } from '../../lib/errors';
 import { renderBootScript, SCRIPT_KINDS, targetContext, type BootContext, type ScriptKind } from '../../lib/policy/boot-script';
 import type { IpxeFailure } from '../../lib/render';
-import { mountAdminRoutes } from '../shared/admin-api';
-import { activeBootServer, bootServerOf, runInput } from '../shared/boot-input';
+import { bootServerOf, runInput } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 
 interface IpxeConfig extends NodeDef {
@@ -61,6 +59,4 @@ export = function register(RED: RED): void {
     });
   }
   RED.nodes.registerType('netboot-ipxe', NetbootIpxe as unknown as (this: Node, def: NodeDef) => void);
-  // the DHCP snippets point other DHCP servers at the menu this node renders
-  mountAdminRoutes(RED, '/netboot/api', networkConfigRoutes(), () => ({ config: activeBootServer(RED).config }));
 };

@@ -24,17 +24,6 @@ export function bootServerOf(RED: RED, serverId: unknown): BootServer & { store:
   return server as BootServer & { store: InventoryStore };
 }
 
-/** The first deployed netboot-server's boot server (for admin routes mounted once per runtime). */
-export function activeBootServer(RED: RED): BootServer {
-  let found: BootServer | undefined;
-  (RED.nodes as unknown as { eachNode(cb: (n: { id: string; type: string }) => void): void }).eachNode((n) => {
-    if (found || n.type !== 'netboot-server') return;
-    found = (RED.nodes.getNode(n.id) as NetbootServerNode | null)?.bootServer;
-  });
-  if (!found) throw new NetbootError('store_io', 'no netboot-server node is deployed: add one (or deploy the reference flow) first');
-  return found;
-}
-
 /**
  * The one input path of our nodes: await the work, send what it returns, `done()`; on failure
  * show the error, put an HTTP error answer on the msg (`statusCode`, `payload`) so a Catch node

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { errorResponse } from '../../lib/api/http';
 import { managementRoutes, prometheusRoute, type ManagementContext } from '../../lib/api/management';
+import { networkConfigRoutes } from '../../lib/api/network-config-route';
 import type { SseRequestLike, SseResponseLike } from '../../lib/metrics';
 import { mountAdminRoutes, refuseQueryToken } from './admin-api';
 import type { Handler, RED } from './red';
@@ -17,6 +18,8 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
   };
   mountAdminRoutes<ManagementContext>(RED, '/netboot/api', managementRoutes(), context);
   mountAdminRoutes<ManagementContext>(RED, '/netboot', [prometheusRoute()], context);
+  // snippets that point an existing DHCP server at this one
+  mountAdminRoutes(RED, '/netboot/api', networkConfigRoutes(), () => ({ config: registry.active().server.config }));
 
   // the live event stream (Server-Sent Events), with replay after Last-Event-ID
   const sse: Handler = (req, res) => {

@@ -27,7 +27,7 @@ import { encodeError, parsePacket, TftpErrorCode, type RequestPacket } from './p
 import { isInside, normalizeTftpPath } from './path';
 import { BufferReader, FileReader, NetasciiReader, toNetascii, type ByteReader, type TftpSource } from './source';
 import { ReadTransfer, type TransferHooks } from './transfer';
-import { DEFAULT_TIMING, systemClock, type TftpClock, type TftpLogger, type TftpPeer, type TftpSocketFactory, type TftpTiming, type TransferOutcome } from './types';
+import { DEFAULT_TIMING, systemClock, type TftpClock, type TftpLogger, type TftpPeer, type TftpSocketFactory, type TftpTiming, type TransferOutcome, type TransferStats } from './types';
 import { WriteTransfer } from './write-transfer';
 
 export interface TftpRequest {
@@ -87,17 +87,11 @@ export interface TftpProgressEvent {
   bytesAcked: number;
   size: number | undefined;
 }
-export interface TftpDoneEvent {
+/** A finished transfer: its figures (TransferStats) and whose it was. */
+export interface TftpDoneEvent extends TransferStats {
   path: string;
   client: TftpPeer;
   direction: 'read' | 'write';
-  bytes: number;
-  durationMs: number;
-  rateBps: number;
-  retransmits: number;
-  timeouts: number;
-  blksize: number;
-  windowsize: number;
 }
 export interface TftpProbeEvent {
   path: string;

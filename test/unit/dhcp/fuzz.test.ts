@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classify, encodePacket, parsePacket, printPacket } from '../../helpers/dhcp-imports';
 import { fixtureBytes } from '../../helpers/dhcp-packets';
-
-/** Small deterministic PRNG (mulberry32) so failures replay. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../helpers/rng';
 
 const SEEDS = ['bios-ipxe-discover', 'ovmf-discover', 'dnsmasq-proxy-offer-bios-ipxe', 'httpclient-discover', 'dnsmasq-4011-ack-ovmf'].map(fixtureBytes);
 

@@ -6,6 +6,7 @@ import {
 } from '../../../lib/tftp/packet';
 import { tftpGet } from '../../helpers/tftp-client';
 import { startTftpServer } from '../../helpers/tftp-server';
+import { rng } from '../../helpers/rng';
 
 const hex = (b: Buffer): string => b.toString('hex');
 /** Builds bytes from a readable spec: numbers are bytes, strings are ASCII. */
@@ -99,18 +100,6 @@ describe('malformed packets', () => {
     if (!r.ok) expect(r.error.reason).toBe(reason);
   });
 });
-
-/** Seeded PRNG (mulberry32) so a failing fuzz run can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('fuzz', () => {
   const seed = Number(process.env.TFTP_FUZZ_SEED ?? 1234);

@@ -224,6 +224,8 @@ export class BootServer extends EventEmitter {
     });
     const forward = <K extends keyof TftpServerEvents>(name: K) => {
       tftp.on(name, ((ev: { client?: { address: string } }) => {
+        // per packet: build the event only when a netboot-listen node wants it
+        if (this.listenerCount('boot') === 0) return;
         const { client, ...rest } = ev as Record<string, unknown> & { client?: { address: string; port: number } };
         this.emit('boot', { type: `tftp.${name}`, ts: Date.now(), ip: client?.address, data: { ...rest, ...(client ? { port: client.port } : {}) } } satisfies ServerBootEvent);
       }) as never);
@@ -311,21 +313,23 @@ export class BootServer extends EventEmitter {
       ports: { client: c.ports.dhcp === 67 ? 68 : (c.ports.monitor >= 0 ? c.ports.monitor : 68), server: c.ports.dhcp >= 0 ? c.ports.dhcp : 67 },
       log: { warn: (m) => this.deps.log?.warn(m) },
     });
-    const emitBoot = (type: string, facts: ClientFacts | undefined, ip: string | undefined, data: Record<string, unknown>) =>
-      this.emit('boot', { type, ts: Date.now(), ip, mac: facts?.mac, data } satisfies ServerBootEvent);
+    // per packet: the event is built only when a netboot-listen node wants it
+    const emitBoot = (type: string, facts: ClientFacts | undefined, ip: string | undefined, data: () => Record<string, unknown>) => {
+      if (this.listenerCount('boot') > 0) this.emit('boot', { type, ts: Date.now(), ip, mac: facts?.mac, data: data() } satisfies ServerBootEvent);
+    };
     const factsData = (f: ClientFacts) => ({ arch: f.archName, archCode: f.arch, clientClass: f.clientClass, isIpxe: f.isIpxe, platform: f.platform, uuid: f.uuid, pi: f.pi, xid: f.xid });
     for (const name of ['discover', 'request', 'release', 'decline', 'inform'] as const) {
-      dhcp.on(name, (ev: { facts: ClientFacts; rinfo: { address: string }; via: string }) => emitBoot(`dhcp.${name}`, ev.facts, ev.rinfo.address, { ...factsData(ev.facts), via: ev.via }));
+      dhcp.on(name, (ev: { facts: ClientFacts; rinfo: { address: string }; via: string }) => emitBoot(`dhcp.${name}`, ev.facts, ev.rinfo.address, () => ({ ...factsData(ev.facts), via: ev.via })));
     }
     for (const name of ['offer', 'ack', 'nak'] as const) {
       dhcp.on(name, (ev: { facts: ClientFacts; reply: { yiaddr: string; file: string; siaddr: string }; boot?: unknown; destination: { address: string } }) =>
-        emitBoot(`dhcp.${name}`, ev.facts, ev.reply.yiaddr !== '0.0.0.0' ? ev.reply.yiaddr : undefined, { ...factsData(ev.facts), yiaddr: ev.reply.yiaddr, siaddr: ev.reply.siaddr, file: ev.reply.file, boot: ev.boot, to: ev.destination.address }));
+        emitBoot(`dhcp.${name}`, ev.facts, ev.reply.yiaddr !== '0.0.0.0' ? ev.reply.yiaddr : undefined, () => ({ ...factsData(ev.facts), yiaddr: ev.reply.yiaddr, siaddr: ev.reply.siaddr, file: ev.reply.file, boot: ev.boot, to: ev.destination.address })));
     }
-    dhcp.on('ignored', (ev: { reason: string; facts?: ClientFacts; detail?: string }) => emitBoot('dhcp.ignored', ev.facts, undefined, { reason: ev.reason, detail: ev.detail }));
-    dhcp.on('malformed', (ev: { error: Error; rinfo: { address: string } }) => emitBoot('dhcp.malformed', undefined, ev.rinfo.address, { reason: ev.error.message }));
+    dhcp.on('ignored', (ev: { reason: string; facts?: ClientFacts; detail?: string }) => emitBoot('dhcp.ignored', ev.facts, undefined, () => ({ reason: ev.reason, detail: ev.detail })));
+    dhcp.on('malformed', (ev: { error: Error; rinfo: { address: string } }) => emitBoot('dhcp.malformed', undefined, ev.rinfo.address, () => ({ reason: ev.error.message })));
     dhcp.on('rogue', (report: Record<string, unknown>) => {
       // DhcpServer already logged it once, in words; the event carries what it offers
-      emitBoot('dhcp.rogue', undefined, String(report.sourceIp ?? ''), report);
+      emitBoot('dhcp.rogue', undefined, String(report.sourceIp ?? ''), () => report);
     });
     dhcp.on('error', (err: Error) => this.deps.log?.warn(`DHCP: ${err.message}`));
     dhcp.attach(this.sockets.get('dhcp') as never, this.sockets.get('proxy') as never, this.sockets.get('monitor') as never);

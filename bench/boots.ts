@@ -9,24 +9,13 @@
  * Standalone: node .bench/bench/boots.js [--quick] [--budget-s N]
  */
 import { randomBytes } from 'node:crypto';
-import * as dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BenchResult, exitCleanly, inventoryNote, fmt, onCleanup, parseCommon, pct, procCpuSeconds, procRssMiB, renderResult, RunOptions, sleep } from './lib/common';
 import { bootMachine, type MachineResult } from './lib/machine';
 import { haveDist, startNetboot } from './lib/netboot';
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freeUdpPort } from '../test/helpers/start-server';
 
 /** 127.20.0.1, 127.20.0.2, ... one loopback address per machine (never .0 or .255). */
 function localAddress(level: number, i: number): string {

@@ -41,15 +41,25 @@ async function started(): Promise<BootServerState> {
 }
 const portOf = (s: BootServerState, key: string) => s.ports.find((p) => p.key === key)!.boundPort!;
 
-/** A UEFI machine on 127.0.0.1: the 4011 boot-server request, then the TFTP download of its NBP. */
-async function scriptedBoot(state: BootServerState): Promise<void> {
+/** The UEFI boot-server REQUEST on the proxy port; resolves with the ACK. */
+async function bootServerRequest(client: dgram.Socket, state: BootServerState): Promise<Buffer> {
+  const ack = new Promise<Buffer>((resolve) => client.once('message', (m) => resolve(m)));
+  // like EDK2, the boot-server REQUEST comes from the address the client already holds (ciaddr)
+  client.send(clientBytes({ mac: MAC, type: 3, vendorClass: PXE_EFI_X64, arch: 7, serverId: '127.0.0.1', ciaddr: '127.0.0.1' }), portOf(state, 'proxy'), '127.0.0.1');
+  return ack;
+}
+
+async function udpClient(): Promise<dgram.Socket> {
   const client = dgram.createSocket('udp4');
   await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+  return client;
+}
+
+/** A UEFI machine on 127.0.0.1: the 4011 boot-server request, then the TFTP download of its NBP. */
+async function scriptedBoot(state: BootServerState): Promise<void> {
+  const client = await udpClient();
   try {
-    const ack = new Promise<Buffer>((resolve) => client.once('message', (m) => resolve(m)));
-    // like EDK2, the boot-server REQUEST comes from the address the client already holds (ciaddr)
-    client.send(clientBytes({ mac: MAC, type: 3, vendorClass: PXE_EFI_X64, arch: 7, serverId: '127.0.0.1', ciaddr: '127.0.0.1' }), portOf(state, 'proxy'), '127.0.0.1');
-    await ack;
+    await bootServerRequest(client, state);
   } finally {
     client.close();
   }
@@ -110,12 +120,9 @@ describe('netboot-metrics and the metrics routes', () => {
     const events: Array<{ topic: string; payload: { ts: number; mac?: string; stage?: string } }> = [];
     helper.getNode('events').on('input', (m: never) => events.push(m));
     // the machine gets its boot file name, starts the download and then goes silent (never ACKs)
-    const client = dgram.createSocket('udp4');
-    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    const client = await udpClient();
     try {
-      const ack = new Promise<Buffer>((resolve) => client.once('message', (m) => resolve(m)));
-      client.send(clientBytes({ mac: MAC, type: 3, vendorClass: PXE_EFI_X64, arch: 7, serverId: '127.0.0.1', ciaddr: '127.0.0.1' }), portOf(state, 'proxy'), '127.0.0.1');
-      await ack;
+      await bootServerRequest(client, state);
       const rrq = Buffer.concat([Buffer.from([0, 1]), Buffer.from('ipxe.efi\0octet\0')]);
       client.send(rrq, portOf(state, 'tftp'), '127.0.0.1');
       const stall = await waitFor(() => events.find((e) => e.topic === 'stall'), 'stall event', 15_000);

@@ -7,7 +7,7 @@ import { bindUdp, closeSocket } from './net/bind';
 import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from './store';
 import { FlowRequests } from './flow-requests';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type BootOverride, type ClientFacts } from './dhcp';
-import { ipv4Interfaces } from './net/interfaces';
+import { ipv4Interfaces, replyAddressFor } from './net/interfaces';
 import { defaultPersist, MetricsHub, wireDhcp, wireTftp } from './metrics';
 import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer, type TftpRequest, type TftpResolver, type TftpServerEvents } from './tftp';
 
@@ -210,8 +210,13 @@ export class BootServer extends EventEmitter {
       if (found.kind === 'unsafe') throw found.error;
       return found.kind === 'missing' ? null : { kind: 'file', path: found.realPath, size: found.stat.size };
     };
+    // bound to 0.0.0.0, a transfer must still answer from the address the client talked to
+    const interfaces = ipv4Interfaces();
     const tftp = new TftpServer({
       address: this.ownAddress,
+      replyAddress: this.config.bind === '0.0.0.0'
+        ? (client) => replyAddressFor(client.address, [{ address: this.config.serverIp, netmask: '255.255.255.255' }, ...interfaces], this.config.serverIp)
+        : undefined,
       resolver: chainResolvers(createStaticResolver(root, { cacheSmallFiles: t.cacheSmallFiles ?? 256 * 1024 }), fromFlow),
       socketFactory: this.deps.socketFactory,
       maxBlksize: t.maxBlksize,

@@ -51,3 +51,24 @@ export function pickServerAddress(preferredInterface?: string): { address: strin
   if (all[0]) return { address: all[0].address, interface: all[0].name, reason: `first interface ${all[0].name} (no default route)` };
   return { address: '127.0.0.1', reason: 'no network interface found' };
 }
+
+function ipToInt(ip: string): number {
+  return ip.split('.').reduce((n, part) => ((n << 8) | Number(part)) >>> 0, 0);
+}
+
+/**
+ * The local address to answer `client` from when the listening socket is bound to 0.0.0.0:
+ * loopback for a loopback client, else the address of the local interface whose subnet holds the
+ * client, else `fallback` (the advertised server address, for clients behind a router or relay).
+ * Many TFTP clients drop replies that come from another address than the one they asked.
+ */
+export function replyAddressFor(client: string, interfaces: Array<Pick<Ipv4Interface, 'address' | 'netmask'>>, fallback: string): string {
+  if (client.startsWith('127.')) return '127.0.0.1';
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(client)) return fallback;
+  const c = ipToInt(client);
+  for (const i of interfaces) {
+    const mask = ipToInt(i.netmask);
+    if ((c & mask) >>> 0 === (ipToInt(i.address) & mask) >>> 0) return i.address;
+  }
+  return fallback;
+}

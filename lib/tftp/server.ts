@@ -48,6 +48,12 @@ export type TftpResolver = (req: TftpRequest) => Promise<TftpSource | null>;
 export interface TftpServerOptions {
   /** Own IP address; transfer sockets bind to it (port 0). */
   address: string;
+  /**
+   * The local address to answer one client from, when the listening socket is bound to 0.0.0.0
+   * and the address the client talked to cannot be read from the packet (Node has no
+   * IP_PKTINFO). Default: `address` for every client.
+   */
+  replyAddress?: (client: TftpPeer) => string;
   resolver: TftpResolver;
   socketFactory?: TftpSocketFactory;
   maxBlksize?: number;
@@ -359,7 +365,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
         // the owner closed it: fall through to a fresh socket
       }
     }
-    const work = this.openSocket()
+    const work = this.openSocket(client)
       .then((sock) => new Promise<void>((resolve) => {
         sock.send(buf, client.port, client.address, () => {
           try {
@@ -374,9 +380,10 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     void work.finally(() => this.pendingWork.delete(work));
   }
 
-  private openSocket(): Promise<dgram.Socket> {
+  private openSocket(client: TftpPeer): Promise<dgram.Socket> {
     const factory = this.opts.socketFactory ?? defaultSocketFactory;
     const sock = factory(this.family);
+    const address = this.opts.replyAddress?.(client) ?? this.opts.address;
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
         try {
@@ -384,10 +391,10 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
         } catch {
           // never bound
         }
-        reject(new NetbootError('bind_failed', `cannot bind a TFTP transfer socket to ${this.opts.address}: ${err.message}`, { address: this.opts.address }, { cause: err }));
+        reject(new NetbootError('bind_failed', `cannot bind a TFTP transfer socket to ${address}: ${err.message}`, { address }, { cause: err }));
       };
       sock.once('error', onError);
-      sock.bind({ address: this.opts.address, port: 0, exclusive: true }, () => {
+      sock.bind({ address, port: 0, exclusive: true }, () => {
         sock.off('error', onError);
         resolve(sock);
       });
@@ -476,7 +483,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     const neg = negotiateOptions({ options: p.options, direction: 'read', size, limits: this.limits });
     let socket: dgram.Socket;
     try {
-      socket = await this.openSocket();
+      socket = await this.openSocket(req.client);
     } catch (err) {
       await reader.close();
       this.release(entry);
@@ -546,7 +553,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     }
     let socket: dgram.Socket;
     try {
-      socket = await this.openSocket();
+      socket = await this.openSocket(req.client);
     } catch (err) {
       this.release(entry);
       this.emitWarning('cannot open a transfer socket', err);

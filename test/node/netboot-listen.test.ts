@@ -9,6 +9,7 @@ import { coreNode, distNode, nodeRedHelper, waitFor } from '../helpers/node-red'
 import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
 import { parsePacket } from '../../lib/dhcp';
 import type { BootServerState } from '../../lib/boot-server';
+import { ipv4Interfaces } from '../../lib/net/interfaces';
 
 const run = promisify(execFile);
 const functionNode = coreNode('function/10-function.js');
@@ -74,6 +75,18 @@ describe('netboot-listen', () => {
     const done = events.find((e) => e.topic === 'tftp.done' && e.payload.path === 'undionly.kpxe')!;
     expect(done.payload.bytes).toBe(70_000);
     expect(events.some((e) => e.topic === 'tftp.notfound' && e.payload.path === 'abcd1234/missing.dtb')).toBe(true);
+  });
+
+  it('answers from the address the client talked to when bound to 0.0.0.0', async () => {
+    const nodes = flow({}, PI_ANSWER);
+    // advertised on this machine's LAN address, listening on every address; curl talks to
+    // 127.0.0.1 and gives up on a reply that comes from the LAN address
+    const lan = ipv4Interfaces()[0];
+    expect(lan, 'this test needs one non-loopback IPv4 interface').toBeDefined();
+    Object.assign(nodes[0], { bind: '0.0.0.0', serverIp: lan.address });
+    await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], nodes);
+    const state = await started();
+    expect((await curlTftp(portOf(state, 'tftp'), 'undionly.kpxe')).length).toBe(70_000);
   });
 
   it('gives "file not found" when the flow does not answer before the deadline', async () => {

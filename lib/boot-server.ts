@@ -1,3 +1,4 @@
+import type { IscsiService } from './iscsi/service';
 import type * as dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
@@ -115,6 +116,8 @@ export class BootServer extends EventEmitter {
   private unwire: Array<() => void> = [];
   /** The DHCP / proxyDHCP server, once its sockets are bound. */
   dhcp?: DhcpServer;
+  /** The iSCSI targets (tgtd), while a netboot-iscsi node runs for this server. */
+  iscsi?: IscsiService;
   /** DHCP boot answers the flow may override within the deadline (netboot-listen, output 2). */
   readonly dhcpDecisions = new FlowRequests<ClientFacts, BootOverride>('dhcp:');
   /** Files the TFTP server does not have are asked of the flow (netboot-listen) through this. */

@@ -15,6 +15,8 @@ export type NetbootErrorCode =
   | 'unsafe_value'
   | 'template'
   | 'timeout'
+  /** A helper the server needs (tgtd, a tool) is missing, not running or not allowed to run. */
+  | 'unavailable'
   | 'internal';
 
 export class NetbootError extends Error {

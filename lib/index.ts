@@ -9,3 +9,4 @@ export * as render from './render';
 export * as policy from './policy/checkin';
 export * as metrics from './metrics';
 export * as probe from './probe';
+export * as iscsi from './iscsi';

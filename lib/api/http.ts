@@ -34,6 +34,7 @@ const STATUS: Partial<Record<NetbootError['code'], number>> = {
   store_corrupt: 503,
   store_io: 503,
   timeout: 504,
+  unavailable: 503,
 };
 
 /** Maps an error to a JSON answer: `{ error: { code, message, field? } }`. Unknown errors are 500 without internals. */

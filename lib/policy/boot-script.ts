@@ -10,6 +10,7 @@ import {
   renderWinpeStartnet,
   unsafe,
   type ChainSpec,
+  type ChapCredentials,
   type IpxeFailure,
   type IpxeSpec,
   type KernelParams,
@@ -51,6 +52,19 @@ export interface ScriptOptions {
   identifyPath?: string;
   /** Local boot: try `sanboot --drive 0x80` on BIOS before `exit`. */
   biosSanboot?: boolean;
+  /** The iSCSI target node's answer for disks it serves: portal port, CHAP, the initiator name its ACL allows. */
+  san?: SanProvider;
+}
+
+/** What the iSCSI target node adds to a sanboot/sanhook of an image it serves (undefined: not one of its disks). */
+export interface SanProvider {
+  bootInfo(image: Image, mac: string | undefined): SanBootInfo | undefined;
+}
+
+export interface SanBootInfo {
+  port?: number;
+  chap?: ChapCredentials;
+  initiatorIqn?: string;
 }
 
 export interface BootScript {
@@ -111,7 +125,14 @@ function chainSpec(profile: Profile): ChainSpec {
   return { kind: 'chain', title: profile.name, url: assetUrl(profile.chainUrl, 'profile.chainUrl'), identity: true };
 }
 
-function sanTarget(image: Image, ctx: BootContext, server: ScriptServer) {
+function sanSpec(image: Image, ctx: BootContext, server: ScriptServer, opts: ScriptOptions) {
+  const info = opts.san?.bootInfo(image, macOf(ctx));
+  const target = sanTarget(image, ctx, server);
+  if (info?.port !== undefined && image.targetPort === undefined) target.port = info.port;
+  return { title: image.name, target, ...(info?.chap ? { chap: info.chap } : {}), ...(info?.initiatorIqn ? { initiatorIqn: info.initiatorIqn } : {}) };
+}
+
+function sanTarget(image: Image, ctx: BootContext, server: ScriptServer): { server: string; port?: number; lun: number; iqn: string } {
   const mac = macOf(ctx);
   const iqn = image.iqn ?? (mac ? deviceIqn(server.iqnPrefix, mac) : unsafe('image.iqn', 'the image has no IQN and the machine no MAC to derive one from'));
   // LUN 1 unless the image says otherwise: our iSCSI backend is tgtd, whose LUN 0 is the
@@ -182,11 +203,11 @@ function specFor(kind: Exclude<ScriptKind, 'auto' | 'register' | 'winpe-startnet
     case 'identify': return { kind: 'chain', url: opts.identifyPath ?? '/boot/menu.ipxe', identity: true };
     case 'sanboot': {
       const image = needImage(ctx, 'sanboot');
-      return { kind: 'sanboot', title: image.name, target: sanTarget(image, ctx, server) };
+      return { kind: 'sanboot', ...sanSpec(image, ctx, server, opts) };
     }
     case 'sanhook': {
       const image = needImage(ctx, 'sanhook');
-      return { kind: 'sanhook', title: image.name, target: sanTarget(image, ctx, server), then: profileSpec(needProfile(ctx, 'sanhook'), ctx) };
+      return { kind: 'sanhook', ...sanSpec(image, ctx, server, opts), then: profileSpec(needProfile(ctx, 'sanhook'), ctx) };
     }
     case 'kernel': return kernelSpec(needProfile(ctx, 'kernel'), ctx);
     case 'wimboot': return wimbootSpec(needProfile(ctx, 'wimboot'));

@@ -12,7 +12,7 @@ import {
   type BootEvent, type Device, type Group, type Image, type InventoryData, type Profile, type Session, type StoredBoot,
 } from './schema';
 import type {
-  CheckInFacts, Collection, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput,
+  CheckInFacts, Collection, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput, StoreChange,
 } from './types';
 import { Type } from '@sinclair/typebox';
 
@@ -132,10 +132,29 @@ export class JsonInventoryStore implements InventoryStore {
   }
 
   /** Applies `fn` in memory (it must validate before it changes anything), then waits for the disk. */
-  private async mutate<R>(fn: (data: InventoryData) => R): Promise<R> {
+  private async mutate<R>(fn: (data: InventoryData) => R, changed?: StoreChange): Promise<R> {
     const result = fn(this.data);
     await this.write();
+    if (changed) this.notify(changed);
     return result;
+  }
+
+  private readonly listeners = new Set<(change: StoreChange) => void>();
+
+  onChange(listener: (change: StoreChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Tells listeners after the change is durable; a throwing listener never breaks the write. */
+  private notify(change: StoreChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        this.log?.error(`inventory change listener: ${(err as Error).message}`);
+      }
+    }
   }
 
   private write(): Promise<void> {
@@ -251,7 +270,7 @@ export class JsonInventoryStore implements InventoryStore {
           dropUndefined(dev);
           data.devices.push(dev);
           return structuredClone(dev);
-        });
+        }, 'devices');
       },
       update: async (id, patch) => {
         assertValid(DeviceFields, patch, 'device');
@@ -270,7 +289,7 @@ export class JsonInventoryStore implements InventoryStore {
           if (patch.uuid) dev.uuid = patch.uuid.toLowerCase();
           dropUndefined(dev);
           return structuredClone(dev);
-        });
+        }, 'devices');
       },
       remove: async (id) => {
         const mac = macField(id);
@@ -278,7 +297,7 @@ export class JsonInventoryStore implements InventoryStore {
           const i = data.devices.findIndex((d) => d.mac === mac);
           if (i < 0) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
           data.devices.splice(i, 1);
-        });
+        }, 'devices');
       },
       touch: async (id, facts: CheckInFacts) => {
         const mac = macField(id);
@@ -323,7 +342,7 @@ export class JsonInventoryStore implements InventoryStore {
           const rec = { ...input, id, createdAt: ts, updatedAt: ts } as unknown as T;
           items.push(rec);
           return structuredClone(rec);
-        });
+        }, key);
       },
       update: async (id, patch: Record<string, unknown>) => {
         if (key !== 'sessions') assertValid(Type.Partial(patchSchema as ReturnType<typeof Type.Object>), patch, what);
@@ -334,7 +353,7 @@ export class JsonInventoryStore implements InventoryStore {
           if (key === 'groups') this.checkRefs(data, patch as { imageId?: string; profileId?: string });
           Object.assign(rec, patch, { id, updatedAt: this.stamp() });
           return structuredClone(rec);
-        });
+        }, key);
       },
       remove: async (id) => this.mutate((data) => {
         const items = list(data);
@@ -343,7 +362,7 @@ export class JsonInventoryStore implements InventoryStore {
         const user = inUse(items[i]);
         if (user) throw new NetbootError('conflict', `${what} "${id}" is in use by ${user}`, { id });
         items.splice(i, 1);
-      }),
+      }, key),
     };
   }
 
@@ -423,7 +442,7 @@ export class JsonInventoryStore implements InventoryStore {
       Object.assign(next.settings, incoming.settings);
       Object.assign(data, next);
       return { devices: incoming.devices.length, images: incoming.images.length, profiles: incoming.profiles.length, groups: incoming.groups.length };
-    });
+    }, 'all');
   }
 }
 

@@ -5,6 +5,9 @@ import type { BootEvent, Device, DeviceCreate, DeviceFields, Group, Image, Inven
  * backend can implement the same interface when several boot servers share one inventory; the JSON
  * file backend (`json-store.ts`) is the default. A promise that resolves means the change is durable.
  */
+/** Which part of the inventory changed. */
+export type StoreChange = 'devices' | 'images' | 'profiles' | 'groups' | 'sessions' | 'all';
+
 export interface ListQuery {
   /** Equality filters on top-level string fields, plus `label.<key>` for labels and `q` for a substring search. */
   filter?: Record<string, string>;
@@ -84,6 +87,13 @@ export interface InventoryStore {
 
   exportAll(): Promise<InventoryExport>;
   importAll(doc: unknown, mode?: 'replace' | 'merge'): Promise<{ devices: number; images: number; profiles: number; groups: number }>;
+
+  /**
+   * Calls `listener` after a change to a collection is durable (`all` after an import). Check-ins
+   * (`devices.touch`) and events do not count. Returns the function that stops listening. A
+   * PostgreSQL backend would feed this from LISTEN/NOTIFY so every boot server sees every change.
+   */
+  onChange(listener: (change: StoreChange) => void): () => void;
 
   /** Resolves once everything written so far is on disk. */
   flush(): Promise<void>;

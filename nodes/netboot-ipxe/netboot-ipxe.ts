@@ -48,6 +48,7 @@ export = function register(RED: RED): void {
           biosSanboot: def.biosSanboot === true,
           menuTimeoutMs: settings.menuTimeoutMs,
           menuDefault: settings.menuDefault,
+          san: server.iscsi,
           ...(needsMenu ? { profiles: (await server.store.profiles.list({ limit: 1000 })).items, images: (await server.store.images.list({ limit: 1000 })).items } : {}),
         });
         msg.payload = script.text;

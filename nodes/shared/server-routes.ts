@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { errorResponse } from '../../lib/api/http';
 import { managementRoutes, prometheusRoute, type ManagementContext } from '../../lib/api/management';
+import { iscsiRoutes } from '../../lib/api/iscsi-route';
 import { networkConfigRoutes } from '../../lib/api/network-config-route';
 import type { SseRequestLike, SseResponseLike } from '../../lib/metrics';
 import { mountAdminRoutes, refuseQueryToken } from './admin-api';
@@ -20,6 +21,8 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
   mountAdminRoutes<ManagementContext>(RED, '/netboot', [prometheusRoute()], context);
   // snippets that point an existing DHCP server at this one
   mountAdminRoutes(RED, '/netboot/api', networkConfigRoutes(), () => ({ config: registry.active().server.config }));
+  // iSCSI disks (the netboot-iscsi node's service)
+  mountAdminRoutes(RED, '/netboot/api', iscsiRoutes(), () => ({ iscsi: registry.active().server.iscsi }));
 
   // the live event stream (Server-Sent Events), with replay after Last-Event-ID
   const sse: Handler = (req, res) => {

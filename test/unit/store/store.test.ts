@@ -80,6 +80,25 @@ describe('JsonInventoryStore', () => {
     await store.close();
   });
 
+  it('tells change listeners what changed once it is on disk, but not for check-ins', async () => {
+    const store = await JsonInventoryStore.open(file);
+    const seen: Array<[string, boolean]> = [];
+    const stop = store.onChange((c) => seen.push([c, readFileSync(file, 'utf8').includes('"d1"') || readFileSync(file, 'utf8').includes('aa:bb:cc:00:00:01')]));
+    store.onChange(() => {
+      throw new Error('a broken listener');
+    });
+    await store.images.create({ id: 'd1', name: 'disk' });
+    await store.devices.create({ mac: 'aa:bb:cc:00:00:01', imageId: 'd1' });
+    await store.devices.touch('aa:bb:cc:00:00:01', { ip: '10.0.0.9' });
+    await store.devices.update('aa:bb:cc:00:00:01', { imageId: null });
+    await expect(store.images.update('nope', { name: 'x' })).rejects.toThrow(/no image/);
+    await store.importAll(await store.exportAll(), 'merge');
+    stop();
+    await store.images.remove('d1');
+    expect(seen).toEqual([['images', true], ['devices', true], ['devices', true], ['all', true]]);
+    await store.close();
+  });
+
   it('coalesces writes: a burst of mutations all resolve and all land', async () => {
     const store = await JsonInventoryStore.open(file);
     await Promise.all(Array.from({ length: 200 }, (_, i) => store.devices.create({ mac: (0x020000000000 + i).toString(16).padStart(12, '0') })));

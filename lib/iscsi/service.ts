@@ -1,0 +1,457 @@
+import { EventEmitter } from 'node:events';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { NetbootError } from '../errors';
+import { normalizeMac } from '../mac';
+import type { SanBootInfo, SanProvider } from '../policy/boot-script';
+import { deviceIqn, iscsiUri } from '../render';
+import type { Device, Image, InventoryStore, StoreChange } from '../store';
+import { DiskFiles } from './disks';
+import { planTargets, type Busy, type ChapConfig, type DesiredTarget } from './plan';
+import { TgtAdmin, TgtDaemon } from './tgtadm';
+import type { TgtTarget } from './tgt-show';
+
+/**
+ * Serves the inventory's iSCSI disk images with tgtd. The inventory is the desired state: every
+ * image of kind `iscsi` with a `path` (a disk file in the disks folder) and no `targetHost` gets a
+ * target of its own, LUN `lun` (default 1), whose ACL lets in the devices linked to the image
+ * (`device.imageId`) by initiator name (`<iqnPrefix>:device-<mac>`, which our sanboot scripts set)
+ * plus the node's extra `allow` entries, with the node's CHAP accounts bound. Any change to images
+ * or devices, and a timer, re-plan and apply (`planTargets`); a target never changes under a
+ * logged-in machine. Images, devices and disk files are changed through the actions below, so a
+ * flow, the admin API and the editor all do the same thing.
+ */
+
+export type DaemonMode = 'auto' | 'own' | 'external';
+
+export interface IscsiServiceOptions {
+  store: InventoryStore;
+  disksDir: string;
+  /** tgtd.pid and tgtd.log go here. */
+  stateDir: string;
+  iqnPrefix: string;
+  /** The address machines reach the portal on (the boot server's advertised address). */
+  advertise: string;
+  /** Where tgtd listens (default 0.0.0.0) and on which port (3260). */
+  listen?: string;
+  port?: number;
+  controlPort?: number;
+  daemon?: DaemonMode;
+  chap?: ChapConfig;
+  /** ACL entries every target gets besides its linked devices: addresses, `a.b.c.d/nn`, initiator names. */
+  allow?: string[];
+  /** Stop our own tgtd when the service closes (default: leave it running so machines keep their disks). */
+  stopOnClose?: boolean;
+  resyncMs?: number;
+  log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
+}
+
+export interface IscsiStatus {
+  state: 'starting' | 'ready' | 'failed' | 'closed';
+  error?: string;
+  /** `own`: we started tgtd; `external`: it was already running. */
+  daemon?: 'own' | 'external';
+  targets: number;
+  sessions: number;
+  busy: Busy[];
+  problems: Problem[];
+}
+
+export interface Problem {
+  image: string;
+  reason: string;
+}
+
+export interface SyncReport {
+  applied: string[];
+  failed: Array<{ what: string; error: string }>;
+  busy: Busy[];
+  problems: Problem[];
+}
+
+export interface DiskTarget {
+  image: string;
+  name: string;
+  iqn: string;
+  lun: number;
+  path: string;
+  sizeBytes?: number;
+  allocatedBytes?: number;
+  /** The root path machines sanboot (RFC 4173). */
+  uri: string;
+  linked: string[];
+  acl: string[];
+  sessions: Array<{ initiator: string; addresses: string[] }>;
+  state: 'ready' | 'missing-disk' | 'not-served';
+}
+
+const PAGE = 500;
+
+async function listAll<T>(list: (q: { offset: number; limit: number }) => Promise<{ items: T[]; total: number }>): Promise<T[]> {
+  const out: T[] = [];
+  for (let offset = 0; ; offset += PAGE) {
+    const page = await list({ offset, limit: PAGE });
+    out.push(...page.items);
+    if (page.items.length === 0 || out.length >= page.total) return out;
+  }
+}
+
+/** True for an image this service serves (an iSCSI disk file here, not a target elsewhere). */
+export function isServedImage(image: Image): boolean {
+  return image.kind === 'iscsi' && typeof image.path === 'string' && image.path !== '' && image.targetHost === undefined;
+}
+
+export class IscsiService extends EventEmitter implements SanProvider {
+  readonly disks: DiskFiles;
+  readonly admin: TgtAdmin;
+  private readonly daemon: TgtDaemon;
+  private readonly opts: Required<Omit<IscsiServiceOptions, 'log' | 'chap'>> & Pick<IscsiServiceOptions, 'log'> & { chap: ChapConfig };
+  private current: IscsiStatus = { state: 'starting', targets: 0, sessions: 0, busy: [], problems: [] };
+  private queue: Promise<unknown> = Promise.resolve();
+  private pending?: Promise<SyncReport>;
+  private debounce?: NodeJS.Timeout;
+  private timer?: NodeJS.Timeout;
+  private unsubscribe?: () => void;
+  private closed = false;
+  private firstSync = true;
+  /** Targets created here with an IQN outside our prefix: still ours to delete. */
+  private readonly created = new Set<string>();
+
+  constructor(options: IscsiServiceOptions) {
+    super();
+    this.opts = {
+      listen: '0.0.0.0', port: 3260, controlPort: 0, daemon: 'auto', allow: [], stopOnClose: false, resyncMs: 30_000, chap: {},
+      ...options,
+    } as IscsiService['opts'];
+    if (this.opts.chap.incoming) checkChap(this.opts.chap.incoming.user, this.opts.chap.incoming.password, 'chap');
+    if (this.opts.chap.outgoing) checkChap(this.opts.chap.outgoing.user, this.opts.chap.outgoing.password, 'mutual chap');
+    if (this.opts.chap.outgoing && !this.opts.chap.incoming) throw new NetbootError('validation', 'mutual CHAP needs the one-way CHAP account too', { field: 'mutualUser' });
+    for (const a of this.opts.allow) checkAclEntry(a);
+    this.disks = new DiskFiles(this.opts.disksDir);
+    this.daemon = new TgtDaemon({
+      controlPort: this.opts.controlPort,
+      portal: `${this.opts.listen}:${this.opts.port}`,
+      logFile: path.join(this.opts.stateDir, 'tgtd.log'),
+      pidFile: path.join(this.opts.stateDir, `tgtd.${this.opts.controlPort}.pid`),
+    });
+    this.admin = this.daemon.admin;
+  }
+
+  get status(): IscsiStatus {
+    return structuredClone(this.current);
+  }
+
+  private setStatus(patch: Partial<IscsiStatus>): void {
+    this.current = { ...this.current, ...patch };
+    if (patch.state !== 'failed') delete this.current.error;
+    if (patch.error) this.current.error = patch.error;
+    this.emit('status', this.status);
+  }
+
+  /** Connects to (or starts) tgtd, then serves every image. Never rejects: a failure lands in `status`. */
+  async start(): Promise<IscsiStatus> {
+    await fsp.mkdir(this.opts.stateDir, { recursive: true });
+    await fsp.mkdir(this.disks.dir, { recursive: true });
+    this.unsubscribe = this.opts.store.onChange((c: StoreChange) => {
+      if (c === 'images' || c === 'devices' || c === 'all') this.schedule();
+    });
+    this.timer = setInterval(() => this.schedule(0), this.opts.resyncMs);
+    this.timer.unref();
+    await this.connect();
+    return this.status;
+  }
+
+  private async connect(): Promise<void> {
+    try {
+      if (await this.admin.alive()) {
+        this.setStatus({ daemon: this.daemon.pid !== undefined ? 'own' : 'external' });
+        this.opts.log?.info(`iSCSI: using the tgtd that answers on control port ${this.opts.controlPort}`);
+      } else if (this.opts.daemon === 'external') {
+        throw new NetbootError('unavailable', `no tgtd answers on control port ${this.opts.controlPort}: start tgtd (tgtd -C ${this.opts.controlPort}), or let the iSCSI node start its own`);
+      } else {
+        const pid = await this.daemon.start((code, signal) => this.lost(code, signal));
+        this.setStatus({ daemon: 'own' });
+        this.opts.log?.info(`iSCSI: started tgtd (pid ${pid}) on portal ${this.opts.listen}:${this.opts.port}, control port ${this.opts.controlPort}`);
+      }
+      await this.sync();
+    } catch (err) {
+      this.setStatus({ state: 'failed', error: (err as Error).message });
+      this.opts.log?.error(`iSCSI: ${(err as Error).message}`);
+    }
+  }
+
+  /** Our tgtd went away: say so, start a new one and restore every target. */
+  private lost(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.closed) return;
+    const why = `tgtd exited (${signal ?? `code ${String(code)}`}): ${this.daemon.logTail(2) || 'no output'}; restarting it in 2 s`;
+    this.opts.log?.error(`iSCSI: ${why}`);
+    this.setStatus({ state: 'failed', error: why, targets: 0, sessions: 0 });
+    this.firstSync = true;
+    setTimeout(() => {
+      if (!this.closed) void this.connect();
+    }, 2000).unref();
+  }
+
+  private schedule(delayMs = 100): void {
+    if (this.closed) return;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      if (this.current.state === 'failed' && this.current.daemon === undefined) void this.connect();
+      else void this.sync().catch(() => undefined);
+    }, delayMs);
+    this.debounce.unref();
+  }
+
+  /** Brings tgtd in line with the inventory. Calls made while one runs share the next run. */
+  sync(): Promise<SyncReport> {
+    if (this.pending) return this.pending;
+    const run = this.queue.then(() => {
+      this.pending = undefined;
+      return this.runSync();
+    });
+    this.pending = run;
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private owns = (iqn: string): boolean => iqn.startsWith(`${this.opts.iqnPrefix}:`) || this.created.has(iqn);
+
+  /** The target name of an image: its own `iqn`, else `<prefix>:<image id>`. */
+  iqnOf(image: Pick<Image, 'id' | 'iqn'>): string {
+    return image.iqn ?? `${this.opts.iqnPrefix}:${image.id.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
+  }
+
+  private async desired(): Promise<{ desired: DesiredTarget[]; problems: Problem[]; images: Image[]; devices: Device[] }> {
+    const store = this.opts.store;
+    const [images, devices] = await Promise.all([listAll((q) => store.images.list(q)), listAll((q) => store.devices.list(q))]);
+    const desired: DesiredTarget[] = [];
+    const problems: Problem[] = [];
+    for (const image of images.filter(isServedImage)) {
+      const lun = image.lun ?? 1;
+      if (lun === 0) {
+        problems.push({ image: image.id, reason: 'LUN 0 is tgtd\'s controller: give the image lun 1 or more' });
+        continue;
+      }
+      let file: string;
+      try {
+        file = await this.disks.existing(image.path, `images.${image.id}.path`);
+      } catch (err) {
+        problems.push({ image: image.id, reason: (err as Error).message });
+        continue;
+      }
+      const linked = devices.filter((d) => d.imageId === image.id).map((d) => deviceIqn(this.opts.iqnPrefix, d.mac));
+      desired.push({ iqn: this.iqnOf(image), lun, path: file, acl: [...linked, ...this.opts.allow] });
+    }
+    return { desired, problems, images, devices };
+  }
+
+  private async runSync(): Promise<SyncReport> {
+    if (this.closed) throw new NetbootError('internal', 'the iSCSI service is closed');
+    const { desired, problems, images } = await this.desired();
+    // an image without an IQN gets the one its target uses, so every sanboot script names it
+    for (const image of images.filter((i) => isServedImage(i) && i.iqn === undefined)) {
+      await this.opts.store.images.update(image.id, { iqn: this.iqnOf(image) }).catch(() => undefined);
+    }
+    const [current, accounts] = await Promise.all([this.admin.targets(), this.admin.accounts()]);
+    const plan = planTargets({ desired, current, accounts, chap: this.opts.chap, owns: this.owns, resetAccounts: this.firstSync });
+    const result = await this.admin.apply(plan);
+    this.firstSync = false;
+    for (const d of desired) if (!d.iqn.startsWith(`${this.opts.iqnPrefix}:`)) this.created.add(d.iqn);
+    for (const what of result.applied) this.opts.log?.info(`iSCSI: ${what}`);
+    for (const f of result.failed) this.opts.log?.error(`iSCSI: ${f.error}`);
+    const newBusy = plan.busy.filter((b) => !this.current.busy.some((o) => o.iqn === b.iqn && o.reason === b.reason));
+    for (const b of newBusy) this.opts.log?.warn(`iSCSI: ${b.iqn}: ${b.reason}`);
+    const newProblems = problems.filter((p) => !this.current.problems.some((o) => o.image === p.image && o.reason === p.reason));
+    for (const p of newProblems) this.opts.log?.warn(`iSCSI: image "${p.image}": ${p.reason}`);
+    const after = (await this.admin.targets()).filter((t) => this.owns(t.iqn));
+    this.setStatus({
+      state: result.failed.length ? 'failed' : 'ready',
+      ...(result.failed.length ? { error: result.failed[0].error } : {}),
+      targets: after.length,
+      sessions: after.reduce((n, t) => n + t.nexus.length, 0),
+      busy: plan.busy,
+      problems,
+    });
+    return { applied: result.applied, failed: result.failed, busy: plan.busy, problems };
+  }
+
+  /** What a sanboot of one of our images needs besides the URI: CHAP, the initiator name the ACL allows, a non-default port. */
+  bootInfo(image: Image, mac: string | undefined): SanBootInfo | undefined {
+    if (!isServedImage(image)) return undefined;
+    const { incoming, outgoing } = this.opts.chap;
+    return {
+      ...(this.opts.port !== 3260 ? { port: this.opts.port } : {}),
+      ...(incoming ? { chap: { username: incoming.user, password: incoming.password, ...(outgoing ? { reverseUsername: outgoing.user, reversePassword: outgoing.password } : {}) } } : {}),
+      ...(mac ? { initiatorIqn: deviceIqn(this.opts.iqnPrefix, mac) } : {}),
+    };
+  }
+
+  /** Every served image with its target as tgtd has it now. */
+  async list(): Promise<DiskTarget[]> {
+    const { desired, problems, images, devices } = await this.desired();
+    const current: TgtTarget[] = this.current.state === 'failed' && this.current.daemon === undefined ? [] : await this.admin.targets().catch(() => []);
+    const out: DiskTarget[] = [];
+    for (const image of images.filter(isServedImage)) {
+      const iqn = this.iqnOf(image);
+      const lun = image.lun ?? 1;
+      const want = desired.find((d) => d.iqn === iqn);
+      const have = current.find((t) => t.iqn === iqn);
+      const info = await this.disks.info(image.path!);
+      out.push({
+        image: image.id, name: image.name, iqn, lun, path: image.path!,
+        ...(info ? { sizeBytes: info.sizeBytes, allocatedBytes: info.allocatedBytes } : {}),
+        uri: iscsiUri({ server: this.opts.advertise, port: this.opts.port === 3260 ? undefined : this.opts.port, lun, iqn }),
+        linked: devices.filter((d) => d.imageId === image.id).map((d) => d.mac),
+        acl: have?.acl ?? [],
+        sessions: (have?.nexus ?? []).map((n) => ({ initiator: n.initiator, addresses: n.addresses })),
+        state: problems.some((p) => p.image === image.id) && !info ? 'missing-disk' : want && have?.luns.some((l) => l.lun === lun && l.path === want.path) ? 'ready' : 'not-served',
+      });
+    }
+    return out;
+  }
+
+  private async targetOf(id: string): Promise<{ image: Image; target?: TgtTarget }> {
+    const image = await this.opts.store.images.get(id);
+    if (!image) throw new NetbootError('not_found', `no image "${id}"`, { field: 'id', id });
+    const iqn = this.iqnOf(image);
+    const target = (await this.admin.targets().catch(() => [])).find((t) => t.iqn === iqn);
+    return { image, target };
+  }
+
+  private async describe(id: string): Promise<DiskTarget> {
+    const found = (await this.list()).find((t) => t.image === id);
+    if (!found) throw new NetbootError('not_found', `image "${id}" is not an iSCSI disk served here`, { id });
+    return found;
+  }
+
+  /**
+   * Creates a disk image: a new sparse disk of `sizeBytes`, or a copy of another image's disk
+   * (`from`), registered in the inventory and served at once. With `mac`, linked to that machine.
+   */
+  create(input: { id?: string; name?: string; sizeBytes?: number; from?: string; path?: string; lun?: number; description?: string; mac?: string }): Promise<DiskTarget> {
+    return this.serialized(async () => {
+      const id = input.id ?? slug(input.name);
+      const file = input.path ?? `${id}.img`;
+      this.disks.resolve(file);
+      if (await this.opts.store.images.get(id)) throw new NetbootError('conflict', `image "${id}" already exists`, { field: 'id', id });
+      if (input.from !== undefined) {
+        const src = await this.opts.store.images.get(input.from);
+        if (!src || !isServedImage(src)) throw new NetbootError('not_found', `field "from": no iSCSI disk image "${input.from}" to copy`, { field: 'from' });
+        await this.disks.copy(src.path!, file);
+      } else {
+        if (input.sizeBytes === undefined) throw new NetbootError('validation', 'field "sizeBytes": a new disk needs a size (or "from": an image to copy)', { field: 'sizeBytes' });
+        await this.disks.create(file, input.sizeBytes);
+      }
+      const info = await this.disks.info(file);
+      try {
+        await this.opts.store.images.create({
+          id, name: input.name ?? id, kind: 'iscsi', path: file, sizeBytes: info?.sizeBytes, iqn: this.iqnOf({ id }),
+          ...(input.lun !== undefined ? { lun: input.lun } : {}), ...(input.description ? { description: input.description } : {}),
+        });
+      } catch (err) {
+        await this.disks.remove(file).catch(() => undefined); // the inventory refused it: leave no orphan disk
+        throw err;
+      }
+      if (input.mac !== undefined) await this.linkDevice(id, input.mac);
+      return id;
+    }).then(async (id) => {
+      await this.sync();
+      return this.describe(id);
+    });
+  }
+
+  /** Renames an image's disk file; refused while a machine is logged in to it. */
+  rename(input: { id: string; path: string }): Promise<DiskTarget> {
+    return this.serialized(async () => {
+      const { image, target } = await this.targetOf(input.id);
+      if (!isServedImage(image)) throw new NetbootError('validation', `image "${input.id}" is not an iSCSI disk served here`, { id: input.id });
+      if (target?.nexus.length) throw new NetbootError('conflict', `image "${input.id}" is in use by ${target.nexus.map((n) => n.initiator).join(', ')}`, { id: input.id });
+      await this.disks.rename(image.path!, input.path);
+      await this.opts.store.images.update(image.id, { path: input.path });
+    }).then(async () => {
+      await this.sync();
+      return this.describe(input.id);
+    });
+  }
+
+  /** Removes an image and its target (and with `deleteDisk`, its file). Refused while in use or linked, unless `force`. */
+  remove(input: { id: string; deleteDisk?: boolean; force?: boolean }): Promise<{ removed: string; diskDeleted: boolean }> {
+    return this.serialized(async () => {
+      const { image, target } = await this.targetOf(input.id);
+      if (target?.nexus.length && !input.force) throw new NetbootError('conflict', `image "${input.id}" is in use by ${target.nexus.map((n) => n.initiator).join(', ')}`, { id: input.id });
+      const linked = (await listAll((q) => this.opts.store.devices.list({ ...q, filter: { imageId: image.id } })));
+      if (linked.length && !input.force) throw new NetbootError('conflict', `image "${input.id}" is linked to ${linked.map((d) => d.mac).join(', ')}: unlink them first (or force)`, { id: input.id });
+      for (const d of linked) await this.opts.store.devices.update(d.mac, { imageId: null });
+      if (target && input.force) await this.admin.run(['--op', 'delete', '--mode', 'target', '--tid', String(target.tid), '--force']);
+      await this.opts.store.images.remove(image.id);
+      return image;
+    }).then(async (image) => {
+      await this.sync();
+      let diskDeleted = false;
+      if (input.deleteDisk && isServedImage(image)) {
+        await this.disks.remove(image.path!);
+        diskDeleted = true;
+      }
+      return { removed: image.id, diskDeleted };
+    });
+  }
+
+  /** Links a machine to an image (its `imageId`; a new device when the MAC is unknown): its initiator name joins the ACL. */
+  link(input: { id: string; mac: string }): Promise<DiskTarget> {
+    return this.serialized(() => this.linkDevice(input.id, input.mac)).then(async () => {
+      await this.sync();
+      return this.describe(input.id);
+    });
+  }
+
+  private async linkDevice(id: string, rawMac: string): Promise<void> {
+    const mac = normalizeMac(rawMac);
+    if (!(await this.opts.store.images.get(id))) throw new NetbootError('not_found', `no image "${id}"`, { field: 'id', id });
+    if (await this.opts.store.devices.get(mac)) await this.opts.store.devices.update(mac, { imageId: id });
+    else await this.opts.store.devices.create({ mac, imageId: id });
+  }
+
+  /** Unlinks a machine from its image: its initiator name leaves the ACL (a running session goes on). */
+  unlink(input: { mac: string }): Promise<{ mac: string; imageId: null }> {
+    const mac = normalizeMac(input.mac);
+    return this.serialized(async () => {
+      await this.opts.store.devices.update(mac, { imageId: null });
+    }).then(async () => {
+      await this.sync();
+      return { mac, imageId: null };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.debounce);
+    clearInterval(this.timer);
+    this.unsubscribe?.();
+    await this.queue;
+    if (this.opts.stopOnClose && this.daemon.pid !== undefined) await this.daemon.stop();
+    this.setStatus({ state: 'closed' });
+  }
+}
+
+function slug(name: unknown): string {
+  const s = typeof name === 'string' ? name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) : '';
+  if (!s) throw new NetbootError('validation', 'field "id": give the image an id or a name', { field: 'id' });
+  return s;
+}
+
+function checkChap(user: string, password: string, field: string): void {
+  if (!/^[A-Za-z0-9._@-]{1,64}$/.test(user)) throw new NetbootError('validation', `${field}: the user name must be 1-64 letters, digits, ".", "_", "@" or "-"`, { field });
+  // iPXE and most initiators need 12-16 characters (RFC 3720 recommends at least 12); tgtd takes it on the command line
+  if (!/^[\x21-\x7e]{12,16}$/.test(password)) throw new NetbootError('validation', `${field}: the secret must be 12-16 printable characters without spaces`, { field });
+}
+
+function checkAclEntry(entry: string): void {
+  const ok = entry === 'ALL' || /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(entry) || /^(iqn|eui|naa)\.[\x21-\x7e]{1,220}$/.test(entry);
+  if (!ok) throw new NetbootError('validation', `allow: "${entry}" is not an address, a.b.c.d/nn, ALL or an initiator name`, { field: 'allow' });
+}

@@ -24,6 +24,10 @@ const DEFAULT_ENV: Record<string, string> = {
   NETBOOT_DHCP_NETMASK: '',
   NETBOOT_DHCP_ROUTER: '',
   NETBOOT_DHCP_DNS: '',
+  NETBOOT_ISCSI: 'auto',
+  NETBOOT_ISCSI_PORT: '3260',
+  NETBOOT_TGTD_CONTROL_PORT: '0',
+  NETBOOT_ISCSI_STOP_TGTD: 'false',
 };
 
 async function main(): Promise<void> {

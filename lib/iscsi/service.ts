@@ -22,7 +22,8 @@ import type { TgtTarget } from './tgt-show';
  * flow, the admin API and the editor all do the same thing.
  */
 
-export type DaemonMode = 'auto' | 'own' | 'external';
+/** `auto`: use a running tgtd, else start one; `own`: start one; `external`: only use a running one; `off`: serve nothing. */
+export type DaemonMode = 'auto' | 'own' | 'external' | 'off';
 
 export interface IscsiServiceOptions {
   store: InventoryStore;
@@ -47,7 +48,7 @@ export interface IscsiServiceOptions {
 }
 
 export interface IscsiStatus {
-  state: 'starting' | 'ready' | 'failed' | 'closed';
+  state: 'starting' | 'ready' | 'failed' | 'closed' | 'off';
   error?: string;
   /** `own`: we started tgtd; `external`: it was already running. */
   daemon?: 'own' | 'external';
@@ -150,6 +151,10 @@ export class IscsiService extends EventEmitter implements SanProvider {
 
   /** Connects to (or starts) tgtd, then serves every image. Never rejects: a failure lands in `status`. */
   async start(): Promise<IscsiStatus> {
+    if (this.opts.daemon === 'off') {
+      this.setStatus({ state: 'off' });
+      return this.status;
+    }
     await fsp.mkdir(this.opts.stateDir, { recursive: true });
     await fsp.mkdir(this.disks.dir, { recursive: true });
     this.unsubscribe = this.opts.store.onChange((c: StoreChange) => {
@@ -204,6 +209,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
 
   /** Brings tgtd in line with the inventory. Calls made while one runs share the next run. */
   sync(): Promise<SyncReport> {
+    if (this.opts.daemon === 'off') return Promise.reject(new NetbootError('unavailable', 'iSCSI is off for this server (set the netboot-iscsi node\'s tgtd mode, or NETBOOT_ISCSI, to auto)'));
     if (this.pending) return this.pending;
     const run = this.queue.then(() => {
       this.pending = undefined;
@@ -283,7 +289,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
 
   /** What a sanboot of one of our images needs besides the URI: CHAP, the initiator name the ACL allows, a non-default port. */
   bootInfo(image: Image, mac: string | undefined): SanBootInfo | undefined {
-    if (!isServedImage(image)) return undefined;
+    if (!isServedImage(image) || this.opts.daemon === 'off') return undefined;
     const { incoming, outgoing } = this.opts.chap;
     return {
       ...(this.opts.port !== 3260 ? { port: this.opts.port } : {}),
@@ -295,7 +301,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
   /** Every served image with its target as tgtd has it now. */
   async list(): Promise<DiskTarget[]> {
     const { desired, problems, images, devices } = await this.desired();
-    const current: TgtTarget[] = this.current.state === 'failed' && this.current.daemon === undefined ? [] : await this.admin.targets().catch(() => []);
+    const current: TgtTarget[] = this.opts.daemon === 'off' || (this.current.state === 'failed' && this.current.daemon === undefined) ? [] : await this.admin.targets().catch(() => []);
     const out: DiskTarget[] = [];
     for (const image of images.filter(isServedImage)) {
       const iqn = this.iqnOf(image);
@@ -314,6 +320,12 @@ export class IscsiService extends EventEmitter implements SanProvider {
       });
     }
     return out;
+  }
+
+  /** Disk changes need tgtd: refuse them up front rather than half-apply them. */
+  private assertConnected(): void {
+    if (this.opts.daemon === 'off') throw new NetbootError('unavailable', 'iSCSI is off for this server (set the netboot-iscsi node\'s tgtd mode, or NETBOOT_ISCSI, to auto)');
+    if (this.current.state === 'failed' && this.current.daemon === undefined) throw new NetbootError('unavailable', `iSCSI is not running: ${this.current.error ?? 'tgtd is not available'}`);
   }
 
   private async targetOf(id: string): Promise<{ image: Image; target?: TgtTarget }> {
@@ -336,6 +348,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
    */
   create(input: { id?: string; name?: string; sizeBytes?: number; from?: string; path?: string; lun?: number; description?: string; mac?: string }): Promise<DiskTarget> {
     return this.serialized(async () => {
+      this.assertConnected();
       const id = input.id ?? slug(input.name);
       const file = input.path ?? `${id}.img`;
       this.disks.resolve(file);
@@ -369,6 +382,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
   /** Renames an image's disk file; refused while a machine is logged in to it. */
   rename(input: { id: string; path: string }): Promise<DiskTarget> {
     return this.serialized(async () => {
+      this.assertConnected();
       const { image, target } = await this.targetOf(input.id);
       if (!isServedImage(image)) throw new NetbootError('validation', `image "${input.id}" is not an iSCSI disk served here`, { id: input.id });
       if (target?.nexus.length) throw new NetbootError('conflict', `image "${input.id}" is in use by ${target.nexus.map((n) => n.initiator).join(', ')}`, { id: input.id });

@@ -13,7 +13,7 @@ interface IscsiDef extends NodeDef {
   controlPort?: string | number;
   daemon?: DaemonMode;
   allow?: string;
-  stopOnClose?: boolean;
+  stopOnClose?: boolean | string;
 }
 
 /** Reads a port-like setting (it may come from `${ENV}`), with its default when empty. */
@@ -22,6 +22,14 @@ function int(value: unknown, fallback: number, field: string, min: number, max: 
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new NetbootError('validation', `${field}: "${String(value)}" is not a whole number ${min}-${max}`, { field });
   return n;
+}
+
+const MODES: readonly DaemonMode[] = ['auto', 'own', 'external', 'off'];
+
+function daemonMode(value: unknown): DaemonMode {
+  if (value === undefined || value === '') return 'auto';
+  if (typeof value === 'string' && (MODES as readonly string[]).includes(value)) return value as DaemonMode;
+  throw new NetbootError('validation', `daemon: "${String(value)}" is not one of ${MODES.join(', ')}`, { field: 'daemon' });
 }
 
 /**
@@ -45,7 +53,7 @@ export = function register(RED: RED): void {
     const show = (s: IscsiStatus) => {
       if (s.state === 'ready') node.status({ fill: s.busy.length || s.problems.length ? 'yellow' : 'green', shape: 'dot', text: RED._('netboot-iscsi.status.ready', { targets: s.targets, sessions: s.sessions, waiting: s.busy.length + s.problems.length }) });
       else if (s.state === 'failed') node.status({ fill: 'red', shape: 'ring', text: (s.error ?? 'failed').slice(0, 80) });
-      else node.status({ fill: 'grey', shape: 'ring', text: RED._(`netboot-iscsi.status.${s.state}`) });
+      else node.status({ fill: 'grey', shape: s.state === 'off' ? 'dot' : 'ring', text: RED._(`netboot-iscsi.status.${s.state}`) });
     };
     // the service starts once the server's inventory is open
     const attach = () => {
@@ -65,9 +73,9 @@ export = function register(RED: RED): void {
           listen: def.listen || server.config.bind,
           port: int(def.port, 3260, 'port', 1, 65535),
           controlPort: int(def.controlPort, 0, 'controlPort', 0, 65535),
-          daemon: def.daemon ?? 'auto',
+          daemon: daemonMode(def.daemon),
           allow: (def.allow ?? '').split(/[\s,]+/).filter(Boolean),
-          stopOnClose: def.stopOnClose === true,
+          stopOnClose: def.stopOnClose === true || def.stopOnClose === 'true',
           chap,
           log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) },
         });

@@ -7,13 +7,12 @@
  * (test/.tmp/e2e/<case>.pcapng), and the management API. Cases run one after another (TCG, 2 cores).
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ARTIFACTS, BASE, DHCP, LAB_DIR, NET, NS, REPO, ROUTER_IP, SERVER_IP, bootVm, buildLinuxAssets, fileSize, http, labDown, labUp, login, missingTools, plain,
-  markerMbr, readCapture, readIscsi, scriptMarker, sh, startCapture, startServer, startTgt, stopAll, tftpTransfers, type Packet, type IscsiPdu, type Server, type Tgt, type VmResult,
+  markerMbr, readCapture, readIscsi, scriptMarker, sh, startCapture, startServer, stopAll, stopLeftoverTgt, tftpTransfers, tgtAdm, type Packet, type IscsiPdu, type Server, type VmResult,
 } from './lab';
 
 const missing = missingTools();
@@ -64,47 +63,24 @@ interface IscsiBoot {
   pdus: IscsiPdu[];
   /** `initiator-name address` pairs tgtd listed as logged in (I_T nexus) while the VM ran or just after. */
   nexus: string[];
-  /** tgtd's debug log of this boot. */
-  tgtLog: string;
   why: string;
 }
 
 /**
- * Boots a BIOS VM (iPXE ROM) with tgtd serving `iqn` in the server namespace: the marker disk as LUN
- * `diskLun`, the lab subnet allowed; captures the server's eth0 and polls tgtd's nexus list during the
- * boot. The VM runs until it powers off, or until the `until` texts are on its console. tgtd and the disk
- * are gone afterwards, whatever happened.
+ * Boots a BIOS VM (iPXE ROM) against the server's tgtd (which its netboot-iscsi node runs in the
+ * server namespace); captures the server's eth0 and polls tgtd's nexus list during the boot. The VM
+ * runs until it powers off (the disk's MBR does that after its marker).
  */
-async function iscsiBoot(name: string, mac: string, iqn: string, diskLun: number, until?: string[]): Promise<IscsiBoot> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'nbe2e-iscsi-'));
-  const disk = path.join(dir, 'disk.img');
-  // a sparse 16 MiB disk: iPXE gives a SAN disk a 255-head, 63-sector geometry, and a disk under one
-  // such cylinder (7.8 MiB) has 0 cylinders, so its INT 13 CHS read of the MBR fails ("Boot from SAN
-  // device 0x80 failed: Input/output error")
-  writeFileSync(disk, markerMbr(SAN_MARKER));
-  truncateSync(disk, 16 * 1024 * 1024);
-  let tgt: Tgt | undefined;
-  let vm!: VmResult;
-  let cap!: Awaited<ReturnType<typeof startCapture>>;
+async function iscsiBoot(name: string, mac: string): Promise<IscsiBoot> {
   const nexus = new Set<string>();
+  const cap = await startCapture(name, 150);
+  let vm!: VmResult;
   try {
-    tgt = await startTgt();
-    for (const args of [
-      ['--op', 'new', '--mode', 'target', '--tid', '1', '-T', iqn],
-      ['--op', 'new', '--mode', 'logicalunit', '--tid', '1', '--lun', String(diskLun), '-b', disk, '--bstype', 'rdwr'],
-      ['--op', 'bind', '--mode', 'target', '--tid', '1', '-I', `${NET}.0/24`],
-    ]) {
-      const r = tgt.adm(args);
-      if (r.status !== 0) throw new Error(`tgtadm ${args.join(' ')}: ${r.stdout}${r.stderr}`);
-    }
-    cap = await startCapture(name, 150);
-    // the MBR powers the VM off after its marker; `until` stops it earlier (bounded at 120 s anyway)
-    const boot = bootVm(name, { fw: 'bios', mac, timeout: 120, expect: until ?? ['Booting from SAN device 0x80', SAN_MARKER], stopOnExpect: until !== undefined });
+    const boot = bootVm(name, { fw: 'bios', mac, timeout: 120, expect: ['Booting from SAN device 0x80', SAN_MARKER] });
     let running = true;
     void boot.then(() => (running = false));
     const poll = () => {
-      // (`--op show --mode target --tid N` prints the target's parameters; the full list has the nexus)
-      const show = tgt!.adm(['--op', 'show', '--mode', 'target']).stdout;
+      const show = tgtAdm(['--op', 'show', '--mode', 'target']).stdout;
       for (const m of show.matchAll(/Initiator: (\S+)[\s\S]*?IP Address: (\S+)/g)) nexus.add(`${m[1]} ${m[2]}`);
     };
     while (running) {
@@ -114,30 +90,23 @@ async function iscsiBoot(name: string, mac: string, iqn: string, diskLun: number
     vm = await boot;
     // a VM that powered off from the SAN disk never logged out: tgtd still lists its session
     poll();
-    await cap.stop();
   } finally {
-    await cap?.stop();
-    await tgt?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cap.stop();
   }
   const ip = leased(readCapture(cap.file), mac);
   const pdus = readIscsi(cap.file);
-  const why = `\n--- tgtd (nexus seen: ${[...nexus].join(', ') || 'none'}):\n${tgt!.output().split('\n').slice(-10).join('\n')}`;
-  return { vm, con: plain(vm.serial), ip, pdus, nexus: [...nexus], tgtLog: tgt!.output(), why };
+  return { vm, con: plain(vm.serial), ip, pdus, nexus: [...nexus], why: `\n--- tgtd nexus seen: ${[...nexus].join(', ') || 'none'}` };
 }
 
-/** tgtd listed the VM as logged in, and the wire shows a successful login to `iqn` from the VM's address. */
-function expectIscsiLogin(r: IscsiBoot, iqn: string, why: string): void {
+/** tgtd listed the VM as logged in, and the wire shows a successful login to `iqn` from the VM's address as `initiator`. */
+function expectIscsiLogin(r: IscsiBoot, iqn: string, initiator: string, why: string): void {
   expect(r.ip, `the router leased an address${why}`).toBeDefined();
-  // tgtd's own account: the login went through to the full-feature phase (an I_T nexus)
-  expect(r.tgtLog, `tgtd logged the login${why}`).toMatch(/Login request \(operational negotiation\)/);
-  expect(r.tgtLog, `tgtd created an I_T nexus${why}`).toMatch(/it_nexus_create/);
   // the wire: Login Request (0x03) naming the target, Login Response (0x23) with status 0 (success)
   const login = r.pdus.find((p) => p.opcode === 0x03 && p.src === r.ip && p.keys.includes(`TargetName=${iqn}`));
   expect(login, `an iSCSI login to ${iqn} from ${r.ip}: ${JSON.stringify(r.pdus.slice(0, 4))}`).toBeDefined();
+  expect(login!.keys, 'iPXE logs in with the initiator name our script set (the one the ACL allows)').toContain(`InitiatorName=${initiator}`);
   expect(r.pdus.some((p) => p.opcode === 0x23 && p.src === SERVER_IP && p.dst === r.ip && p.loginStatus === 0), `a successful Login Response${why}`).toBe(true);
-  // a short session (a failed sanboot logs out at once) can fall between two polls; one that was seen is this VM's
-  const initiator = login!.keys.find((k) => k.startsWith('InitiatorName='))?.slice('InitiatorName='.length);
+  // tgtd's own account: the session reached the full-feature phase (an I_T nexus) from the VM's address
   for (const n of r.nexus) expect(n, 'tgtd lists the initiator on the wire, from the VM\'s address').toBe(`${initiator} ${r.ip}`);
 }
 
@@ -165,6 +134,7 @@ describe('network boot through our server (e2e)', () => {
   afterAll(async () => {
     await stopAll();
     await server?.stop();
+    await stopLeftoverTgt();
     labDown();
     writeFileSync(path.join(ARTIFACTS, 'timings.json'), JSON.stringify(timings, null, 2) + '\n');
     console.log(`e2e timings (s): ${JSON.stringify(timings)}`);
@@ -504,55 +474,55 @@ describe('network boot through our server (e2e)', () => {
     const stages = timelineStages(mac, token);
     expect(inOrder(stages, ['script', 'kernel', 'os']), stages.join(' → ')).toBe(true);
   }, 420_000);
-  // No iSCSI management node yet: the test runs tgtd itself, in the server namespace (our sanboot
-  // script names the server's own address as the portal), with a target named like the image's IQN.
-  it('7. iSCSI: a known BIOS PC with an image → menu.ipxe sanboots its target on tgtd → the disk boots', async () => {
+  // The disk is made and served by the reference flow's netboot-iscsi node (tgtd in the server
+  // namespace); the test only writes a boot sector onto it, as an installer would.
+  it('7. iSCSI: the iSCSI node makes a disk for a BIOS PC → menu.ipxe sanboots it from tgtd → the disk boots', async () => {
     const mac = '52:54:00:81:00:07';
-    const iqn = 'iqn.2024-01.local.netboot:e2e-sanboot';
+    const iqn = 'iqn.2024-01.local.netboot:e2e-iscsi';
+    const initiator = 'iqn.2024-01.local.netboot:device-52-54-00-81-00-07';
     const token = login();
-    const image = http('POST', '/netboot/api/images', { token, body: { id: 'e2e-iscsi', name: 'e2e iscsi disk', kind: 'iscsi', iqn } });
-    expect(image.status, image.body).toBe(201);
-    const device = http('POST', '/netboot/api/devices', { token, body: { mac, hostname: 'e2e-iscsi', imageId: 'e2e-iscsi' } });
-    expect(device.status, device.body).toBe(201);
+    // a sparse 16 MiB disk: iPXE gives a SAN disk a 255-head, 63-sector geometry, and a disk under one
+    // such cylinder (7.8 MiB) has 0 cylinders, so its INT 13 CHS read of the MBR fails
+    const made = http('POST', '/netboot/api/iscsi/actions', { token, body: { action: 'create', id: 'e2e-iscsi', name: 'e2e iscsi disk', sizeBytes: 16 * 1024 * 1024, mac } });
+    expect(made.status, made.body).toBe(201);
+    expect(made.json()).toMatchObject({ iqn, lun: 1, state: 'ready', linked: [mac], acl: [initiator], uri: `iscsi:${SERVER_IP}:::1:${iqn}` });
+    const disk = path.join(server.dataDir, 'disks', 'e2e-iscsi.img');
+    const fd = openSync(disk, 'r+');
+    writeSync(fd, markerMbr(SAN_MARKER), 0, 512, 0);
+    closeSync(fd);
+    // tgtd has the target, its disk as LUN 1 (LUN 0 is tgtd's controller) and only this machine in its ACL
+    const show = tgtAdm(['--op', 'show', '--mode', 'target']).stdout;
+    expect(show, show).toContain(`Target 1: ${iqn}`);
+    expect(show, show).toMatch(new RegExp(`LUN: 1[\\s\\S]*Backing store path: ${disk.replace(/[.]/g, '\\.')}`));
+    expect(show.split('ACL information:')[1]?.trim(), show).toBe(initiator);
 
-    // what the machine will get: sanboot with the RFC 4173 root path iscsi:<server>:<proto>:<port>:<LUN hex>:<target>
+    // what the machine will get: its initiator name, then sanboot with iscsi:<server>:<proto>:<port>:<LUN hex>:<target>
     const script = http('GET', `/boot/menu.ipxe?mac=${dashed(mac)}&arch=x86_64&platform=pcbios`);
     expect(script.status, script.body).toBe(200);
+    expect(script.body).toContain(`set initiator-iqn ${initiator}`);
     const san = script.body.match(/^sanboot (?:--\S+ )*(iscsi:\S+)/m);
     expect(san, `a sanboot line in:\n${script.body}`).not.toBeNull();
     const uri = san![1];
     const [, host, proto, port, lunHex, target] = uri.match(/^iscsi:([^:]*):([^:]*):([^:]*):([^:]*):(.+)$/) ?? [];
-    // our server's address, TCP (empty), the default port 3260 (empty), the image's IQN
-    expect({ host, proto, port, target }, uri).toEqual({ host: SERVER_IP, proto: '', port: '', target: iqn });
-    expect(lunHex, uri).toMatch(/^[0-9a-f]{1,4}$/);
-    const lun = parseInt(lunHex, 16);
-    // tgtd's LUN 0 is always the target's controller (it cannot be deleted or backed by a file):
-    // the disk goes to the LUN the script names, or to LUN 1, the first LUN tgtd can give a disk
-    const diskLun = 1; // the lab's tgtd serves the disk as LUN 1 (LUN 0 is tgtd's controller)
+    expect({ host, proto, port, lunHex, target }, uri).toEqual({ host: SERVER_IP, proto: '', port: '', lunHex: '1', target: iqn });
 
-    // a failed sanboot would wait 10 s and go back to the firmware: stop there
-    const r = await iscsiBoot('7-bios-iscsi-sanboot', mac, iqn, diskLun);
+    const r = await iscsiBoot('7-bios-iscsi-sanboot', mac);
     timings['7-bios-iscsi-sanboot'] = r.vm.seconds;
     const why = explain(r.vm, server) + r.why + `\n--- script:\n${script.body}`;
-
-    // our script ran and iPXE logged in to the image's target, from the address the router leased
     expect(r.con, why).toContain(`${BASE}/boot/menu.ipxe... ok`);
     expect(r.con, why).toContain('netboot: Booting e2e iscsi disk');
-    expectIscsiLogin(r, iqn, why);
-    // the server's timeline: the script was served to this machine
+    expectIscsiLogin(r, iqn, initiator, why);
+    expect(r.pdus.some((p) => p.opcode === 0x01 && p.src === r.ip && p.lun === 1), `SCSI commands to LUN 1, the one in our URI${why}`).toBe(true);
+    expectSanBoot(r, why);
     const stages = timelineStages(mac, token);
     expect(stages, stages.join(' → ')).toContain('script');
-
-    const sawLun = (n: number) => r.pdus.some((p) => p.opcode === 0x01 && p.src === r.ip && p.lun === n);
-    expect(sawLun(lun), `SCSI commands to LUN ${lun}, the one in our URI`).toBe(true);
-    // the image's default LUN is tgtd's first disk (LUN 0 is tgtd's controller)
-    expect(lun, `our URI ${uri} names the disk's LUN`).toBe(diskLun);
-    expectSanBoot(r, why);
+    // the node's view: the machine is logged in (it powered off holding its session)
+    const listed = http('GET', '/netboot/api/iscsi', { token });
+    expect(listed.status, listed.body).toBe(200);
+    const t = listed.json<{ targets: Array<{ image: string; sessions: Array<{ initiator: string; addresses: string[] }> }> }>().targets.find((x) => x.image === 'e2e-iscsi');
+    expect(t?.sessions, listed.body).toEqual([{ initiator, addresses: [r.ip] }]);
   }, 300_000);
 
-  // The control for case 7: the same tgtd target and disk, sanbooted with LUN 1 (where tgtd serves a disk)
-  // by a static script that a `chain` profile points at. Proves the lab, tgtd, iPXE's sanboot and the
-  // disk; the only difference to case 7 is the LUN in the root path.
   it('with no default route, the proxy OFFER still reaches the client (directed broadcast)', async () => {
     const before = server.output().length;
     sh('ip', ['-n', NS.srv, 'route', 'del', 'default']);

@@ -141,6 +141,10 @@ export async function startServer(): Promise<Server> {
       NETBOOT_TFTP_PORT: '69',
       NETBOOT_ADMIN_PASSWORD: ADMIN_PASSWORD,
       NETBOOT_INTERFACE: '',
+      // the reference flow's netboot-iscsi node starts tgtd in this namespace, and stops it with the server
+      NETBOOT_ISCSI: 'own',
+      NETBOOT_TGTD_CONTROL_PORT: String(TGT_CONTROL_PORT),
+      NETBOOT_ISCSI_STOP_TGTD: 'true',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   }), 'server');
@@ -166,7 +170,7 @@ export async function startServer(): Promise<Server> {
       if (process.env.E2E_KEEP !== '1') rmSync(dataDir, { recursive: true, force: true });
     },
   };
-  for (const re of [/HTTP listening on 0\.0\.0\.0:8080/, /\bDHCP: listening on UDP 0\.0\.0\.0:67\b/, /proxyDHCP: listening on UDP 0\.0\.0\.0:4011/, /TFTP: listening on UDP 0\.0\.0\.0:69\b/]) {
+  for (const re of [/HTTP listening on 0\.0\.0\.0:8080/, /\bDHCP: listening on UDP 0\.0\.0\.0:67\b/, /proxyDHCP: listening on UDP 0\.0\.0\.0:4011/, /TFTP: listening on UDP 0\.0\.0\.0:69\b/, /iSCSI: started tgtd \(pid \d+\) on portal 0\.0\.0\.0:3260/]) {
     await waitFor(re, 60_000);
   }
   return server;
@@ -372,7 +376,7 @@ export function fileSize(p: string): number {
 }
 
 // ------------------------------------------------------------------------------------------------
-// iSCSI: a boot disk and a tgtd target in the server namespace (until the project has an iSCSI node)
+// iSCSI: the boot disk of the sanboot case, and the server's tgtd (started by its netboot-iscsi node)
 
 /**
  * The boot sector (512 bytes) of the iSCSI cases' disk: after ~0.2 s it writes `marker` + CRLF straight to COM1
@@ -422,63 +426,24 @@ export function markerMbr(marker: string): Buffer {
   return mbr;
 }
 
-export interface Tgt {
-  pid: number;
-  controlPort: number;
-  adm(args: string[]): { status: number; stdout: string; stderr: string };
-  /** tgtd's own console (debug level 1: connections, logins, nexus, SCSI commands). */
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/** tgtd's management socket number (`/var/run/tgtd/socket.<n>`); not 0, so a system tgtd is left alone. */
+/** The control port (`/var/run/tgtd/socket.<n>`) of the tgtd our server's netboot-iscsi node starts; not 0, so a system tgtd is left alone. */
 export const TGT_CONTROL_PORT = Number(process.env.E2E_TGT_CONTROL ?? 81);
 
+/** `tgtadm --lld iscsi` against the server's tgtd (a Unix socket: reachable from any namespace). */
+export function tgtAdm(args: string[]): { status: number; stdout: string; stderr: string } {
+  return sh('tgtadm', ['-C', String(TGT_CONTROL_PORT), '--lld', 'iscsi', ...args], { timeout: 10_000 });
+}
+
 /**
- * `tgtd -f -d 1` in the server namespace, listening for iSCSI on 0.0.0.0:3260 there (our boot scripts
- * name the server's own address as the portal); its debug log (`output()`) records logins and I_T nexus
- * creation, which `tgtadm --mode target --op show` only lists while a session lasts. Tracked by PID ($STATE/tgtd.pid, so `lab.sh down`
- * stops it after a killed run). `stop()` follows tgtd's rules: it ignores SIGTERM while targets
- * exist, so targets go first (--force), then `--op delete --mode system`, SIGKILL only as the last resort.
+ * After the server stopped (its node stops tgtd on close in the e2e settings): if a killed run left
+ * that tgtd up, take it down the way tgtd wants (targets first, then the system) and wait for it.
  */
-export async function startTgt(): Promise<Tgt> {
-  const controlPort = TGT_CONTROL_PORT;
-  const socket = `/var/run/tgtd/socket.${controlPort}`;
-  const sys = () => sh('tgtadm', ['-C', String(controlPort), '--op', 'show', '--mode', 'sys'], { timeout: 5000 });
-  if (sys().status === 0) throw new Error(`a tgtd already answers on control port ${controlPort} (set E2E_TGT_CONTROL)`);
-  const child = track(spawn('ip', ['netns', 'exec', NS.srv, 'tgtd', '-f', '-d', '1', '-C', String(controlPort), '--iscsi', 'portal=0.0.0.0:3260'], { stdio: ['ignore', 'pipe', 'pipe'] }), 'tgtd');
-  let out = '';
-  child.stdout!.on('data', (b) => (out += b));
-  child.stderr!.on('data', (b) => (out += b));
-  const adm = (args: string[]) => sh('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', ...args], { timeout: 10_000 });
-  const tgt: Tgt = {
-    pid: child.pid!, controlPort, adm, output: () => out,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const targets = adm(['--op', 'show', '--mode', 'target']).stdout;
-        for (const m of targets.matchAll(/^Target (\d+):/gm)) adm(['--op', 'delete', '--mode', 'target', '--tid', m[1], '--force']);
-        sh('tgtadm', ['-C', String(controlPort), '--op', 'delete', '--mode', 'system'], { timeout: 10_000 });
-        await stopProcess(child, 5000); // exits by itself after "delete system"; SIGTERM, then SIGKILL after 5 s
-      }
-      rmSync(socket, { force: true });
-      rmSync(`${socket}.lock`, { force: true });
-      writeFileSync(path.join(ARTIFACTS, 'tgtd.log'), out);
-    },
-  };
-  const end = Date.now() + 15_000;
-  while (!(existsSync(socket) && sys().status === 0)) {
-    if (child.exitCode !== null || Date.now() > end) {
-      await tgt.stop();
-      throw new Error(`tgtd did not start:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const listening = sh('ip', ['netns', 'exec', NS.srv, 'ss', '-Hltn', 'sport = :3260']);
-  if (!listening.stdout.trim()) {
-    await tgt.stop();
-    throw new Error(`tgtd does not listen on 3260 in ${NS.srv}:\n${out}`);
-  }
-  return tgt;
+export async function stopLeftoverTgt(): Promise<void> {
+  const sys = () => sh('tgtadm', ['-C', String(TGT_CONTROL_PORT), '--op', 'show', '--mode', 'sys'], { timeout: 5000 }).status === 0;
+  if (!sys()) return;
+  for (const m of tgtAdm(['--op', 'show', '--mode', 'target']).stdout.matchAll(/^Target (\d+):/gm)) tgtAdm(['--op', 'delete', '--mode', 'target', '--tid', m[1], '--force']);
+  sh('tgtadm', ['-C', String(TGT_CONTROL_PORT), '--op', 'delete', '--mode', 'system'], { timeout: 10_000 });
+  for (let i = 0; i < 50 && sys(); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 /**

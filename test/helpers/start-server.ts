@@ -53,6 +53,8 @@ export async function startNetboot(dataDir: string, env: Record<string, string> 
       NETBOOT_DHCP_PORT: String(udp.dhcp),
       NETBOOT_PROXY_PORT: String(udp.proxy),
       NETBOOT_TFTP_PORT: String(udp.tftp),
+      // tgtd is a system-wide daemon: only the tests about it start one
+      NETBOOT_ISCSI: 'off',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -18,6 +18,8 @@ describe.skipIf(!isRoot && !process.env.CI)('npm start without the right to bind
     srv = await startNetboot(dir, {
       NETBOOT_ADMIN_PASSWORD: 'unprivileged-user',
       NETBOOT_DHCP_PORT: '67', NETBOOT_PROXY_PORT: '4011', NETBOOT_TFTP_PORT: '69',
+      // as npm start's default: use a running tgtd or start one, which needs root
+      NETBOOT_ISCSI: 'auto', NETBOOT_TGTD_CONTROL_PORT: String(2000 + (process.pid % 500)),
       HOME: dir,
     }, { uid: NOBODY, gid: NOBODY });
     await srv.waitForOutput(/inventory: .*inventory\.json/);
@@ -34,6 +36,21 @@ describe.skipIf(!isRoot && !process.env.CI)('npm start without the right to bind
     expect(out).toMatch(/NETBOOT_TFTP_PORT/);
     // proxyDHCP's 4011 is above 1023 and binds
     expect(out).toContain('proxyDHCP: listening on UDP 127.0.0.1:4011');
+  });
+
+  it('says that tgtd needs root, and iSCSI answers 503 with that reason while the rest runs', async () => {
+    await srv.waitForOutput(/iSCSI: tgtd needs root/);
+    const token = await login(srv.baseUrl, 'unprivileged-user');
+    const res = await fetch(`${srv.baseUrl}/netboot/api/iscsi`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { status: { state: string; error: string }; targets: unknown[] };
+    expect(body.status).toMatchObject({ state: 'failed', error: expect.stringMatching(/tgtd needs root.*run Node-RED as root/) });
+    const create = await fetch(`${srv.baseUrl}/netboot/api/iscsi/actions`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'create', id: 'd1', sizeBytes: 1048576 }),
+    });
+    expect(create.status).toBe(503);
+    expect(((await create.json()) as { error: { message: string } }).error.message).toMatch(/tgtd/);
   });
 
   it('keeps the rest running: editor login and the management API answer', async () => {

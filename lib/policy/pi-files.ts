@@ -9,7 +9,7 @@ import {
   type PiPrefixMode,
   type PiRoot,
 } from '../render';
-import type { BootContext, ScriptServer } from './boot-script';
+import type { BootContext, SanProvider, ScriptServer } from './boot-script';
 
 /**
  * A Raspberry Pi's `config.txt` and `cmdline.txt` from a check-in result. Settings come from the
@@ -34,6 +34,8 @@ export interface PiFilesOptions {
   /** Model when nothing else says (default 4). */
   model?: PiModel;
   prefixMode?: PiPrefixMode;
+  /** The iSCSI target node, for disks it serves: the initiator name its ACL allows, CHAP, its port. */
+  san?: SanProvider;
 }
 
 export interface PiFiles {
@@ -86,11 +88,15 @@ export function renderPiFiles(ctx: BootContext, server: ScriptServer, opts: PiFi
     }
     case 'iscsi': {
       if (!mac) throw new NetbootError('validation', 'field "mac": an iSCSI root needs the Pi\'s MAC', { field: 'mac' });
+      const san = ctx.image ? opts.san?.bootInfo(ctx.image, mac) : undefined;
+      const port = ctx.image?.targetPort ?? san?.port;
       root = {
         type: 'iscsi',
-        initiator: deviceIqn(server.iqnPrefix, serial ? `pi-${serial}` : mac),
+        initiator: san?.initiatorIqn ?? deviceIqn(server.iqnPrefix, serial ? `pi-${serial}` : mac),
         targetIqn: ctx.image?.iqn ?? deviceIqn(server.iqnPrefix, mac),
-        targetIp: server.serverIp,
+        targetIp: ctx.image?.targetHost ?? server.serverIp,
+        ...(port !== undefined ? { port } : {}),
+        ...(san?.chap ? { username: san.chap.username, password: san.chap.password } : {}),
         ...(str(settings, 'pi.root.uuid') ? { rootUuid: str(settings, 'pi.root.uuid') } : { rootDevice: str(settings, 'pi.root.device') ?? '/dev/sda2' }),
       };
       break;

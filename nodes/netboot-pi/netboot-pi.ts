@@ -33,7 +33,7 @@ export = function register(RED: RED): void {
         const wanted = def.file && def.file !== 'auto' ? def.file : (typeof msg.filename === 'string' ? msg.filename.split('/').pop() : undefined) ?? 'config.txt';
         if (!(FILES as readonly string[]).includes(wanted)) throw new NetbootError('not_found', `field "filename": "${wanted}" is not config.txt or cmdline.txt`, { field: 'filename' });
         const model = def.model && def.model !== 'auto' ? (Number(def.model) as PiModel) : undefined;
-        const pi = renderPiFiles(ctx, server.config, { model, prefixMode: def.prefixMode });
+        const pi = renderPiFiles(ctx, server.config, { model, prefixMode: def.prefixMode, san: server.iscsi });
         msg.payload = pi.files[wanted as (typeof FILES)[number]];
         msg.headers = { 'content-type': 'text/plain; charset=utf-8', ...(pi.containsSecret ? { 'cache-control': 'no-store' } : {}) };
         msg.netboot = { ...ctx, pi };

@@ -189,6 +189,12 @@ describe('Raspberry Pi files', () => {
     expect(iscsi).toMatchObject({ model: 5, prefix: 'dc-a6-32-01-36-c2/', root: 'iscsi' });
     expect(iscsi.files['cmdline.txt']).toContain('iscsi_target_name=iqn.2024-01.local.netboot:disk1 iscsi_target_ip=10.0.0.5');
     expect(iscsi.files['config.txt']).toContain('kernel=kernel_2712.img');
+    // a disk the iSCSI node serves: the initiator name its ACL allows, its CHAP account and port
+    const san = { bootInfo: () => ({ port: 3261, initiatorIqn: 'iqn.2024-01.local.netboot:device-dc-a6-32-01-36-c2', chap: { username: 'nbuser', password: 'S3cret-Pass.2024' } }) };
+    const served = renderPiFiles(await checkIn(store, { mac: 'dc:a6:32:01:36:c2' }), server, { san });
+    expect(served.files['cmdline.txt']).toContain('iscsi_initiator=iqn.2024-01.local.netboot:device-dc-a6-32-01-36-c2 iscsi_target_name=iqn.2024-01.local.netboot:disk1 iscsi_target_ip=10.0.0.5 iscsi_target_port=3261');
+    expect(served.files['cmdline.txt']).toMatch(/iscsi_username=nbuser iscsi_password=S3cret-Pass\.2024/);
+    expect(served.containsSecret).toBe(true);
     const unknown = renderPiFiles(await checkIn(store, {}, {}, { filename: 'abcdef01/config.txt' }), server);
     expect(unknown).toMatchObject({ prefix: '', root: 'initramfs' });
     expect(unknown.files['config.txt']).toContain('initramfs registration/initrd.img followkernel');

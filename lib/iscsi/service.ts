@@ -44,6 +44,8 @@ export interface IscsiServiceOptions {
   /** Stop our own tgtd when the service closes (default: leave it running so machines keep their disks). */
   stopOnClose?: boolean;
   resyncMs?: number;
+  /** How often logins and logouts are looked for (default 2 s). */
+  sessionPollMs?: number;
   log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
 }
 
@@ -61,6 +63,15 @@ export interface IscsiStatus {
 export interface Problem {
   image: string;
   reason: string;
+}
+
+/** A machine logged in to (or out of) one of our targets; `mac` when its initiator name is one our scripts set. */
+export interface SessionEvent {
+  type: 'iscsi.login' | 'iscsi.logout';
+  target: string;
+  initiator: string;
+  ip?: string;
+  mac?: string;
 }
 
 export interface SyncReport {
@@ -115,13 +126,16 @@ export class IscsiService extends EventEmitter implements SanProvider {
   private unsubscribe?: () => void;
   private closed = false;
   private firstSync = true;
+  private sessionTimer?: NodeJS.Timeout;
+  /** Sessions seen at the last look, by `iqn|initiator|address`. */
+  private sessions = new Map<string, SessionEvent>();
   /** Targets created here with an IQN outside our prefix: still ours to delete. */
   private readonly created = new Set<string>();
 
   constructor(options: IscsiServiceOptions) {
     super();
     this.opts = {
-      listen: '0.0.0.0', port: 3260, controlPort: 0, daemon: 'auto', allow: [], stopOnClose: false, resyncMs: 30_000, chap: {},
+      listen: '0.0.0.0', port: 3260, controlPort: 0, daemon: 'auto', allow: [], stopOnClose: false, resyncMs: 30_000, sessionPollMs: 2000, chap: {},
       ...options,
     } as IscsiService['opts'];
     if (this.opts.chap.incoming) checkChap(this.opts.chap.incoming.user, this.opts.chap.incoming.password, 'chap');
@@ -162,6 +176,11 @@ export class IscsiService extends EventEmitter implements SanProvider {
     });
     this.timer = setInterval(() => this.schedule(0), this.opts.resyncMs);
     this.timer.unref();
+    this.sessionTimer = setInterval(() => {
+      if (this.current.state !== 'ready') return;
+      void this.serialized(() => this.admin.targets()).then((t) => this.watchSessions(t), () => undefined);
+    }, this.opts.sessionPollMs);
+    this.sessionTimer.unref();
     await this.connect();
     return this.status;
   }
@@ -275,7 +294,9 @@ export class IscsiService extends EventEmitter implements SanProvider {
     for (const b of newBusy) this.opts.log?.warn(`iSCSI: ${b.iqn}: ${b.reason}`);
     const newProblems = problems.filter((p) => !this.current.problems.some((o) => o.image === p.image && o.reason === p.reason));
     for (const p of newProblems) this.opts.log?.warn(`iSCSI: image "${p.image}": ${p.reason}`);
-    const after = (await this.admin.targets()).filter((t) => this.owns(t.iqn));
+    const all = await this.admin.targets();
+    this.watchSessions(all);
+    const after = all.filter((t) => this.owns(t.iqn));
     this.setStatus({
       state: result.failed.length ? 'failed' : 'ready',
       ...(result.failed.length ? { error: result.failed[0].error } : {}),
@@ -285,6 +306,31 @@ export class IscsiService extends EventEmitter implements SanProvider {
       problems,
     });
     return { applied: result.applied, failed: result.failed, busy: plan.busy, problems };
+  }
+
+  /** Emits `session` (iscsi.login / iscsi.logout) for every session that appeared or ended since the last look. */
+  private watchSessions(targets: readonly TgtTarget[]): void {
+    const now = new Map<string, SessionEvent>();
+    for (const t of targets) {
+      if (!this.owns(t.iqn)) continue;
+      for (const n of t.nexus) {
+        for (const ip of n.addresses.length ? n.addresses : ['']) {
+          const mac = this.macOfInitiator(n.initiator);
+          now.set(`${t.iqn}|${n.initiator}|${ip}`, { type: 'iscsi.login', target: t.iqn, initiator: n.initiator, ...(ip ? { ip } : {}), ...(mac ? { mac } : {}) });
+        }
+      }
+    }
+    for (const [key, e] of now) if (!this.sessions.has(key)) this.emit('session', e);
+    for (const [key, e] of this.sessions) if (!now.has(key)) this.emit('session', { ...e, type: 'iscsi.logout' });
+    this.sessions = now;
+    const sessions = targets.filter((t) => this.owns(t.iqn)).reduce((n, t) => n + t.nexus.length, 0);
+    if (sessions !== this.current.sessions) this.setStatus({ sessions });
+  }
+
+  /** `<prefix>:device-aa-bb-cc-dd-ee-ff` (the name our scripts give a machine) → its MAC. */
+  private macOfInitiator(initiator: string): string | undefined {
+    const m = new RegExp(`^${this.opts.iqnPrefix.replace(/[.]/g, '\\.')}:device-((?:[0-9a-f]{2}-){5}[0-9a-f]{2})$`).exec(initiator);
+    return m ? m[1].replace(/-/g, ':') : undefined;
   }
 
   /** What a sanboot of one of our images needs besides the URI: CHAP, the initiator name the ACL allows, a non-default port. */
@@ -446,6 +492,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
     this.closed = true;
     clearTimeout(this.debounce);
     clearInterval(this.timer);
+    clearInterval(this.sessionTimer);
     this.unsubscribe?.();
     await this.queue;
     if (this.opts.stopOnClose && this.daemon.pid !== undefined) await this.daemon.stop();

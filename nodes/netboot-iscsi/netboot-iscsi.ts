@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { NetbootError } from '../../lib/errors';
-import { IscsiService, runIscsiAction, type ChapConfig, type DaemonMode, type IscsiStatus } from '../../lib/iscsi';
+import { IscsiService, runIscsiAction, type ChapConfig, type DaemonMode, type IscsiStatus, type SessionEvent } from '../../lib/iscsi';
 import { runInput } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 import type { NetbootServerNode } from '../shared/server-node';
@@ -86,6 +86,8 @@ export = function register(RED: RED): void {
       }
       server.iscsi = service;
       service.on('status', show);
+      // logins and logouts feed the boot timeline (stage "iscsi") and the per-device disk figures
+      service.on('session', (e: SessionEvent) => server.publish({ type: e.type, target: e.target, ip: e.ip, mac: e.mac, ts: Date.now() }));
       void service.start();
     };
     server.on('state', attach);

@@ -514,8 +514,13 @@ describe('network boot through our server (e2e)', () => {
     expectIscsiLogin(r, iqn, initiator, why);
     expect(r.pdus.some((p) => p.opcode === 0x01 && p.src === r.ip && p.lun === 1), `SCSI commands to LUN 1, the one in our URI${why}`).toBe(true);
     expectSanBoot(r, why);
-    const stages = timelineStages(mac, token);
-    expect(stages, stages.join(' → ')).toContain('script');
+    // the timeline: the script, then the iSCSI login the node saw (it looks every 2 s)
+    let stages = timelineStages(mac, token);
+    for (let i = 0; i < 50 && !stages.includes('iscsi'); i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      stages = timelineStages(mac, token);
+    }
+    expect(inOrder(stages, ['script', 'iscsi']), stages.join(' → ')).toBe(true);
     // the node's view: the machine is logged in (it powered off holding its session)
     const listed = http('GET', '/netboot/api/iscsi', { token });
     expect(listed.status, listed.body).toBe(200);

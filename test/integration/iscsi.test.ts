@@ -3,7 +3,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, wri
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IscsiService, TgtAdmin, type IscsiServiceOptions } from '../../lib/iscsi';
+import { IscsiService, TgtAdmin, type IscsiServiceOptions, type SessionEvent } from '../../lib/iscsi';
 import { JsonInventoryStore } from '../../lib/store';
 import { freeTcpPort } from '../helpers/start-server';
 
@@ -57,7 +57,7 @@ describe.skipIf(missing.length > 0)('iSCSI targets on a real tgtd', () => {
     store = await JsonInventoryStore.open(path.join(dir, 'inventory.json'));
     options = {
       store, disksDir: path.join(dir, 'disks'), stateDir: dir, iqnPrefix: P, advertise: '127.0.0.1', listen: '127.0.0.1', port,
-      controlPort, daemon: 'own', chap: {}, stopOnClose: false, resyncMs: 500, log,
+      controlPort, daemon: 'own', chap: {}, stopOnClose: false, resyncMs: 500, sessionPollMs: 200, log,
     };
     svc = new IscsiService(options);
     const status = await svc.start();
@@ -127,6 +127,8 @@ describe.skipIf(missing.length > 0)('iSCSI targets on a real tgtd', () => {
   });
 
   it('refuses to rename or delete a disk while a machine is logged in, and does both once it has left', async () => {
+    const sessions: SessionEvent[] = [];
+    svc.on('session', (e: SessionEvent) => sessions.push(e));
     let perf: ChildProcess | undefined = spawn('iscsi-perf', ['-i', ME, url('d1')], { stdio: 'ignore' });
     try {
       await until('a session on d1', async () => ((await admin.targets()).find((x) => x.iqn === `${P}:d1`)?.nexus.length ?? 0) > 0);
@@ -140,6 +142,12 @@ describe.skipIf(missing.length > 0)('iSCSI targets on a real tgtd', () => {
       perf = undefined;
     }
     await until('the session to end', async () => ((await admin.targets()).find((x) => x.iqn === `${P}:d1`)?.nexus.length ?? 1) === 0);
+    // the login and the logout were reported, with the machine's MAC read from its initiator name
+    await until('the logout event', () => sessions.length >= 2);
+    expect(sessions).toEqual([
+      { type: 'iscsi.login', target: `${P}:d1`, initiator: ME, ip: '127.0.0.1', mac: MAC },
+      { type: 'iscsi.logout', target: `${P}:d1`, initiator: ME, ip: '127.0.0.1', mac: MAC },
+    ]);
     const moved = await svc.rename({ id: 'd1', path: 'renamed.img' });
     expect(moved).toMatchObject({ path: 'renamed.img', state: 'ready' });
     expect((await admin.targets()).find((x) => x.iqn === `${P}:d1`)?.luns.find((l) => l.lun === 1)?.path).toBe(path.join(dir, 'disks', 'renamed.img'));

@@ -209,7 +209,8 @@ export class IscsiService extends EventEmitter implements SanProvider {
     if (this.closed) return;
     const why = `tgtd exited (${signal ?? `code ${String(code)}`}): ${this.daemon.logTail(2) || 'no output'}; restarting it in 2 s`;
     this.opts.log?.error(`iSCSI: ${why}`);
-    this.setStatus({ state: 'failed', error: why, targets: 0, sessions: 0 });
+    // daemon unknown again: until a start works, the periodic check keeps trying to connect
+    this.setStatus({ state: 'failed', error: why, daemon: undefined, targets: 0, sessions: 0 });
     this.firstSync = true;
     setTimeout(() => {
       if (!this.closed) void this.connect();

@@ -3,6 +3,7 @@ export * from './packet';
 export * from './options';
 export * from './path';
 export * from './source';
+export * from './blocks';
 export * from './types';
 export { ReadTransfer, RtoEstimator } from './transfer';
 export type { ReadTransferOptions, TransferHooks } from './transfer';

@@ -17,15 +17,17 @@
  * The server never emits 'error', so a missing listener can never crash the process.
  */
 import * as dgram from 'node:dgram';
+import * as dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import * as nodePath from 'node:path';
 import { NetbootError } from '../errors';
 import { negotiateOptions, type NegotiationLimits } from './options';
 import { encodeError, parsePacket, TftpErrorCode, type RequestPacket } from './packet';
 import { isInside, normalizeTftpPath } from './path';
-import { BufferReader, FileReader, NetasciiReader, toNetascii, type ByteReader, type TftpSource } from './source';
+import { ChunkCache, fileKey, FileBlocks, MemoryBlocks, openRegularFile, StreamBlocks, type BlockSource } from './blocks';
+import { FileReader, NetasciiReader, toNetascii, type TftpSource } from './source';
 import { ReadTransfer, type TransferHooks } from './transfer';
 import { DEFAULT_TIMING, systemClock, type TftpClock, type TftpLogger, type TftpPeer, type TftpSocketFactory, type TftpTiming, type TransferOutcome, type TransferStats } from './types';
 import { WriteTransfer } from './write-transfer';
@@ -75,6 +77,12 @@ export interface TftpServerOptions {
   /** Largest accepted upload (default 64 MiB). */
   maxUploadBytes?: number;
   progressIntervalMs?: number;
+  /**
+   * Bytes of file data kept in memory for all transfers, in 64 KiB chunks, least recently used
+   * out (default 16 MiB; 0 keeps nothing, but transfers of the same file still share reads in
+   * progress). Many clients fetching the same kernel then read it from disk once.
+   */
+  readCacheBytes?: number;
   clock?: TftpClock;
   log?: TftpLogger;
 }
@@ -185,8 +193,19 @@ const DEFAULTS = {
 
 class ResolverTimeout extends Error {}
 
+/**
+ * Transfer sockets send to the IP literal a request came from. Node resolves the address of every
+ * unconnected send through dns.lookup, which answers a literal only on the next tick; answering it
+ * at once makes each DATA packet leave synchronously from the ACK handler.
+ */
+function literalLookup(host: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  const family = isIP(host);
+  if (family !== 0) callback(null, host, family);
+  else dns.lookup(host, options as dns.LookupOneOptions, callback);
+}
+
 function defaultSocketFactory(type: 'udp4' | 'udp6'): dgram.Socket {
-  return dgram.createSocket({ type, reuseAddr: false });
+  return dgram.createSocket({ type, reuseAddr: false, lookup: literalLookup as dgram.SocketOptions['lookup'] });
 }
 
 function shortError(err: unknown): string {
@@ -202,6 +221,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
   private readonly entries = new Map<string, Entry>();
   private readonly perClient = new Map<string, number>();
   private readonly pendingWork = new Set<Promise<void>>();
+  private readonly chunks: ChunkCache;
   private attached: dgram.Socket | undefined;
   private readonly onSocketMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handlePacket(msg, rinfo);
   private closing = false;
@@ -229,6 +249,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
     this.limits = { maxBlksize: opts.maxBlksize, mtu: opts.mtu, maxWindowsize: opts.maxWindowsize };
     this.family = isIPv6(opts.address) ? 'udp6' : 'udp4';
+    this.chunks = new ChunkCache({ maxBytes: opts.readCacheBytes });
   }
 
   /** Listens to a bound socket's datagrams. The caller still owns (and closes) the socket. */
@@ -456,20 +477,20 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
 
     // Open the data before negotiating so tsize is the real size.
     const netascii = p.mode === 'netascii';
-    const wantedBlk = Math.max(512, Number(p.options.blksize) || 512);
-    const wantedWin = Math.max(1, Number(p.options.windowsize) || 1);
-    const chunk = Math.min(1 << 20, Math.max(16384, Math.min(wantedBlk * wantedWin, 65464 * 16)));
-    let reader: ByteReader;
+    let opened: { kind: 'memory'; data: Buffer } | { kind: 'file'; handle: fsp.FileHandle; size: number; key: string } | { kind: 'stream'; reader: NetasciiReader };
     let size: number | undefined;
     try {
       if (source.kind === 'buffer') {
         const data = netascii ? toNetascii(source.data) : source.data;
-        reader = new BufferReader(data);
+        opened = { kind: 'memory', data };
         size = data.length;
+      } else if (netascii) {
+        const { reader } = await FileReader.open(source.path, 16384);
+        opened = { kind: 'stream', reader: new NetasciiReader(reader) };
       } else {
-        const opened = await FileReader.open(source.path, chunk);
-        reader = netascii ? new NetasciiReader(opened.reader) : opened.reader;
-        size = netascii ? undefined : opened.size;
+        const { handle, stat } = await openRegularFile(source.path);
+        opened = { kind: 'file', handle, size: stat.size, key: fileKey(stat) };
+        size = stat.size;
       }
     } catch (err) {
       this.release(entry);
@@ -479,29 +500,36 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       else this.refuse(req.client, req.path, TftpErrorCode.NOT_DEFINED, 'cannot open file', shortError(err));
       return;
     }
+    const closeOpened = (): Promise<void> =>
+      opened.kind === 'file' ? opened.handle.close().catch(() => undefined) : opened.kind === 'stream' ? opened.reader.close() : Promise.resolve();
 
     const neg = negotiateOptions({ options: p.options, direction: 'read', size, limits: this.limits });
     let socket: dgram.Socket;
     try {
       socket = await this.openSocket(req.client);
     } catch (err) {
-      await reader.close();
+      await closeOpened();
       this.release(entry);
       this.emitWarning('cannot open a transfer socket', err);
       this.refuse(req.client, req.path, TftpErrorCode.NOT_DEFINED, 'server busy: no transfer socket');
       return;
     }
     if (this.closing) {
-      await reader.close();
+      await closeOpened();
       socket.close();
       this.release(entry); // close() already told the client
       return;
     }
+    let blocks: BlockSource;
+    if (opened.kind === 'memory') blocks = new MemoryBlocks(opened.data, neg.blksize);
+    else if (opened.kind === 'stream') blocks = new StreamBlocks(opened.reader, neg.blksize);
+    // read ahead about two windows, so the next window's blocks are in memory when its ACK comes
+    else blocks = new FileBlocks(opened.handle, opened.size, neg.blksize, this.chunks, opened.key, 2 * neg.blksize * neg.windowsize);
     const timing = neg.timeoutSec !== undefined ? { ...this.timing, maxMs: neg.timeoutSec * 1000 } : this.timing;
     const transfer = new ReadTransfer({
       socket,
       client: req.client,
-      reader,
+      blocks,
       size,
       blksize: neg.blksize,
       windowsize: neg.windowsize,
@@ -639,6 +667,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       }),
     ]);
     if (timer) clearTimeout(timer);
+    this.chunks.clear();
   }
 }
 

@@ -1,10 +1,10 @@
 /**
- * Data sources for a read transfer and the sequential readers that cut them into blocks.
+ * Data sources for a read transfer, sequential byte readers and netascii conversion.
  *
  * A resolver answers with a `TftpSource`: a file on disk (read on demand at offsets, never loaded
- * whole) or a Buffer (a virtual file rendered in memory). Readers are sequential: the transfer keeps
- * the blocks of its current window itself, so memory per transfer stays about
- * windowsize × blksize plus one read-ahead chunk.
+ * whole) or a Buffer (a virtual file rendered in memory). The transfer reads them through a
+ * BlockSource (blocks.ts): a file in shared read-ahead chunks, a Buffer as views. The sequential
+ * readers here serve netascii, whose conversion changes the length as it goes.
  */
 import { promises as fsp } from 'node:fs';
 

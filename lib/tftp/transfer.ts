@@ -3,23 +3,36 @@
  *
  * Sending (RFC 1350 + RFC 7440 windows):
  *  - `base` is the first block not yet acknowledged, `next` the next block to send; at most
- *    `windowsize` blocks from `base` are in flight, and only those are held in memory;
+ *    `windowsize` blocks from `base` are in flight;
+ *  - the hot path (ACK in → next DATA out) is synchronous whenever the block is in memory (a
+ *    buffer, or a file chunk already read ahead, see blocks.ts): no await, no timer created, no
+ *    copy of the payload (the 4-byte header and the payload view go out in one sendmsg);
  *  - an ACK for a block inside the window acknowledges everything up to it and restarts the window
- *    right after it (so a receiver that saw a gap gets the missing block at once) — unless the block
- *    after it has already been resent, in which case the window just slides;
- *  - an ACK for `base - 1` (a duplicate) or anything older is ignored: we never retransmit because of
- *    a duplicate ACK (no Sorcerer's Apprentice);
- *  - when nothing useful arrives within the adaptive timeout, the window is resent from `base`, the
- *    timeout doubles (bounded), and after `retries` silent timeouts the transfer is aborted;
+ *    right after it, so a receiver that saw a gap gets the missing block at once (RFC 7440);
+ *  - an ACK for `base - 1` (a duplicate), anything older, or a block never sent is ignored: we
+ *    never retransmit because of a duplicate ACK (no Sorcerer's Apprentice);
+ *  - one timer per transfer, re-armed lazily through a deadline field. When nothing useful arrives,
+ *    a windowed transfer first sends a probe — only the newest block sent — after a short RTT-based
+ *    probe timeout, which makes a receiver that lost the last block of a window, or whose window ACK
+ *    was lost, answer at once. Then the window is resent from `base` after the adaptive RTO (RFC 6298
+ *    style, floor `minMs`, cap `maxMs`), doubling each time; after `retries` of these the transfer is
+ *    aborted. Lock-step transfers skip the probe (Pi firmware mis-ACKs needless duplicates). The
+ *    probe resends the whole window instead when the window out answers a gap report, or when a
+ *    duplicate ACK arrived while it was out (the receiver lacks the window's first block, so its gap
+ *    ACK looks like a repeat of the previous one): the receiver reported that gap once and waits.
+ *    Still timer-driven and at most once per silence, so never an ACK-clocked storm;
+ *  - an expired deadline is looked at once more after the socket reads of that loop turn, so an
+ *    ACK that waited unread in a busy event loop never counts as a timeout;
  *  - block numbers are 16 bits on the wire and wrap 65535 → 0; internally they are plain counters.
  *
  * The Raspberry Pi / EDK2 size probe (ERROR code 0 or 8 from the client before it acknowledged any
  * data block) ends the transfer as a 'probe', which is not an error.
  */
 import type * as dgram from 'node:dgram';
-import { encodeData, encodeError, encodeOack, parsePacket, TftpErrorCode, type TftpOptionList } from './packet';
+import { StreamBlocks, type BlockSource } from './blocks';
+import { encodeError, encodeOack, Opcode, parsePacket, TftpErrorCode, type TftpOptionList } from './packet';
 import type { ByteReader } from './source';
-import type { TftpClock, TftpPeer, TftpTiming, TransferOutcome, TransferStats } from './types';
+import { DEFAULT_PROBE_MIN_MS, type TftpClock, type TftpPeer, type TftpTiming, type TransferOutcome, type TransferStats } from './types';
 
 export interface TransferHooks {
   oack?(options: Record<string, string>): void;
@@ -32,7 +45,10 @@ export interface ReadTransferOptions {
   /** Bound socket used only by this transfer. The transfer closes it. */
   socket: dgram.Socket;
   client: TftpPeer;
-  reader: ByteReader;
+  /** The data, cut into `blksize` blocks. The transfer closes it. */
+  blocks?: BlockSource;
+  /** Instead of `blocks`: a sequential reader (wrapped in StreamBlocks). */
+  reader?: ByteReader;
   /** Size announced to progress listeners, when known. */
   size?: number;
   blksize: number;
@@ -47,12 +63,6 @@ export interface ReadTransferOptions {
   progressIntervalMs?: number;
 }
 
-interface WindowEntry {
-  data: Buffer;
-  sentAt: number;
-  sends: number;
-}
-
 /** RFC 6298-style retransmission timeout estimator. */
 export class RtoEstimator {
   private srtt: number | undefined;
@@ -63,6 +73,10 @@ export class RtoEstimator {
   }
   get rto(): number {
     return this.current;
+  }
+  /** Smoothed round-trip time, once there is a sample. */
+  get smoothed(): number | undefined {
+    return this.srtt;
   }
   sample(ms: number): void {
     const s = Math.max(0, ms);
@@ -88,22 +102,41 @@ type Phase = 'oack' | 'data' | 'finished';
 
 export class ReadTransfer {
   readonly client: TftpPeer;
-  /** Resolves once the transfer has ended and its socket and reader are released. */
+  /** Resolves once the transfer has ended and its socket and data source are released. */
   readonly finished: Promise<TransferOutcome>;
 
   private readonly socket: dgram.Socket;
-  private readonly reader: ByteReader;
+  private readonly blocks: BlockSource;
   private readonly opts: ReadTransferOptions;
   private readonly rto: RtoEstimator;
+  private readonly windowsize: number;
+  private readonly blksize: number;
+  private readonly port: number;
+  private readonly address: string;
   private phase: Phase;
+  /** First block not yet acknowledged. */
   private base = 1;
+  /** Next block to send. */
   private next = 1;
-  private lastIndex: number | undefined;
-  private win: WindowEntry[] = [];
-  private pumping = false;
+  /** Highest block sent so far; sending a block at or below it is a retransmission. */
+  private maxSent = 0;
+  /** Per window slot (block % windowsize): when the block was last sent and how often. */
+  private readonly sentAt: Float64Array;
+  private readonly sends: Uint32Array;
+  /** Per window slot: the 4-byte DATA header, made on first use and rewritten for each send. */
+  private readonly headers: Array<Buffer | undefined>;
+  private lastLength = 0;
+  private loading = false;
   private timer: unknown;
   private timerAt = 0;
   private deadline = 0;
+  private expiryQueued = false;
+  /** The probe of the current silence was sent (windowed transfers). */
+  private probed = false;
+  /** A duplicate ACK arrived while a window was out, since the last progress. */
+  private duplicateSeen = false;
+  /** The window out was restarted by an ACK inside the previous one (the receiver saw a gap). */
+  private rewound = false;
   private silentTimeouts = 0;
   private oackSentAt = 0;
   private oackSends = 0;
@@ -113,12 +146,23 @@ export class ReadTransfer {
   private readonly startedAt: number;
   private lastProgressAt = -Infinity;
   private resolveFinished!: (o: TransferOutcome) => void;
+  private readonly onTimerFired = (): void => this.onTimer();
+  private readonly onExpiry = (): void => this.checkExpiry();
 
   constructor(opts: ReadTransferOptions) {
     this.opts = opts;
     this.client = opts.client;
+    this.port = opts.client.port;
+    this.address = opts.client.address;
     this.socket = opts.socket;
-    this.reader = opts.reader;
+    if (opts.blocks) this.blocks = opts.blocks;
+    else if (opts.reader) this.blocks = new StreamBlocks(opts.reader, opts.blksize);
+    else throw new TypeError('ReadTransfer needs blocks or a reader');
+    this.blksize = opts.blksize;
+    this.windowsize = Math.max(1, Math.floor(opts.windowsize));
+    this.sentAt = new Float64Array(this.windowsize);
+    this.sends = new Uint32Array(this.windowsize);
+    this.headers = [];
     this.rto = new RtoEstimator(opts.timing);
     this.phase = opts.oack.length > 0 ? 'oack' : 'data';
     this.startedAt = opts.clock.now();
@@ -142,9 +186,9 @@ export class ReadTransfer {
     if (this.phase === 'oack') {
       this.sendOack();
       this.opts.hooks?.oack?.(Object.fromEntries(this.opts.oack));
-      this.armTimer();
+      this.armTimer(this.rto.rto);
     } else {
-      void this.pump();
+      this.fill();
     }
   }
 
@@ -163,14 +207,14 @@ export class ReadTransfer {
       rateBps: durationMs > 0 ? Math.round((this.bytesAcked * 1000) / durationMs) : 0,
       retransmits: this.retransmits,
       timeouts: this.timeouts,
-      blksize: this.opts.blksize,
-      windowsize: this.opts.windowsize,
+      blksize: this.blksize,
+      windowsize: this.windowsize,
     };
   }
 
   private send(buf: Buffer): void {
     try {
-      this.socket.send(buf, this.client.port, this.client.address);
+      this.socket.send(buf, this.port, this.address);
     } catch {
       // the socket is closing; the finish path handles it
     }
@@ -183,9 +227,38 @@ export class ReadTransfer {
     this.send(encodeOack(this.opts.oack));
   }
 
+  private sendData(n: number, payload: Buffer, now: number): void {
+    const slot = n % this.windowsize;
+    let header = this.headers[slot];
+    // A send the kernel could not take at once stays queued and keeps pointing at its header:
+    // never rewrite a header that may still be waiting.
+    if (header === undefined || this.socket.getSendQueueCount() > 0) {
+      header = Buffer.allocUnsafe(4);
+      header[0] = 0;
+      header[1] = Opcode.DATA;
+      this.headers[slot] = header;
+    }
+    header[2] = (n >>> 8) & 0xff;
+    header[3] = n & 0xff;
+    if (n > this.maxSent) {
+      this.maxSent = n;
+      this.sends[slot] = 1;
+    } else {
+      this.sends[slot]++;
+      this.retransmits++;
+    }
+    this.sentAt[slot] = now;
+    if (n === this.blocks.last) this.lastLength = payload.length;
+    try {
+      this.socket.send([header, payload], this.port, this.address);
+    } catch {
+      // the socket is closing; the finish path handles it
+    }
+  }
+
   private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.phase === 'finished') return;
-    if (rinfo.port !== this.client.port || rinfo.address !== this.client.address) {
+    if (rinfo.port !== this.port || rinfo.address !== this.address) {
       // RFC 1350: answer the stranger with ERROR 5 and carry on.
       try {
         this.socket.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
@@ -193,6 +266,12 @@ export class ReadTransfer {
         // closing
       }
       this.opts.hooks?.stray?.('unknown_tid', { address: rinfo.address, port: rinfo.port });
+      return;
+    }
+    // Fast path for the packet that arrives once per window: ACK (bytes after the block number,
+    // padding from some stacks, are ignored as parsePacket does).
+    if (msg.length >= 4 && msg[0] === 0 && msg[1] === Opcode.ACK) {
+      this.onAck((msg[2] << 8) | msg[3]);
       return;
     }
     const parsed = parsePacket(msg);
@@ -217,109 +296,115 @@ export class ReadTransfer {
       if (wire !== 0) return; // not an answer to the OACK
       if (this.oackSends === 1) this.rto.sample(now - this.oackSentAt);
       this.phase = 'data';
-      this.silentTimeouts = 0;
-      this.clearTimer();
-      void this.pump();
+      this.quiet();
+      this.fill();
       return;
     }
     if (this.phase !== 'data') return;
-    // Map the 16-bit number onto [base-1, base-1+65535]; only blocks we hold and have sent count
-    // (after a timeout rewind `next` may be below a block the client already has).
+    // Map the 16-bit number onto [base-1, base-1+65535]; only blocks already sent count.
     const lo = this.base - 1;
-    const offset = (wire - (lo & 0xffff) + 0x10000) & 0xffff;
-    const abs = lo + offset;
-    if (abs === lo) return; // duplicate ACK: ignore, never retransmit because of it
-    const acked = abs - this.base + 1;
-    if (acked > this.win.length || this.win[acked - 1].sends === 0) return; // not sent yet: stale/bogus
-    const last = this.win[acked - 1];
-    if (last.sends === 1) this.rto.sample(now - last.sentAt);
-    for (let i = 0; i < acked; i++) this.bytesAcked += this.win[i].data.length;
-    this.win.splice(0, acked);
+    const abs = lo + ((wire - (lo & 0xffff) + 0x10000) & 0xffff);
+    if (abs === lo) {
+      // A duplicate: never a retransmission by itself. But while a window is out it may be the
+      // receiver saying that the window's first block is missing; the probe will then go back.
+      if (this.next > this.base) this.duplicateSeen = true;
+      return;
+    }
+    if (abs > this.maxSent) return; // stale or bogus
+    const slot = abs % this.windowsize;
+    if (this.sends[slot] === 1) this.rto.sample(now - this.sentAt[slot]); // Karn: only unambiguous samples
     this.base = abs + 1;
-    // An ACK inside the window means the receiver lacks the next block: restart the window right
-    // after it. Only once per block, though: if that block was already resent, the ACK is most
-    // likely a late answer to an older copy, and rewinding again would flood the receiver with
-    // duplicates (the windowed form of the Sorcerer's Apprentice); the timer covers a real loss.
-    const following = this.win[0];
-    if (this.next < this.base || following === undefined || following.sends <= 1) this.next = this.base;
-    this.silentTimeouts = 0;
-    this.clearTimer();
-    if (this.lastIndex !== undefined && abs >= this.lastIndex) {
-      this.emitProgress(true);
+    // Everything up to abs is acknowledged. An ACK below the newest block sent means the receiver
+    // lacks the block after it (RFC 7440): the window restarts right after the acknowledged block.
+    this.rewound = this.next > this.base;
+    this.next = this.base;
+    this.blocks.release(this.base);
+    this.quiet();
+    const last = this.blocks.last;
+    if (last !== undefined && abs >= last) {
+      this.bytesAcked = (last - 1) * this.blksize + this.lastLength;
+      this.emitProgress(true, now);
       this.finish({ kind: 'done' });
       return;
     }
-    this.emitProgress(false);
-    void this.pump();
+    this.bytesAcked = abs * this.blksize;
+    this.emitProgress(false, now);
+    this.fill();
   }
 
-  private emitProgress(force: boolean): void {
+  /** Something useful arrived: the silence (and its timeouts) is over. */
+  private quiet(): void {
+    this.silentTimeouts = 0;
+    this.probed = false;
+    this.duplicateSeen = false;
+    this.deadline = 0;
+  }
+
+  private emitProgress(force: boolean, now: number): void {
     const hook = this.opts.hooks?.progress;
     if (!hook) return;
-    const now = this.opts.clock.now();
     if (!force && now - this.lastProgressAt < (this.opts.progressIntervalMs ?? 250)) return;
     this.lastProgressAt = now;
     hook(this.bytesAcked, this.opts.size);
   }
 
-  /** Reads and sends until the window is full or the data is exhausted. */
-  private async pump(): Promise<void> {
-    if (this.pumping || this.phase !== 'data') return;
-    this.pumping = true;
-    try {
-      // Bounded per call: at most one read and one send per window slot; a later ACK or timer
-      // calls pump again.
-      const maxSteps = 2 * this.opts.windowsize + 2;
-      for (let step = 0; step < maxSteps; step++) {
-        if (this.phase !== 'data') return;
-        if (this.next >= this.base + this.opts.windowsize) break;
-        if (this.lastIndex !== undefined && this.next > this.lastIndex) break;
-        const i = this.next - this.base;
-        if (i >= this.win.length) {
-          const data = await this.reader.read(this.opts.blksize);
-          if (this.phase !== 'data') return;
-          this.win.push({ data, sentAt: 0, sends: 0 });
-          if (data.length < this.opts.blksize) this.lastIndex = this.base + this.win.length - 1;
-          continue;
-        }
-        const entry = this.win[i];
-        if (entry.sends > 0) this.retransmits++;
-        entry.sends++;
-        entry.sentAt = this.opts.clock.now();
-        this.send(encodeData(this.next, entry.data));
-        this.next++;
-      }
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      this.cancel(`read error: ${why}`, TftpErrorCode.NOT_DEFINED, 'read error');
-      return;
-    } finally {
-      this.pumping = false;
-    }
+  /**
+   * Sends from `next` until the window is full or the data is exhausted, synchronously while the
+   * blocks are in memory; a block that must be read first is loaded and the sending resumes then.
+   */
+  private fill(): void {
     if (this.phase !== 'data') return;
-    const windowFull = this.next >= this.base + this.opts.windowsize;
-    const allSent = this.lastIndex !== undefined && this.next > this.lastIndex;
-    if (!windowFull && !allSent) {
-      // Step budget used up (ACKs arrived while reading): continue on the next turn of the loop.
-      setImmediate(() => void this.pump());
-    }
-    if (this.next > this.base) this.armTimer();
-  }
-
-  // The retransmission timer is re-armed on every ACK. Creating and clearing a Node timer per
-  // packet is measurable at tens of thousands of packets per second, so the deadline is kept in a
-  // field and one timer is reused: it re-arms itself for the remainder when it fires early.
-  private armTimer(): void {
+    const end = this.base + this.windowsize;
     const now = this.opts.clock.now();
-    this.deadline = now + this.rto.rto;
-    if (this.timer !== undefined && this.timerAt <= this.deadline) return;
-    if (this.timer !== undefined) this.opts.clock.clearTimeout(this.timer);
-    this.timerAt = this.deadline;
-    this.timer = this.opts.clock.setTimeout(() => this.onTimer(), this.rto.rto);
+    // Bounded by the window size.
+    while (this.next < end) {
+      const last = this.blocks.last;
+      if (last !== undefined && this.next > last) break;
+      const payload = this.blocks.peek(this.next);
+      if (payload === undefined) {
+        this.loadThenFill(this.next);
+        break;
+      }
+      this.sendData(this.next, payload, now);
+      this.next++;
+    }
+    if (this.next > this.base) this.armTimer(this.windowsize > 1 && !this.probed ? this.probeTimeout() : this.rto.rto);
   }
 
-  private clearTimer(): void {
-    this.deadline = 0;
+  private loadThenFill(n: number): void {
+    if (this.loading) return;
+    this.loading = true;
+    this.blocks.load(n).then(
+      () => {
+        this.loading = false;
+        this.fill();
+      },
+      (err: unknown) => {
+        this.loading = false;
+        const why = err instanceof Error ? err.message : String(err);
+        this.cancel(`read error: ${why}`, TftpErrorCode.NOT_DEFINED, 'read error');
+      },
+    );
+  }
+
+  /** Short wait before the probe: twice the smoothed RTT, at least `probeMinMs`, at most the RTO. */
+  private probeTimeout(): number {
+    const srtt = this.rto.smoothed;
+    const rto = this.rto.rto;
+    if (srtt === undefined) return rto;
+    return Math.min(rto, Math.max(this.opts.timing.probeMinMs ?? DEFAULT_PROBE_MIN_MS, 2 * srtt));
+  }
+
+  // One Node timer per transfer: re-arming only moves `deadline`; the timer, when it fires early,
+  // re-arms itself for the remainder.
+  private armTimer(ms: number): void {
+    this.deadline = this.opts.clock.now() + ms;
+    if (this.timer !== undefined) {
+      if (this.timerAt <= this.deadline) return;
+      this.opts.clock.clearTimeout(this.timer);
+    }
+    this.timerAt = this.deadline;
+    this.timer = this.opts.clock.setTimeout(this.onTimerFired, ms);
   }
 
   private stopTimer(): void {
@@ -336,7 +421,26 @@ export class ReadTransfer {
     const left = this.deadline - this.opts.clock.now();
     if (left > 1) {
       this.timerAt = this.deadline;
-      this.timer = this.opts.clock.setTimeout(() => this.onTimer(), left);
+      this.timer = this.opts.clock.setTimeout(this.onTimerFired, left);
+      return;
+    }
+    // Timers run before the sockets are read in a loop turn: let the reads of this turn happen
+    // first, an ACK may be waiting.
+    if (!this.expiryQueued) {
+      this.expiryQueued = true;
+      setImmediate(this.onExpiry);
+    }
+  }
+
+  private checkExpiry(): void {
+    this.expiryQueued = false;
+    if (this.phase === 'finished' || this.deadline === 0) return;
+    const left = this.deadline - this.opts.clock.now();
+    if (left > 1) {
+      if (this.timer === undefined) {
+        this.timerAt = this.deadline;
+        this.timer = this.opts.clock.setTimeout(this.onTimerFired, left);
+      }
       return;
     }
     this.deadline = 0;
@@ -346,6 +450,23 @@ export class ReadTransfer {
   private onTimeout(): void {
     if (this.phase === 'finished') return;
     this.timeouts++;
+    if (this.phase === 'data' && this.windowsize > 1 && !this.probed && this.next > this.base) {
+      this.probed = true;
+      if (this.duplicateSeen || this.rewound) {
+        // The receiver repeated its last ACK while this window was out, or this window resends
+        // what it reported missing, and it has been silent since: most likely the window's first
+        // block was lost (again) and the receiver, having reported that gap once, waits. Go back.
+        this.next = this.base;
+        this.fill();
+        return;
+      }
+      // Probe: resend only the newest block sent.
+      const n = this.next - 1;
+      const payload = this.blocks.peek(n);
+      if (payload !== undefined) this.sendData(n, payload, this.opts.clock.now());
+      this.armTimer(this.rto.rto);
+      return;
+    }
     this.silentTimeouts++;
     if (this.silentTimeouts > this.opts.retries) {
       this.cancel('timeout', TftpErrorCode.NOT_DEFINED, 'timeout waiting for ACK');
@@ -354,23 +475,18 @@ export class ReadTransfer {
     this.rto.backoff();
     if (this.phase === 'oack') {
       this.sendOack();
-      this.armTimer();
+      this.armTimer(this.rto.rto);
       return;
     }
+    this.probed = true;
     this.next = this.base;
-    if (this.pumping) {
-      // a read is in flight; the running pump resends from base
-      this.armTimer();
-      return;
-    }
-    void this.pump();
+    this.fill();
   }
 
   private finish(partial: { kind: 'done' } | { kind: 'probe' } | { kind: 'aborted'; reason: string }): void {
     if (this.phase === 'finished') return;
     this.phase = 'finished';
     this.stopTimer();
-    this.win = [];
     const stats = this.stats();
     const outcome: TransferOutcome = partial.kind === 'aborted' ? { kind: 'aborted', reason: partial.reason, stats } : { kind: partial.kind, stats };
     // Close on the next turn so a final ERROR just handed to the socket is not cancelled.
@@ -383,6 +499,6 @@ export class ReadTransfer {
         }
       });
     });
-    void Promise.all([closeSocket, this.reader.close().catch(() => undefined)]).then(() => this.resolveFinished(outcome));
+    void Promise.all([closeSocket, this.blocks.close().catch(() => undefined)]).then(() => this.resolveFinished(outcome));
   }
 }

@@ -38,9 +38,16 @@ export interface TftpTiming {
   minMs: number;
   /** Upper bound (default 3000 ms); a client `timeout` option replaces it. */
   maxMs: number;
+  /**
+   * Windowed reads only: lower bound of the probe timeout (twice the smoothed RTT) after which the
+   * newest block is resent alone, before the RTO resends the window (default 20 ms). A probe is one
+   * packet, so a short wait costs little even when it turns out needless.
+   */
+  probeMinMs?: number;
 }
 
-export const DEFAULT_TIMING: TftpTiming = { initialMs: 300, minMs: 200, maxMs: 3000 };
+export const DEFAULT_PROBE_MIN_MS = 20;
+export const DEFAULT_TIMING: TftpTiming = { initialMs: 300, minMs: 200, maxMs: 3000, probeMinMs: DEFAULT_PROBE_MIN_MS };
 
 /** Figures of one finished (or aborted) transfer. */
 export interface TransferStats {

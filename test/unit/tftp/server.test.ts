@@ -217,6 +217,56 @@ describe('transfer mechanics', () => {
     expect(peer.got.filter((g) => g.p.op === 'DATA' && g.p.block === 2)).toHaveLength(1);
   });
 
+  describe('windows (RFC 7440)', () => {
+    const dataBlocks = (peer: { got: Array<{ p: TftpPacket }> }, n: number): number => peer.got.filter((g) => g.p.op === 'DATA' && g.p.block === n).length;
+    async function windowed(timing: Partial<TftpServerOptions['timing']>): Promise<{ peer: Awaited<ReturnType<typeof rawPeer>>; tid: number }> {
+      const t = await serve({ 'x': randomBytes(512 * 20 + 1) }, { timing });
+      const peer = await rawPeer();
+      peer.sock.send(encodeRequest('RRQ', 'x', 'octet', [['blksize', '512'], ['windowsize', '4']]), t.port, H);
+      const oack = await peer.wait((p) => p.op === 'OACK');
+      peer.sock.send(encodeAck(0), oack.port, H);
+      await peer.wait((p) => p.op === 'DATA' && p.block === 4);
+      return { peer, tid: oack.port };
+    }
+
+    it('an ACK inside the window restarts it right after that block, also when that block was already resent', async () => {
+      // long timeouts: everything here is driven by the ACKs
+      const { peer, tid } = await windowed({ initialMs: 5000, minMs: 5000, maxMs: 5000, probeMinMs: 5000 });
+      peer.sock.send(encodeAck(1), tid, H); // the receiver saw a gap at 2
+      await peer.wait((p) => p.op === 'DATA' && p.block === 5);
+      expect([2, 3, 4].map((b) => dataBlocks(peer, b))).toEqual([2, 2, 2]);
+      peer.sock.send(encodeAck(2), tid, H); // the resent 3 was lost as well
+      await peer.wait((p) => p.op === 'DATA' && p.block === 6);
+      expect(dataBlocks(peer, 3)).toBe(3);
+      // a repeat of that ACK changes nothing
+      const before = peer.got.length;
+      peer.sock.send(encodeAck(2), tid, H);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(peer.got.length).toBe(before);
+    });
+
+    it('when the window goes unanswered, only its newest block is resent first', async () => {
+      const { peer, tid } = await windowed({ initialMs: 10_000, minMs: 10_000, maxMs: 10_000, probeMinMs: 50 });
+      // an RTT sample comes with the first window ACK; the next window then goes unanswered
+      peer.sock.send(encodeAck(4), tid, H);
+      await peer.wait((p) => p.op === 'DATA' && p.block === 8);
+      await peer.wait(() => dataBlocks(peer, 8) === 2);
+      expect([5, 6, 7].map((b) => dataBlocks(peer, b))).toEqual([1, 1, 1]);
+      peer.sock.send(encodeAck(8), tid, H);
+      await peer.wait((p) => p.op === 'DATA' && p.block === 12);
+    });
+
+    it('a repeated ACK while the window is out makes that probe resend the whole window', async () => {
+      const { peer, tid } = await windowed({ initialMs: 10_000, minMs: 10_000, maxMs: 10_000, probeMinMs: 50 });
+      peer.sock.send(encodeAck(4), tid, H);
+      await peer.wait((p) => p.op === 'DATA' && p.block === 8);
+      peer.sock.send(encodeAck(4), tid, H); // block 5 was lost: the gap ACK repeats the last one
+      await peer.wait(() => dataBlocks(peer, 5) === 2);
+      await peer.wait(() => dataBlocks(peer, 8) === 2);
+      expect([6, 7].map((b) => dataBlocks(peer, b))).toEqual([2, 2]);
+    });
+  });
+
   it('a packet from a wrong TID gets ERROR 5 and the transfer continues', async () => {
     const data = randomBytes(3000);
     const t = await serve({ 'x': data });

@@ -5,7 +5,7 @@
  * Build and run (tsx is not installed; tsc compiles this file and its imports to .bench/, which is
  * git-ignored):
  *   npx tsc -p tsconfig.bench.json
- *   node .bench/bench/tftp.js [--quick] [--budget-s 420] [--no-netns] [--conc 1,10,50,500]
+ *   node .bench/bench/tftp.js [--quick] [--budget-s 420] [--no-netns] [--conc 1,10,50,500] [--pin]
  *
  * Where: dnsmasq always serves TFTP on port 69, so (as root, with iproute2) the whole benchmark
  * re-runs itself inside a private network namespace `nbtftp<pid>` with only `lo` up: every server
@@ -256,6 +256,24 @@ async function bench(args: string[], netns: string | undefined): Promise<void> {
         failed.push(`dnsmasq did not start: ${(err as Error).message}`);
       }
     }
+    if (args.includes('--pin')) {
+      // like a client on another machine, and the same for every server: the client on CPU 0, each
+      // server (with every thread and every process it forks) on CPU 1
+      if (os.cpus().length < 2) notes.push('--pin needs 2 CPUs: not pinned');
+      else {
+        const pin = (pid: number | undefined, cpu: number) => {
+          try {
+            if (pid === undefined) return false;
+            sh('taskset', ['-a', '-p', '-c', String(cpu), String(pid)]);
+            return true;
+          } catch {
+            return false;
+          }
+        };
+        const ok = pin(process.pid, 0) && peers.every((p) => pin(p.proc.pid, 1));
+        notes.push(ok ? 'pinned: client on CPU 0, every server on CPU 1' : 'taskset failed: not pinned');
+      }
+    }
     // every peer must serve the whole file, as asked, before it is measured
     for (const p of [...peers]) {
       const [file, size, sha256] = sizes[0];
@@ -270,6 +288,14 @@ async function bench(args: string[], netns: string | undefined): Promise<void> {
         await p.stop();
       }
     }
+    // warm-up, the same for every server, not measured: servers run for weeks, so the first transfers
+    // after a start (our JIT compiling the hot path, a file not yet in a cache) are not what we compare
+    const WARMUP = 5;
+    for (const p of peers) {
+      const [file, size, sha256] = sizes[0];
+      for (const blksize of [512, 1468]) for (let i = 0; i < WARMUP; i++) await Promise.allSettled([get(p, { file, size, sha256, blksize })]);
+    }
+    notes.push(`each server warmed up with ${WARMUP} transfers of 1m.bin at blksize 512 and 1468 (not measured)`);
     const names = peers.map((p) => p.name).filter((n) => n !== 'ours');
     const configs: Array<{ label: string; blksize: number; windowsize?: number }> = [
       { label: 'bs512', blksize: 512 },

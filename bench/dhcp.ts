@@ -215,6 +215,7 @@ async function startOursNpm(ns: NetnsPair, work: string): Promise<Server> {
       NETBOOT_DHCP_PORT: '67',
       NETBOOT_PROXY_PORT: '4011',
       NETBOOT_TFTP_PORT: '69',
+      NETBOOT_ISCSI: 'off', // no tgtd from a benchmark
     },
   });
   const out = new Output(child);

@@ -43,6 +43,8 @@ export async function startNetboot(dataDir: string, probePath: string, env: Reco
       NETBOOT_DHCP_PORT: '-1',
       NETBOOT_PROXY_PORT: '-1',
       NETBOOT_TFTP_PORT: '-1',
+      // tgtd is a system-wide daemon that outlives Node-RED: the benchmarks never start one
+      NETBOOT_ISCSI: 'off',
       ...env,
     },
   });

@@ -58,6 +58,14 @@ function seconds(name: string, value: string | number | undefined): number | und
   return Number(t);
 }
 
+/** A whole number from `min` to `max` (node settings may be strings, e.g. from `${ENV}`); empty is undefined. */
+export function wholeNumber(name: string, v: string | number | undefined, min: number, max: number): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const t = String(v).trim();
+  if (!/^\d+$/.test(t) || Number(t) < min || Number(t) > max) throw new NetbootError('validation', `${name}: "${t}" must be a whole number from ${min} to ${max}`, { field: name });
+  return Number(t);
+}
+
 function text(value: string | undefined): string | undefined {
   const t = value?.trim();
   return t ? t : undefined;
@@ -97,20 +105,14 @@ export function resolveServerConfig(raw: RawServerConfig, baseDir: string): Boot
   }
   if (mode === 'full' && !range) throw new NetbootError('validation', 'dhcpRange: full DHCP mode needs an address range (NETBOOT_DHCP_RANGE=first-last)', { field: 'dhcpRange' });
   const dns = text(raw.dhcpDns)?.split(/[\s,]+/).filter(Boolean).map((a) => ipField('dhcpDns', a)!);
-  const num = (name: string, v: string | number | undefined, min: number, max: number): number | undefined => {
-    if (v === undefined || v === '') return undefined;
-    const t = String(v).trim();
-    if (!/^\d+$/.test(t) || Number(t) < min || Number(t) > max) throw new NetbootError('validation', `${name}: "${t}" must be a whole number from ${min} to ${max}`, { field: name });
-    return Number(t);
-  };
   const upload = text(raw.tftpUploadDir);
   return {
     tftp: {
-      mtu: num('tftpMtu', raw.tftpMtu, 576, 65535),
-      maxBlksize: num('tftpMaxBlksize', raw.tftpMaxBlksize, 8, 65464),
-      maxWindowsize: num('tftpMaxWindowsize', raw.tftpMaxWindowsize, 1, 65535),
-      maxTransfers: num('tftpMaxTransfers', raw.tftpMaxTransfers, 1, 100_000),
-      maxTransfersPerClient: num('tftpMaxPerClient', raw.tftpMaxPerClient, 1, 10_000),
+      mtu: wholeNumber('tftpMtu', raw.tftpMtu, 576, 65535),
+      maxBlksize: wholeNumber('tftpMaxBlksize', raw.tftpMaxBlksize, 8, 65464),
+      maxWindowsize: wholeNumber('tftpMaxWindowsize', raw.tftpMaxWindowsize, 1, 65535),
+      maxTransfers: wholeNumber('tftpMaxTransfers', raw.tftpMaxTransfers, 1, 100_000),
+      maxTransfersPerClient: wholeNumber('tftpMaxPerClient', raw.tftpMaxPerClient, 1, 10_000),
       uploadDir: upload ? path.resolve(baseDir, text(raw.dataDir) ?? '.', upload) : undefined,
     },
     httpPort,

@@ -129,6 +129,8 @@ export class IscsiService extends EventEmitter implements SanProvider {
   private sessionTimer?: NodeJS.Timeout;
   /** Sessions seen at the last look, by `iqn|initiator|address`. */
   private sessions = new Map<string, SessionEvent>();
+  /** The initiator names our scripts give machines: `<prefix>:device-aa-bb-cc-dd-ee-ff`. */
+  private readonly deviceInitiator: RegExp;
   /** Targets created here with an IQN outside our prefix: still ours to delete. */
   private readonly created = new Set<string>();
 
@@ -142,6 +144,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
     if (this.opts.chap.outgoing) checkChap(this.opts.chap.outgoing.user, this.opts.chap.outgoing.password, 'mutual chap');
     if (this.opts.chap.outgoing && !this.opts.chap.incoming) throw new NetbootError('validation', 'mutual CHAP needs the one-way CHAP account too', { field: 'mutualUser' });
     for (const a of this.opts.allow) checkAclEntry(a);
+    this.deviceInitiator = new RegExp(`^${this.opts.iqnPrefix.replace(/[.]/g, '\\.')}:device-((?:[0-9a-f]{2}-){5}[0-9a-f]{2})$`);
     this.disks = new DiskFiles(this.opts.disksDir);
     this.daemon = new TgtDaemon({
       controlPort: this.opts.controlPort,
@@ -229,7 +232,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
 
   /** Brings tgtd in line with the inventory. Calls made while one runs share the next run. */
   sync(): Promise<SyncReport> {
-    if (this.opts.daemon === 'off') return Promise.reject(new NetbootError('unavailable', 'iSCSI is off for this server (set the netboot-iscsi node\'s tgtd mode, or NETBOOT_ISCSI, to auto)'));
+    if (this.opts.daemon === 'off') return Promise.reject(offError());
     if (this.pending) return this.pending;
     const run = this.queue.then(() => {
       this.pending = undefined;
@@ -330,7 +333,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
 
   /** `<prefix>:device-aa-bb-cc-dd-ee-ff` (the name our scripts give a machine) → its MAC. */
   private macOfInitiator(initiator: string): string | undefined {
-    const m = new RegExp(`^${this.opts.iqnPrefix.replace(/[.]/g, '\\.')}:device-((?:[0-9a-f]{2}-){5}[0-9a-f]{2})$`).exec(initiator);
+    const m = this.deviceInitiator.exec(initiator);
     return m ? m[1].replace(/-/g, ':') : undefined;
   }
 
@@ -371,7 +374,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
 
   /** Disk changes need tgtd: refuse them up front rather than half-apply them. */
   private assertConnected(): void {
-    if (this.opts.daemon === 'off') throw new NetbootError('unavailable', 'iSCSI is off for this server (set the netboot-iscsi node\'s tgtd mode, or NETBOOT_ISCSI, to auto)');
+    if (this.opts.daemon === 'off') throw offError();
     if (this.current.state === 'failed' && this.current.daemon === undefined) throw new NetbootError('unavailable', `iSCSI is not running: ${this.current.error ?? 'tgtd is not available'}`);
   }
 
@@ -499,6 +502,10 @@ export class IscsiService extends EventEmitter implements SanProvider {
     if (this.opts.stopOnClose && this.daemon.pid !== undefined) await this.daemon.stop();
     this.setStatus({ state: 'closed' });
   }
+}
+
+function offError(): NetbootError {
+  return new NetbootError('unavailable', 'iSCSI is off for this server (set the netboot-iscsi node\'s tgtd mode, or NETBOOT_ISCSI, to auto)');
 }
 
 function slug(name: unknown): string {

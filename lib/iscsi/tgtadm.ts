@@ -47,6 +47,27 @@ export class TgtAdmin {
     return parseAccounts(await this.run(['--op', 'show', '--mode', 'account']));
   }
 
+  /**
+   * Stops this tgtd the way it wants: it ignores SIGTERM while targets exist, so every target goes
+   * first (`--force`, even with sessions), then `--op delete --mode system`; waits up to `waitMs` for
+   * the control socket to stop answering. False when it still answers (or never did: nothing to stop).
+   */
+  async shutdown(waitMs = 5000): Promise<boolean> {
+    let targets: TgtTarget[];
+    try {
+      targets = await this.targets();
+    } catch {
+      return false;
+    }
+    for (const t of targets) await this.run(['--op', 'delete', '--mode', 'target', '--tid', String(t.tid), '--force']).catch(() => undefined);
+    await this.run(['--op', 'delete', '--mode', 'system'], { lld: false }).catch(() => undefined);
+    for (const end = Date.now() + waitMs; Date.now() < end;) {
+      if (!(await this.alive())) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  }
+
   /** Runs the plan's steps in order; a failed step is reported and the rest still run. */
   async apply(plan: Plan): Promise<{ applied: string[]; failed: Array<{ what: string; error: string }> }> {
     const applied: string[] = [];
@@ -154,14 +175,7 @@ export class TgtDaemon {
   async stop(): Promise<void> {
     const pid = this.pid;
     if (pid === undefined) return;
-    try {
-      for (const t of await this.admin.targets()) {
-        await this.admin.run(['--op', 'delete', '--mode', 'target', '--tid', String(t.tid), '--force']).catch(() => undefined);
-      }
-      await this.admin.run(['--op', 'delete', '--mode', 'system'], { lld: false }).catch(() => undefined);
-    } catch {
-      // not answering: fall through to the signals
-    }
+    await this.admin.shutdown();
     const gone = () => {
       try {
         process.kill(pid, 0);

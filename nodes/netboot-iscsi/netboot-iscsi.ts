@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { wholeNumber } from '../../lib/config';
 import { NetbootError } from '../../lib/errors';
 import { IscsiService, runIscsiAction, type ChapConfig, type DaemonMode, type IscsiStatus, type SessionEvent } from '../../lib/iscsi';
 import { runInput } from '../shared/boot-input';
@@ -14,14 +15,6 @@ interface IscsiDef extends NodeDef {
   daemon?: DaemonMode;
   allow?: string;
   stopOnClose?: boolean | string;
-}
-
-/** Reads a port-like setting (it may come from `${ENV}`), with its default when empty. */
-function int(value: unknown, fallback: number, field: string, min: number, max: number): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new NetbootError('validation', `${field}: "${String(value)}" is not a whole number ${min}-${max}`, { field });
-  return n;
 }
 
 const MODES: readonly DaemonMode[] = ['auto', 'own', 'external', 'off'];
@@ -71,8 +64,8 @@ export = function register(RED: RED): void {
           store: server.store, iqnPrefix: server.config.iqnPrefix, advertise: server.config.serverIp, stateDir: server.config.dataDir,
           disksDir: path.resolve(server.config.dataDir, def.disksDir || 'disks'),
           listen: def.listen || server.config.bind,
-          port: int(def.port, 3260, 'port', 1, 65535),
-          controlPort: int(def.controlPort, 0, 'controlPort', 0, 65535),
+          port: wholeNumber('port', def.port, 1, 65535) ?? 3260,
+          controlPort: wholeNumber('controlPort', def.controlPort, 0, 65535) ?? 0,
           daemon: daemonMode(def.daemon),
           allow: (def.allow ?? '').split(/[\s,]+/).filter(Boolean),
           stopOnClose: def.stopOnClose === true || def.stopOnClose === 'true',

@@ -10,6 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { TgtAdmin } from '../../lib/iscsi';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const LAB_DIR = path.join(__dirname, 'lab');
@@ -434,16 +435,9 @@ export function tgtAdm(args: string[]): { status: number; stdout: string; stderr
   return sh('tgtadm', ['-C', String(TGT_CONTROL_PORT), '--lld', 'iscsi', ...args], { timeout: 10_000 });
 }
 
-/**
- * After the server stopped (its node stops tgtd on close in the e2e settings): if a killed run left
- * that tgtd up, take it down the way tgtd wants (targets first, then the system) and wait for it.
- */
+/** After the server stopped (its node stops tgtd on close in the e2e settings): a tgtd that a killed run left up goes too. */
 export async function stopLeftoverTgt(): Promise<void> {
-  const sys = () => sh('tgtadm', ['-C', String(TGT_CONTROL_PORT), '--op', 'show', '--mode', 'sys'], { timeout: 5000 }).status === 0;
-  if (!sys()) return;
-  for (const m of tgtAdm(['--op', 'show', '--mode', 'target']).stdout.matchAll(/^Target (\d+):/gm)) tgtAdm(['--op', 'delete', '--mode', 'target', '--tid', m[1], '--force']);
-  sh('tgtadm', ['-C', String(TGT_CONTROL_PORT), '--op', 'delete', '--mode', 'system'], { timeout: 10_000 });
-  for (let i = 0; i < 50 && sys(); i++) await new Promise((r) => setTimeout(r, 100));
+  await new TgtAdmin(TGT_CONTROL_PORT).shutdown();
 }
 
 /**

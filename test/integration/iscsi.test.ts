@@ -67,11 +67,7 @@ describe.skipIf(missing.length > 0)('iSCSI targets on a real tgtd', () => {
   afterAll(async () => {
     await svc?.close();
     // whatever a failed case left running: our tgtd only (by its control port)
-    if (await admin.alive()) {
-      for (const t of await admin.targets()) await admin.run(['--op', 'delete', '--mode', 'target', '--tid', String(t.tid), '--force']).catch(() => undefined);
-      await admin.run(['--op', 'delete', '--mode', 'system'], { lld: false }).catch(() => undefined);
-      await until('tgtd to exit', async () => !(await admin.alive())).catch(() => undefined);
-    }
+    await admin.shutdown();
     rmSync(`/var/run/tgtd/socket.${controlPort}`, { force: true });
     rmSync(`/var/run/tgtd/socket.${controlPort}.lock`, { force: true });
     await store?.close();

@@ -297,7 +297,7 @@ export class ReadTransfer {
       if (this.oackSends === 1) this.rto.sample(now - this.oackSentAt);
       this.phase = 'data';
       this.quiet();
-      this.fill();
+      this.fill(now);
       return;
     }
     if (this.phase !== 'data') return;
@@ -329,7 +329,7 @@ export class ReadTransfer {
     }
     this.bytesAcked = abs * this.blksize;
     this.emitProgress(false, now);
-    this.fill();
+    this.fill(now);
   }
 
   /** Something useful arrived: the silence (and its timeouts) is over. */
@@ -352,10 +352,9 @@ export class ReadTransfer {
    * Sends from `next` until the window is full or the data is exhausted, synchronously while the
    * blocks are in memory; a block that must be read first is loaded and the sending resumes then.
    */
-  private fill(): void {
+  private fill(now = this.opts.clock.now()): void {
     if (this.phase !== 'data') return;
     const end = this.base + this.windowsize;
-    const now = this.opts.clock.now();
     // Bounded by the window size.
     while (this.next < end) {
       const last = this.blocks.last;
@@ -368,7 +367,7 @@ export class ReadTransfer {
       this.sendData(this.next, payload, now);
       this.next++;
     }
-    if (this.next > this.base) this.armTimer(this.windowsize > 1 && !this.probed ? this.probeTimeout() : this.rto.rto);
+    if (this.next > this.base) this.armTimer(this.windowsize > 1 && !this.probed ? this.probeTimeout() : this.rto.rto, now);
   }
 
   private loadThenFill(n: number): void {
@@ -397,8 +396,8 @@ export class ReadTransfer {
 
   // One Node timer per transfer: re-arming only moves `deadline`; the timer, when it fires early,
   // re-arms itself for the remainder.
-  private armTimer(ms: number): void {
-    this.deadline = this.opts.clock.now() + ms;
+  private armTimer(ms: number, now = this.opts.clock.now()): void {
+    this.deadline = now + ms;
     if (this.timer !== undefined) {
       if (this.timerAt <= this.deadline) return;
       this.opts.clock.clearTimeout(this.timer);

@@ -127,6 +127,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
   private closed = false;
   private firstSync = true;
   private sessionTimer?: NodeJS.Timeout;
+  private connecting?: Promise<void>;
   /** Sessions seen at the last look, by `iqn|initiator|address`. */
   private sessions = new Map<string, SessionEvent>();
   /** The initiator names our scripts give machines: `<prefix>:device-aa-bb-cc-dd-ee-ff`. */
@@ -188,7 +189,15 @@ export class IscsiService extends EventEmitter implements SanProvider {
     return this.status;
   }
 
-  private async connect(): Promise<void> {
+  /** One attempt at a time: the restart after tgtd died and the periodic check must not both start one. */
+  private connect(): Promise<void> {
+    this.connecting ??= this.tryConnect().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async tryConnect(): Promise<void> {
     try {
       if (await this.admin.alive()) {
         this.setStatus({ daemon: this.daemon.pid !== undefined ? 'own' : 'external' });

@@ -48,6 +48,20 @@ async function runTftp(opts: RunOptions): Promise<BenchResult> {
     'From bench/tftp.ts, run as a child process: our TftpServer in its own process (transfer limits raised to 1000 in total and per client) vs in.tftpd (tftpd-hpa 5.2, forks per transfer) vs dnsmasq\'s built-in TFTP (one process, `--tftp-max=1000 --quiet-tftp`, blocksize extension on), same client (test/helpers/tftp-client.ts). As root, all three servers and the client run in a private network namespace (`nbtftp<pid>`, only `lo`), because dnsmasq always serves TFTP on port 69. MB/s, files/s and p50/p99 pool up to 3 runs per cell (1 at 500 clients and with --quick; a cell starts no new run after 20 s). Windowsize rows are ours only (neither tftpd-hpa 5.2 nor dnsmasq 2.90 does RFC 7440); 32 MiB only up to 10 clients. Every transfer must deliver the file\'s exact bytes (sha256) at the blksize/windowsize asked for: any failure fails the benchmark.',
   );
   if (where) result.notes.push(`This run: ${where[1]}.`);
+  // floor <name> <kind> <µs per round trip> <server CPU µs per round trip> <rounds>
+  const floor = [...out.text.matchAll(/^floor (\S+) (echo|tftp) ([\d.]+|NaN) ([\d.]+|NaN) (\d+)$/gm)].map((m) => ({
+    name: m[1].replace(/_/g, ' '), kind: m[2], us: Number(m[3]), cpu: Number(m[4]), rounds: m[5],
+  }));
+  const floorNote = /^floor-note (.*)$/m.exec(out.text)?.[1];
+  const base = floor.find((f) => f.name === 'C echo');
+  if (floor.length && base) {
+    const fixed = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+    result.extra = [{
+      title: `### Round-trip floor: what one lock-step exchange costs in each server\n\nBefore the table above, one C client (bench/c/tftp-lockstep.c, bench/c/udp-ping.c) times single round trips: a lock-step TFTP read of 1m.bin at blksize 512 from every server (2049 DATA/ACK exchanges, 2 transfers per round), and a 4-byte request answered with 516 bytes (the same shapes) by two servers that do nothing else: a C one waiting in poll() like in.tftpd and dnsmasq (bench/c/udp-echo.c) and a bare Node \`dgram\` one. ${floorNote ? `${floorNote}; ` : ''}rounds interleaved, median of ${floor[0].rounds}. "server CPU" is the server process's user+system time per exchange (all threads); in.tftpd forks a child per transfer whose time is not counted to it. "speed vs C echo" = C echo's µs / this row's µs: the C echo is the fastest any server can answer here, the Node echo the fastest a Node server can.`,
+      header: ['server', 'what it is', 'µs per round trip', 'server CPU µs per round trip', 'speed vs C echo'],
+      rows: floor.map((f) => [f.name, f.kind === 'echo' ? 'answers only' : 'TFTP server', fixed(f.us), fixed(f.cpu), (base.us / f.us).toFixed(2)]),
+    }];
+  } else if (floorNote) result.notes.push(`${floorNote}.`);
   for (const f of out.text.match(/^FAILED: .*$/gm) ?? []) {
     result.findings.push(`**${f}**`);
     result.failed = true;

@@ -5,7 +5,7 @@
  * Build and run (tsx is not installed; tsc compiles this file and its imports to .bench/, which is
  * git-ignored):
  *   npx tsc -p tsconfig.bench.json
- *   node .bench/bench/tftp.js [--quick] [--budget-s 420] [--no-netns] [--conc 1,10,50,500] [--pin]
+ *   node .bench/bench/tftp.js [--quick] [--budget-s 420] [--no-netns] [--conc 1,10,50,500] [--pin] [--no-floor]
  *
  * Where: dnsmasq always serves TFTP on port 69, so (as root, with iproute2) the whole benchmark
  * re-runs itself inside a private network namespace `nbtftp<pid>` with only `lo` up: every server
@@ -23,6 +23,11 @@
  * budget (default 420 s); skipped cells are listed. Prints MB/s, files/s, per-file p50/p99 and the
  * ours/peer MB/s ratio for each peer.
  *
+ * Round-trip floor (before the matrix; `--no-floor` skips it; needs `cc`): bench/lib/floor.ts
+ * compiles bench/c/*.c and measures, with one C client, the µs and server CPU per lock-step round
+ * trip of every TFTP server (1m.bin at blksize 512) and of two servers that only answer: a C one and
+ * a bare Node dgram one. Printed as `floor ...` lines.
+ *
  * Hard failures: every transfer must return exactly the file's bytes (sha256 compared) with the
  * blksize/windowsize asked for; any failed, short, corrupt or renegotiated transfer, and a peer that
  * is installed but does not start or fails its check, prints a `FAILED:` line and the process exits 1
@@ -36,6 +41,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createStaticResolver } from '../lib/tftp/static-resolver';
 import { TftpServer } from '../lib/tftp/server';
+import { measureFloor } from './lib/floor';
 import { tftpGet } from '../test/helpers/tftp-client';
 import { alive, exitCleanly, haveRootNetns, killAllStarted, onCleanup, Output, pct, sh, sleep, startProcess, stopProcess } from './lib/common';
 
@@ -296,6 +302,16 @@ async function bench(args: string[], netns: string | undefined): Promise<void> {
       for (const blksize of [512, 1468]) for (let i = 0; i < WARMUP; i++) await Promise.allSettled([get(p, { file, size, sha256, blksize })]);
     }
     notes.push(`each server warmed up with ${WARMUP} transfers of 1m.bin at blksize 512 and 1468 (not measured)`);
+    if (!args.includes('--no-floor')) {
+      const [file, size] = sizes[0];
+      const floor = await measureFloor({
+        work, file, blocks: Math.floor(size / 512) + 1, rounds: quick ? 3 : 7, freePort,
+        tftp: peers.map((p) => ({ name: p.name, port: p.port, pid: p.proc.pid, cpu: p.name !== 'tftpd-hpa' })),
+      });
+      // "floor <name> <kind> <µs per round trip> <server CPU µs per round trip> <rounds>", parsed by bench/run.ts
+      for (const r of floor.rows) console.log(`floor ${r.name.replace(/ /g, '_')} ${r.kind} ${r.usPerRoundTrip.toFixed(1)} ${r.cpuUsPerRoundTrip.toFixed(1)} ${r.rounds}`);
+      console.log(`floor-note ${floor.notes.join('; ')}`);
+    }
     const names = peers.map((p) => p.name).filter((n) => n !== 'ours');
     const configs: Array<{ label: string; blksize: number; windowsize?: number }> = [
       { label: 'bs512', blksize: 512 },

@@ -16,7 +16,7 @@
  * Then one run from a source address (10.82.0.2, as when one host or a relay sends for many
  * clients), where our per-source limit applies.
  *
- * Standalone: node .bench/bench/dhcp.js [--quick] [--budget-s N]   (root; iproute2; dnsmasq)
+ * Standalone: node .bench/bench/dhcp.js [--quick] [--budget-s N] [--servers ours,npm,dnsmasq]   (root; iproute2; dnsmasq)
  */
 import * as dgram from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -251,7 +251,7 @@ async function runLoadChild(ns: NetnsPair, cfg: LoadConfig): Promise<LevelResult
   return [...out.text.matchAll(/^LEVEL (\{.*\})$/gm)].map((m) => JSON.parse(m[1]) as LevelResult);
 }
 
-export async function runDhcp(opts: RunOptions): Promise<BenchResult> {
+export async function runDhcp(opts: RunOptions, only?: string[]): Promise<BenchResult> {
   const t0 = performance.now();
   const result: BenchResult = {
     name: 'dhcp', title: 'proxyDHCP: DISCOVER → OFFER (ours vs dnsmasq)', notes: [], header: [], rows: [], ratios: [], skipped: [], findings: [], seconds: 0,
@@ -272,9 +272,10 @@ export async function runDhcp(opts: RunOptions): Promise<BenchResult> {
     { name: 'ours (npm start)', start: () => startOursNpm(ns, work) },
     { name: 'dnsmasq', start: () => startDnsmasq(ns, work) },
   ];
+  if (only) servers.splice(0, servers.length, ...servers.filter((s) => only.includes(s.name)));
   const haveDist = existsSync(path.join(repoRoot(), 'dist', 'scripts', 'start.js'));
-  if (!haveDist) {
-    servers.splice(1, 1);
+  if (!haveDist && servers.some((s) => s.name === 'ours (npm start)')) {
+    servers.splice(servers.findIndex((s) => s.name === 'ours (npm start)'), 1);
     result.skipped.push('ours (npm start): dist/ missing (npm run build)');
   }
   // name → level → runs
@@ -381,7 +382,11 @@ async function main(): Promise<void> {
   if (args[0] === '--serve-ours') return serveOurs(JSON.parse(args[1]) as ServeConfig);
   if (args[0] === '--load') return runLoad(JSON.parse(args[1]) as LoadConfig);
   const opts = parseCommon(args);
-  const r = await runDhcp(opts);
+  // --servers ours,npm,dnsmasq: measure only these (for looking into one server)
+  const si = args.indexOf('--servers');
+  const names: Record<string, string> = { ours: 'ours', npm: 'ours (npm start)', dnsmasq: 'dnsmasq' };
+  const only = si >= 0 ? args[si + 1].split(',').map((n) => names[n] ?? n) : undefined;
+  const r = await runDhcp(opts, only);
   console.log(renderResult(r));
 }
 

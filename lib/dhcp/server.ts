@@ -30,7 +30,7 @@ import type { RemoteInfo } from 'node:dgram';
 import { NetbootError } from '../errors';
 import { ClientFacts, classify } from './classify';
 import { BootConfigInput, BootOverride, resolveBootConfig, BootAnswerConfig } from './boot-answer';
-import { DhcpPacket, encodePacket, intToIp, ipToInt, isIPv4, parsePacket } from './packet';
+import { DhcpPacket, encodePacket, intToIp, ipToInt, isIPv4, OP_REPLY, parsePacket } from './packet';
 import { MESSAGE_TYPE_NAMES, MessageType } from './options';
 import { DhcpMode, IgnoreReason, LeaseDecision, decideReply } from './responder';
 import { LeasePool } from './leases';
@@ -52,6 +52,9 @@ export interface DhcpInterface {
 }
 
 export type PacketVia = 'dhcp' | 'boot' | 'monitor';
+
+/** Answers remembered for the monitor's echo check (a broadcast comes back within a millisecond). */
+const RECENT_REPLIES = 256;
 
 export interface Destination {
   address: string;
@@ -165,6 +168,8 @@ export class DhcpServer extends EventEmitter {
   private readonly deadlineMs: number;
   private readonly destination: DestinationFn;
   private readonly rogue: RogueDetector;
+  /** Our latest answers by xid, for the monitor to recognise its own echo. */
+  private readonly recentReplies = new Map<number, Buffer>();
   private readonly macLimit?: TokenBuckets;
   private readonly sourceLimit?: TokenBuckets;
   private readonly log: DhcpLogger;
@@ -285,6 +290,12 @@ export class DhcpServer extends EventEmitter {
   /** Handle one datagram. Never throws; the outcome says what happened. */
   async handlePacket(buf: Buffer, rinfo: RemoteInfo, via: PacketVia): Promise<HandleOutcome> {
     this.stats.received += 1;
+    // Every answer we broadcast comes back to the port-68 monitor: its exact bytes are skipped
+    // unparsed (the detector would drop them anyway). Another server's answer never matches.
+    if (via === 'monitor' && buf.length >= 8 && buf[0] === OP_REPLY) {
+      const ours = this.recentReplies.get(buf.readUInt32BE(4));
+      if (ours !== undefined && ours.equals(buf)) return { action: 'observed' };
+    }
     const parsed = parsePacket(buf);
     if (!parsed.ok) {
       this.stats.malformed += 1;
@@ -386,6 +397,11 @@ export class DhcpServer extends EventEmitter {
     }
     if (err) return this.fail(`sending DHCP ${MESSAGE_TYPE_NAMES[result.type]} to ${sent.address}:${sent.port}`, err);
     this.stats.replied += 1;
+    if (this.sockets.monitor) {
+      this.recentReplies.delete(reply.xid);
+      this.recentReplies.set(reply.xid, bytes);
+      if (this.recentReplies.size > RECENT_REPLIES) this.recentReplies.delete(this.recentReplies.keys().next().value!);
+    }
     const name = MESSAGE_TYPE_NAMES[result.type]?.toLowerCase();
     if (name) this.emit(name, { facts, reply, destination: sent, boot: result.boot, serverIp });
     return { action: 'replied', type: result.type, reply, bytes, destination: sent, decided };

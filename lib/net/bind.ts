@@ -1,5 +1,6 @@
 import * as dgram from 'node:dgram';
 import { NetbootError } from '../errors';
+import { udpSocket } from './udp-socket';
 
 export interface UdpBindRequest {
   /** What the port is for, as the user knows it: "DHCP", "proxyDHCP", "TFTP". */
@@ -14,7 +15,7 @@ export interface UdpBindRequest {
 
 /** Binds a UDP socket or fails with a `bind_failed` error that says why and how to fix it. */
 export function bindUdp(req: UdpBindRequest): Promise<dgram.Socket> {
-  const socket = (req.socketFactory ?? ((t) => dgram.createSocket({ type: t, reuseAddr: false })))('udp4');
+  const socket = (req.socketFactory ?? udpSocket)('udp4');
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       socket.removeListener('listening', onListening);

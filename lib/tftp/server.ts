@@ -17,12 +17,12 @@
  * The server never emits 'error', so a missing listener can never crash the process.
  */
 import * as dgram from 'node:dgram';
-import * as dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
-import { isIP, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 import * as nodePath from 'node:path';
 import { NetbootError } from '../errors';
+import { udpSocket } from '../net/udp-socket';
 import { negotiateOptions, type NegotiationLimits } from './options';
 import { encodeError, parsePacket, TftpErrorCode, type RequestPacket } from './packet';
 import { isInside, normalizeTftpPath } from './path';
@@ -193,19 +193,9 @@ const DEFAULTS = {
 
 class ResolverTimeout extends Error {}
 
-/**
- * Transfer sockets send to the IP literal a request came from. Node resolves the address of every
- * unconnected send through dns.lookup, which answers a literal only on the next tick; answering it
- * at once makes each DATA packet leave synchronously from the ACK handler.
- */
-function literalLookup(host: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
-  const family = isIP(host);
-  if (family !== 0) callback(null, host, family);
-  else dns.lookup(host, options as dns.LookupOneOptions, callback);
-}
-
+/** Transfer sockets send every DATA packet to the client's IP literal (see `literalLookup`). */
 function defaultSocketFactory(type: 'udp4' | 'udp6'): dgram.Socket {
-  return dgram.createSocket({ type, reuseAddr: false, lookup: literalLookup as dgram.SocketOptions['lookup'] });
+  return udpSocket(type);
 }
 
 function shortError(err: unknown): string {

@@ -30,7 +30,9 @@ export = function register(RED: RED): void {
     const onBoot = (ev: ServerBootEvent) => {
       if (wantEvent(ev.type, def.progress === true)) node.send([eventMessage(ev) as NodeMessage, null]);
     };
-    server?.on('boot', onBoot);
+    // Boot events only when something is wired to output 1: with no listener the server does not
+    // even build them, which is most of its per-packet work beyond the answer itself.
+    if ((node.wires?.[0]?.length ?? 0) > 0) server?.on('boot', onBoot);
     if (server && def.askFlow !== false) {
       server.virtualFiles.setSender((id, req) => node.send([null, fileRequestMessage(id, req) as unknown as NodeMessage]));
     }

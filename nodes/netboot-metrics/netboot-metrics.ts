@@ -10,6 +10,8 @@ interface MetricsDef extends NodeDef {
 
 /** Events that change what a device's metrics say: emit that device at once. */
 const CHANGES = new Set(['stage', 'stall', 'stall.cleared']);
+/** Device snapshots sent per turn of the event loop. */
+const SLICE = 200;
 
 /**
  * netboot-metrics: per-device figures (output 1, `topic` = MAC, plus `topic` "fleet" for the
@@ -29,18 +31,45 @@ export = function register(RED: RED): void {
     const seconds = Math.max(1, Number(def.interval) || 5);
     let unsubscribe: (() => void) | undefined;
 
+    // Nothing is built for an output with no wires: the reference flow leaves both open, and a
+    // message per boot event at thousands of DHCP packets a second costs the server real time.
+    const wired = (output: number) => (node.wires?.[output]?.length ?? 0) > 0;
+    let emitting: NodeJS.Immediate | undefined;
+    let closed = false;
+    const sendFleet = () => {
+      const summary = server.metrics?.summary();
+      if (!summary) return;
+      if (wired(0)) node.send([{ topic: 'fleet', payload: summary } as NodeMessage, null]);
+      node.status({ fill: summary.stalled ? 'yellow' : 'green', shape: 'dot', text: RED._('netboot-metrics.status.fleet', { ...summary }) });
+    };
+    // Every device, then the fleet summary. A snapshot costs a few µs, so thousands of devices (a
+    // storm of distinct MACs) are sent SLICE at a time with the event loop free in between: one
+    // synchronous pass over 5000 devices held DHCP answers back by 30 ms or more.
     const emitAll = () => {
       const hub = server.metrics;
-      if (!hub) return;
-      for (const d of hub.allDevices()) node.send([{ topic: d.mac, payload: d } as NodeMessage, null]);
-      const summary = hub.summary();
-      node.send([{ topic: 'fleet', payload: summary } as NodeMessage, null]);
-      node.status({ fill: summary.stalled ? 'yellow' : 'green', shape: 'dot', text: RED._('netboot-metrics.status.fleet', { ...summary }) });
+      if (!hub || emitting || closed) return;
+      if (!wired(0)) {
+        sendFleet();
+        return;
+      }
+      const macs = hub.devices.macs();
+      let i = 0;
+      const step = () => {
+        emitting = undefined;
+        if (closed) return;
+        for (const end = Math.min(macs.length, i + SLICE); i < end; i++) {
+          const d = hub.devices.get(macs[i]);
+          if (d) node.send([{ topic: d.mac, payload: d } as NodeMessage, null]);
+        }
+        if (i < macs.length) emitting = setImmediate(step);
+        else sendFleet();
+      };
+      step();
     };
     const onEvent = (e: NetbootEvent) => {
       if (e.type.endsWith('.progress') && !def.progress) return;
-      node.send([null, { topic: e.type, payload: e } as unknown as NodeMessage]);
-      if (CHANGES.has(e.type) && e.mac) {
+      if (wired(1)) node.send([null, { topic: e.type, payload: e } as unknown as NodeMessage]);
+      if (CHANGES.has(e.type) && e.mac && wired(0)) {
         const d = server.metrics?.device(e.mac);
         if (d) node.send([{ topic: d.mac, payload: d } as NodeMessage, null]);
       }
@@ -63,6 +92,8 @@ export = function register(RED: RED): void {
       done();
     });
     node.on('close', (_removed, done) => {
+      closed = true;
+      if (emitting) clearImmediate(emitting);
       clearInterval(timer);
       server.off('state', attach);
       unsubscribe?.();

@@ -19,6 +19,8 @@ export interface Node {
   type: string;
   name?: string;
   credentials?: Record<string, string | undefined>;
+  /** Per output, the ids of the nodes wired to it (set by the Node-RED runtime). */
+  wires?: string[][];
   on(event: 'input', fn: (msg: NodeMessage, send: SendFn, done: DoneFn) => void): void;
   on(event: 'close', fn: (removed: boolean, done: () => void) => void): void;
   send: SendFn;

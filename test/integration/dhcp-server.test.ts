@@ -161,6 +161,28 @@ describe('DhcpServer on loopback sockets', () => {
     expect(rogues).toEqual([{ serverId: '10.0.0.2', sourceIp: S, messageType: 'OFFER', offersAddress: true, nextServer: '10.0.0.2', bootfile: 'pxelinux.0', vendorClass: undefined, isProxy: false }]);
   });
 
+  it('skips its own answers echoed to the 68 monitor, and still reports another server answering the same client', async () => {
+    // our broadcast answers come back to the monitor: send them there, as the kernel would
+    const srv = start({ destination: () => ({ address: S, port: portOf(s68) }) });
+    const rogues: Array<{ serverId: string }> = [];
+    srv.on('rogue', (r) => rogues.push(r));
+    const heard: Buffer[] = [];
+    s68.on('message', (m) => heard.push(m));
+    const discover = clientBytes({ mac: '52:54:00:00:00:31', vendorClass: PXE_BIOS, arch: 0, xid: 0x3131 });
+    await send(client, discover, portOf(s67));
+    for (let i = 0; i < 50 && heard.length === 0; i++) await sleep(10);
+    expect(heard).toHaveLength(1);
+    // exactly our bytes: recognised as ours
+    expect(await srv.handlePacket(heard[0], { address: S, port: portOf(s67), family: 'IPv4', size: heard[0].length }, 'monitor')).toEqual({ action: 'observed' });
+    // another proxyDHCP on the same host answers the same DISCOVER (same xid, same source address)
+    const other = emptyPacket(2);
+    other.xid = 0x3131;
+    other.options = [build.messageType(2), build.serverId('10.0.0.9'), build.vendorClass('PXEClient')];
+    await send(client, encodePacket(other), portOf(s68));
+    for (let i = 0; i < 50 && rogues.length === 0; i++) await sleep(10);
+    expect(rogues.map((r) => r.serverId)).toEqual(['10.0.0.9']);
+  });
+
   it('full mode: DISCOVER → OFFER with a lease, REQUEST → ACK', async () => {
     const pool = await LeasePool.open({ rangeStart: '127.0.0.100', rangeEnd: '127.0.0.110', netmask: '255.0.0.0', leaseTime: 120 });
     start({ mode: 'full', interfaces: [{ address: S, netmask: '255.0.0.0', pool }] });

@@ -24,14 +24,14 @@ afterEach(async () => {
 });
 
 /** Server + listen node; virtual files answered by a function node wired back into the listen node. */
-function flow(listen: Record<string, unknown> = {}, answer = '') {
+function flow(listen: Record<string, unknown> = {}, answer = '', events: string[] = ['events']) {
   dir = mkdtempSync(path.join(tmpdir(), 'netboot-listen-'));
   mkdirSync(path.join(dir, 'assets', 'firmware'), { recursive: true });
   writeFileSync(path.join(dir, 'assets', 'undionly.kpxe'), Buffer.alloc(70_000, 7));
   writeFileSync(path.join(dir, 'assets', 'firmware', 'start4.elf'), 'shared firmware');
   return [
     { id: 'srv', type: 'netboot-server', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'proxy', dhcpPort: '0', proxyPort: '0', tftpPort: '0', dataDir: dir },
-    { id: 'listen', type: 'netboot-listen', server: 'srv', wires: [['events'], ['answer']], ...listen },
+    { id: 'listen', type: 'netboot-listen', server: 'srv', wires: [events, ['answer']], ...listen },
     { id: 'answer', type: 'function', func: answer, wires: [['listen']] },
     { id: 'events', type: 'helper' },
   ];
@@ -127,5 +127,28 @@ describe('netboot-listen', () => {
     } finally {
       client.close();
     }
+  });
+  it('builds no boot events while nothing is wired to output 1, and still answers and feeds the metrics', async () => {
+    await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], flow({}, '', []));
+    const state = await started();
+    const server = helper.getNode('srv').bootServer;
+    expect(server.listenerCount('boot')).toBe(0);
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    try {
+      const reply = new Promise<Buffer>((resolve) => client.once('message', (m) => resolve(m)));
+      client.send(clientBytes({ mac: '52:54:00:aa:bb:02', type: 3, vendorClass: PXE_EFI_X64, arch: 7, serverId: '127.0.0.1' }), portOf(state, 'proxy'), '127.0.0.1');
+      expect(parsePacket(await reply).ok).toBe(true);
+      // the metrics hub hears the exchange without the node's events
+      await waitFor(() => server.metrics.devices.macs().includes('52:54:00:aa:bb:02') || undefined, 'device in the metrics');
+    } finally {
+      client.close();
+    }
+    // wired again (a deploy): the events come back
+    await helper.unload();
+    rmSync(dir, { recursive: true, force: true });
+    await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], flow());
+    await started();
+    expect(helper.getNode('srv').bootServer.listenerCount('boot')).toBe(1);
   });
 });

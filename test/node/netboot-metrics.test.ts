@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
 import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
 import type { BootServerState } from '../../lib/boot-server';
@@ -22,14 +22,14 @@ afterEach(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function flow(settings: Record<string, unknown> = {}) {
+function flow(settings: Record<string, unknown> = {}, wires: string[][] = [['devices'], ['events']]) {
   dir = mkdtempSync(path.join(tmpdir(), 'netboot-metrics-'));
   mkdirSync(path.join(dir, 'assets'), { recursive: true });
   writeFileSync(path.join(dir, 'inventory.json'), JSON.stringify({ schemaVersion: 3, devices: [], images: [], profiles: [], groups: [], sessions: [], boots: [], settings }));
   writeFileSync(path.join(dir, 'assets', 'ipxe.efi'), Buffer.alloc(300_000, 1));
   return [
     { id: 'srv', type: 'netboot-server', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'proxy', dhcpPort: '0', proxyPort: '0', tftpPort: '0', dataDir: dir },
-    { id: 'm', type: 'netboot-metrics', server: 'srv', interval: 1, wires: [['devices'], ['events']] },
+    { id: 'm', type: 'netboot-metrics', server: 'srv', interval: 1, wires },
     { id: 'devices', type: 'helper' },
     { id: 'events', type: 'helper' },
   ];
@@ -175,5 +175,56 @@ describe('netboot-metrics and the metrics routes', () => {
     expect(again[0].id).toBe(ids[2]);
     admin.closeAllConnections();
     await new Promise((r) => admin.close(r));
+  });
+  it('builds no message for an output with nothing wired, and still shows the fleet in its status', async () => {
+    await helper.load([distNode('netboot-server'), distNode('netboot-metrics')], flow({}, [[], []]));
+    const state = await started();
+    const m = helper.getNode('m');
+    const send = vi.spyOn(m, 'send');
+    const status = vi.spyOn(m, 'status');
+    await scriptedBoot(state);
+    // a stage change and the input would each emit on output 1, every event on output 2
+    m.receive({});
+    // (the test runtime has no message catalogue: the status text is the key)
+    await waitFor(() => status.mock.calls.some(([st]) => /status\.fleet/.test(String((st as { text?: string }).text))), 'fleet status');
+    expect(helper.getNode('srv').bootServer.metrics.devices.macs()).toContain(MAC);
+    expect(send).not.toHaveBeenCalled();
+  });
+
+  it('sends thousands of devices a slice at a time, with the event loop free in between, then the fleet', async () => {
+    await helper.load([distNode('netboot-server'), distNode('netboot-metrics')], flow({}, [['devices'], []]));
+    await started();
+    const server = helper.getNode('srv').bootServer;
+    const N = 1000;
+    for (let i = 0; i < N; i++) {
+      const mac = `52:54:01:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      server.publish({ type: 'dhcp.discover', mac, ip: '0.0.0.0', arch: 'bios', isIpxe: false });
+    }
+    const m = helper.getNode('m');
+    // count turns of the event loop while the node sends, and note the turn of every send
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const turns: number[] = [];
+    const topics: string[] = [];
+    vi.spyOn(m, 'send').mockImplementation((msgs: unknown) => {
+      turns.push(turn);
+      topics.push((msgs as Array<{ topic: string } | null>)[0]!.topic);
+    });
+    m.receive({});
+    await waitFor(() => topics.includes('fleet') || undefined, 'fleet message');
+    ticking = false;
+    const devices = topics.filter((t) => t !== 'fleet');
+    expect(new Set(devices).size).toBe(N);
+    expect(topics.at(-1)).toBe('fleet');
+    // 1000 devices at 200 per slice: at least 5 separate turns, each holding at most 200 sends
+    expect(new Set(turns).size).toBeGreaterThanOrEqual(5);
+    const perTurn = new Map<number, number>();
+    for (const t of turns) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(201);
   });
 });

@@ -1,0 +1,20 @@
+import * as dgram from 'node:dgram';
+import * as dns from 'node:dns';
+import { isIP } from 'node:net';
+
+/**
+ * Every unconnected send resolves its address through the socket's lookup, and Node's default
+ * (dns.lookup) answers even an IP literal only on the next tick. Our servers always send to
+ * literals (the client's source address, a broadcast address), so this answers those at once and
+ * the reply leaves synchronously from the handler of the packet it answers.
+ */
+export function literalLookup(host: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  const family = isIP(host);
+  if (family !== 0) callback(null, host, family);
+  else dns.lookup(host, options as dns.LookupOneOptions, callback);
+}
+
+/** A UDP socket for our servers: no SO_REUSEADDR (a second server on the port must fail), literal lookups. */
+export function udpSocket(type: 'udp4' | 'udp6'): dgram.Socket {
+  return dgram.createSocket({ type, reuseAddr: false, lookup: literalLookup as dgram.SocketOptions['lookup'] });
+}

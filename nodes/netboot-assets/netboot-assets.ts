@@ -13,6 +13,9 @@ interface AssetsConfig extends NodeDef {
   url?: string;
 }
 
+/** At most one status update per this many ms. */
+const STATUS_MS = 500;
+
 interface ExpressStack { _router?: { stack: Array<{ route?: { path: string; methods: Record<string, boolean> } }> } }
 
 export = function register(RED: RED): void {
@@ -32,12 +35,27 @@ export = function register(RED: RED): void {
       boot?.emit('http.start', e);
       boot?.emit('boot', { type: 'http.start', ts: Date.now(), ip: e.ip, data: { path: e.path, requestId: e.requestId } });
     });
+    // The status shows the latest transfer, refreshed at most every STATUS_MS: at thousands of
+    // requests a second, a translated status per request cost more than serving the file.
+    let latest: AssetTransfer | undefined;
+    let shown: AssetTransfer | undefined;
+    let statusTimer: NodeJS.Timeout | undefined;
+    const showLatest = () => {
+      statusTimer = undefined;
+      if (!latest || latest === shown) return;
+      shown = latest;
+      node.status({ fill: 'green', shape: 'dot', text: RED._('netboot-assets.status.serving', { path: latest.path, ip: latest.ip, bytes: latest.bytes }) });
+    };
     assets?.on('http.done', (t: AssetTransfer) => {
       boot?.emit('http.done', t);
       const { ip, ...data } = t;
       boot?.emit('boot', { type: 'http.done', ts: Date.now(), ip, data });
-      node.send({ topic: 'http.done', payload: t });
-      node.status({ fill: 'green', shape: 'dot', text: RED._('netboot-assets.status.serving', { path: t.path, ip: t.ip, bytes: t.bytes }) });
+      if ((node.wires?.[0]?.length ?? 0) > 0) node.send({ topic: 'http.done', payload: t });
+      latest = t;
+      if (!statusTimer) {
+        showLatest();
+        statusTimer = setTimeout(showLatest, STATUS_MS);
+      }
     });
 
     const handler: Handler = (req, res) => {
@@ -63,6 +81,7 @@ export = function register(RED: RED): void {
         if (r && r.path === route && r.methods.get) stack.splice(i, 1);
       }
       assets?.removeAllListeners();
+      if (statusTimer) clearTimeout(statusTimer);
       node.status({});
       done();
     });

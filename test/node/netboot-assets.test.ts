@@ -1,0 +1,67 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+
+const helper = nodeRedHelper();
+let dir: string;
+// the runtime's httpNode (where netboot-assets mounts its route), caught by a module loaded with the nodes
+let httpNode: unknown;
+const catchHttpNode = (RED: { httpNode: unknown }) => {
+  httpNode = RED.httpNode;
+};
+const get = (url: string) => request(httpNode).get(url);
+
+beforeAll(() => helper.startServer());
+afterAll(() => helper.stopServer());
+afterEach(async () => {
+  await helper.unload();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function load(wires: string[][]) {
+  dir = mkdtempSync(path.join(tmpdir(), 'netboot-assets-'));
+  mkdirSync(path.join(dir, 'assets', 'ipxe'), { recursive: true });
+  writeFileSync(path.join(dir, 'assets', 'ipxe', 'menu.ipxe'), '#!ipxe\necho menu\n');
+  writeFileSync(path.join(dir, 'assets', 'big.bin'), Buffer.alloc(100_000, 3));
+  await helper.load([distNode('netboot-server'), distNode('netboot-assets'), catchHttpNode], [
+    { id: 'srv', type: 'netboot-server', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'off', dhcpPort: '-1', proxyPort: '-1', tftpPort: '-1', dataDir: dir },
+    { id: 'a', type: 'netboot-assets', server: 'srv', url: '/boot/assets', wires },
+    { id: 'out', type: 'helper' },
+  ]);
+  await waitFor(() => helper.getNode('srv')?.bootServer, 'server');
+  return helper.getNode('a');
+}
+
+describe('netboot-assets', () => {
+  it('serves a file and sends one msg per finished transfer', async () => {
+    await load([['out']]);
+    const got: Array<{ topic: string; payload: { path: string; bytes: number; status: number } }> = [];
+    helper.getNode('out').on('input', (m: never) => got.push(m));
+    const res = await get('/boot/assets/big.bin').expect(200);
+    expect(res.body.length ?? Buffer.byteLength(res.text ?? '')).toBe(100_000);
+    const msg = await waitFor(() => got[0], 'http.done msg');
+    expect(msg.topic).toBe('http.done');
+    expect(msg.payload).toMatchObject({ path: '/big.bin', bytes: 100_000, status: 200 });
+    await get('/boot/assets/../inventory.json').expect(404);
+  });
+
+  it('builds no msg with nothing wired, and updates its status at most twice per half second', async () => {
+    const node = await load([[]]);
+    const send = vi.spyOn(node, 'send');
+    const status = vi.spyOn(node, 'status');
+    for (let i = 0; i < 30; i++) await get('/boot/assets/ipxe/menu.ipxe').expect(200);
+    expect(send).not.toHaveBeenCalled();
+    // the first transfer shows at once; the rest wait for the timer, which shows only the latest
+    expect(status.mock.calls.length).toBeGreaterThanOrEqual(1);
+    expect(status.mock.calls.length).toBeLessThan(30);
+    await new Promise((r) => setTimeout(r, 600));
+    const calls = status.mock.calls.length;
+    expect(calls).toBeLessThanOrEqual(2 + 2 * Math.ceil(30 / 10));
+    // nothing new: no further updates
+    await new Promise((r) => setTimeout(r, 600));
+    expect(status.mock.calls.length).toBe(calls);
+  });
+});

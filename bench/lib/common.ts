@@ -69,14 +69,19 @@ export interface BenchResult {
   failed?: boolean;
 }
 
-/** Notes how big the inventory (store) file grew: every boot event is appended to it. */
+/** Notes how big the store grew: the inventory file, and the boot-event log appended beside it. */
 export function inventoryNote(r: BenchResult, dataDir: string): void {
-  try {
-    const st = statSync(path.join(dataDir, 'inventory.json'));
-    r.findings.push(`inventory.json (the store; every persisted boot event is appended to its event log and the whole file rewritten with fsync) was ${(st.size / 1e6).toFixed(2)} MB at the end.`);
-  } catch {
-    /* no store file */
-  }
+  const size = (name: string): string | undefined => {
+    try {
+      return `${(statSync(path.join(dataDir, name)).size / 1e6).toFixed(2)} MB`;
+    } catch {
+      return undefined;
+    }
+  };
+  const inventory = size('inventory.json');
+  if (!inventory) return;
+  const events = size('inventory.events.jsonl') ?? 'no file';
+  r.findings.push(`Store at the end: inventory.json (devices, images, settings; rewritten with fsync on a change) ${inventory}; inventory.events.jsonl (persisted boot events, one appended line each, batched fsync) ${events}.`);
 }
 
 export function markdownTable(header: string[], rows: string[][]): string {

@@ -1,8 +1,10 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { login, startNetboot, type StartedServer } from '../helpers/start-server';
+import { waitFor } from '../helpers/node-red';
+import { freeTcpPort, login, repo, startNetboot, type StartedServer } from '../helpers/start-server';
 
 describe('npm start (generated admin password)', () => {
   let dir: string;
@@ -135,4 +137,59 @@ describe('npm start (NETBOOT_ADMIN_PASSWORD) and the management API', () => {
     const ours = sets.filter((s) => s.module === 'node-red-contrib-netboot');
     expect(ours.flatMap((s) => s.types)).toContain('netboot-server');
   });
+});
+
+/** Every process below `pid` (children, grandchildren, ...). */
+function descendants(pid: number): number[] {
+  let kids: number[] = [];
+  try {
+    kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    /* no children */
+  }
+  return kids.flatMap((k) => [k, ...descendants(k)]);
+}
+
+describe('npm start under a process manager', () => {
+  it('stops Node-RED when npm itself gets SIGTERM (nothing left holding the ports)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'netboot-npm-'));
+    const httpPort = await freeTcpPort();
+    // the real `npm start` command, as systemd, docker or pm2 would run it
+    const npm = spawn('npm', ['start', '--silent'], {
+      cwd: repo,
+      env: {
+        ...process.env, NETBOOT_DATA_DIR: dir, NETBOOT_HTTP_PORT: String(httpPort), NETBOOT_BIND: '127.0.0.1', NETBOOT_SERVER_IP: '127.0.0.1',
+        NETBOOT_DHCP_MODE: 'off', NETBOOT_DHCP_PORT: '-1', NETBOOT_PROXY_PORT: '-1', NETBOOT_TFTP_PORT: '-1', NETBOOT_ISCSI: 'off',
+        NETBOOT_ADMIN_PASSWORD: 'npm-start-password-1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const started: number[] = [];
+    let out = '';
+    npm.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    npm.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const listening = async () => fetch(`http://127.0.0.1:${httpPort}/netboot/api/health`).then(() => true, () => false);
+    try {
+      await waitFor(() => /Started flows/.test(out) || undefined, 'Node-RED started', 30_000);
+      expect(await listening()).toBe(true);
+      started.push(...descendants(npm.pid!));
+      const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+      npm.kill('SIGTERM');
+      await exited;
+      // npm is gone; Node-RED must be gone too: its HTTP port stops answering
+      await waitFor(async () => !(await listening()) || undefined, 'Node-RED stopped', 15_000);
+      expect(out).toMatch(/SIGTERM, stopping/);
+    } finally {
+      if (npm.exitCode === null) npm.kill('SIGKILL');
+      // a failed run must not leave its Node-RED behind
+      for (const pid of started) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -175,7 +175,7 @@ export class BootServer extends EventEmitter {
 
   private async bindPort(p: PortState): Promise<void> {
     try {
-      const socket = await bindUdp({ purpose: p.purpose, port: p.port, address: p.address, envVar: p.envVar, broadcast: p.key !== 'tftp', socketFactory: this.deps.socketFactory });
+      const socket = await bindUdp({ purpose: p.purpose, port: p.port, address: p.address, envVar: p.envVar, broadcast: p.key !== 'tftp', shared: p.key === 'monitor', socketFactory: this.deps.socketFactory });
       if (this.closing) {
         await closeSocket(socket);
         return;

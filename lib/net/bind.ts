@@ -10,12 +10,14 @@ export interface UdpBindRequest {
   /** Name of the environment variable that sets this port, quoted in the fix. */
   envVar?: string;
   broadcast?: boolean;
+  /** Share the port with other sockets that also ask for it (see `udpSocket`). */
+  shared?: boolean;
   socketFactory?: (type: 'udp4') => dgram.Socket;
 }
 
 /** Binds a UDP socket or fails with a `bind_failed` error that says why and how to fix it. */
 export function bindUdp(req: UdpBindRequest): Promise<dgram.Socket> {
-  const socket = (req.socketFactory ?? udpSocket)('udp4');
+  const socket = req.socketFactory ? req.socketFactory('udp4') : udpSocket('udp4', req.shared === true);
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       socket.removeListener('listening', onListening);

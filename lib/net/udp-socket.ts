@@ -14,7 +14,12 @@ export function literalLookup(host: string, options: unknown, callback: (err: Er
   else dns.lookup(host, options as dns.LookupOneOptions, callback);
 }
 
-/** A UDP socket for our servers: no SO_REUSEADDR (a second server on the port must fail), literal lookups. */
-export function udpSocket(type: 'udp4' | 'udp6'): dgram.Socket {
-  return dgram.createSocket({ type, reuseAddr: false, lookup: literalLookup as dgram.SocketOptions['lookup'] });
+/**
+ * A UDP socket for our servers, with literal lookups. No SO_REUSEADDR by default: a second server
+ * on a port must fail. `shared` sets it, for a socket that only listens for broadcasts (the DHCP
+ * monitor on 68, the probe's client port): Linux hands every broadcast to each socket that shares
+ * the port, as long as all of them set the option.
+ */
+export function udpSocket(type: 'udp4' | 'udp6', shared = false): dgram.Socket {
+  return dgram.createSocket({ type, reuseAddr: shared, lookup: literalLookup as dgram.SocketOptions['lookup'] });
 }

@@ -23,7 +23,7 @@ export interface Target {
 
 export async function openDhcpClientSocket(address: string, port: number): Promise<dgram.Socket> {
   try {
-    return await bindUdp({ purpose: 'DHCP client', port, address, broadcast: true });
+    return await bindUdp({ purpose: 'DHCP client', port, address, broadcast: true, shared: true });
   } catch (err) {
     throw new ProbeNetworkError('bind_failed', `${(err as Error).message}. Use --client-port to pick another port (the server must then answer there)`, { port, address }, { cause: err });
   }

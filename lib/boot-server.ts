@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { NetbootError } from './errors';
-import { bindUdp, closeSocket } from './net/bind';
+import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from './net/bind';
 import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from './store';
 import { FlowRequests } from './flow-requests';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type BootOverride, type ClientFacts } from './dhcp';
@@ -175,7 +175,10 @@ export class BootServer extends EventEmitter {
 
   private async bindPort(p: PortState): Promise<void> {
     try {
-      const socket = await bindUdp({ purpose: p.purpose, port: p.port, address: p.address, envVar: p.envVar, broadcast: p.key !== 'tftp', shared: p.key === 'monitor', socketFactory: this.deps.socketFactory });
+      const socket = await bindUdp({
+        purpose: p.purpose, port: p.port, address: p.address, envVar: p.envVar, broadcast: p.key !== 'tftp', shared: p.key === 'monitor',
+        recvBuffer: p.key === 'monitor' ? undefined : LISTEN_RECV_BUFFER, socketFactory: this.deps.socketFactory,
+      });
       if (this.closing) {
         await closeSocket(socket);
         return;
@@ -187,6 +190,10 @@ export class BootServer extends EventEmitter {
       p.state = 'listening';
       p.boundPort = socket.address().port;
       delete p.error;
+      const got = p.key === 'monitor' ? undefined : receiveBuffer(socket);
+      if (got !== undefined && got < LISTEN_RECV_BUFFER) {
+        this.deps.log?.info(`${p.purpose}: UDP receive buffer ${Math.round(got / 1024)} KiB (net.core.rmem_max caps it); for boot storms of hundreds of machines raise it: sysctl -w net.core.rmem_max=${LISTEN_RECV_BUFFER}`);
+      }
     } catch (err) {
       p.state = 'failed';
       p.error = err instanceof NetbootError ? err.message : String(err);

@@ -12,6 +12,8 @@ export interface UdpBindRequest {
   broadcast?: boolean;
   /** Share the port with other sockets that also ask for it (see `udpSocket`). */
   shared?: boolean;
+  /** Ask the kernel for this receive buffer (SO_RCVBUF); it grants at most net.core.rmem_max. */
+  recvBuffer?: number;
   socketFactory?: (type: 'udp4') => dgram.Socket;
 }
 
@@ -27,6 +29,13 @@ export function bindUdp(req: UdpBindRequest): Promise<dgram.Socket> {
     const onListening = () => {
       socket.removeListener('error', onError);
       if (req.broadcast) socket.setBroadcast(true);
+      if (req.recvBuffer) {
+        try {
+          socket.setRecvBufferSize(req.recvBuffer);
+        } catch {
+          // the default buffer still works; `receiveBuffer` tells what the socket got
+        }
+      }
       resolve(socket);
     };
     socket.once('error', onError);
@@ -71,4 +80,21 @@ export function closeSocket(socket: dgram.Socket | undefined): Promise<void> {
       resolve(); // already closed
     }
   });
+}
+
+/**
+ * Receive buffer the listening DHCP and TFTP sockets ask for. A boot storm (a rack powering on) lands
+ * hundreds of DISCOVERs on port 67 within milliseconds; the kernel's default buffer (~208 KiB, a
+ * hundred-odd packets) drops the rest while the event loop is busy, and a PXE ROM waits 4 s or more
+ * before it asks again. Linux doubles the value asked for and caps it at net.core.rmem_max.
+ */
+export const LISTEN_RECV_BUFFER = 4 << 20;
+
+/** The receive buffer a socket got (bytes, as the kernel reports it), or undefined. */
+export function receiveBuffer(socket: dgram.Socket): number | undefined {
+  try {
+    return socket.getRecvBufferSize();
+  } catch {
+    return undefined;
+  }
 }

@@ -1,13 +1,16 @@
 import * as dgram from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
 import type { BootServerState } from '../../lib/boot-server';
 import { statusFor } from '../../nodes/shared/server-node';
 import { tftpGet, tftpPut } from '../helpers/tftp-client';
 
+const run = promisify(execFile);
 const helper = nodeRedHelper();
 const serverNode = distNode('netboot-server');
 let dir: string;
@@ -57,6 +60,20 @@ describe('netboot-server config node', () => {
     const again = await Promise.all(ports.map(bindUdp));
     expect(Date.now() - t0).toBeLessThan(3000);
     again.forEach((s) => s.close());
+  });
+
+  it('asks the kernel for a 4 MiB receive buffer on its DHCP, proxy and TFTP sockets (a boot storm must not overflow them)', async () => {
+    await helper.load(serverNode, [serverDef()]);
+    const state = await started();
+    // Linux doubles what is asked and caps the request at net.core.rmem_max
+    const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    const expected = 2 * Math.min(4 << 20, rmemMax);
+    for (const key of ['dhcp', 'proxy', 'tftp']) {
+      const port = state.ports.find((p) => p.key === key)!.boundPort!;
+      // the socket as the kernel sees it: `ss -m` prints its skmem, rb = receive buffer
+      const { stdout } = await run('ss', ['-uHlnm', 'sport', `= :${port}`]);
+      expect(Number(/\brb(\d+)/.exec(stdout)?.[1]), `${key} on ${port}: ${stdout}`).toBe(expected);
+    }
   });
 
   it('reports a port in use with the port and the fixes, and keeps the rest running', async () => {

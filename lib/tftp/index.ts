@@ -1,4 +1,4 @@
-/** TFTP server layer (pure: no Node-RED). See server.ts for the event list. */
+/** TFTP layer (pure: no Node-RED): the server (see server.ts for the event list) and the read client. */
 export * from './packet';
 export * from './options';
 export * from './path';
@@ -11,3 +11,4 @@ export { WriteTransfer } from './write-transfer';
 export type { WriteTransferOptions } from './write-transfer';
 export * from './server';
 export * from './static-resolver';
+export * from './client';

@@ -1,16 +1,16 @@
 /**
- * A small TFTP client on node:dgram for tests, the diagnostic probe and the benchmark.
+ * TFTP clients on node:dgram for tests and the benchmark.
  *
- * Supports blksize / tsize / timeout / windowsize (RFC 2348/2349/7440), block-number rollover,
- * the Raspberry Pi / EDK2 size probe (abort after the first answer with an ERROR), and counts what it
- * saw (packets, duplicates, out-of-order blocks, ACKs sent). Receiver behaviour for windows: ACK after
- * `windowsize` in-order blocks or at the last block; on a gap, ACK the last in-order block once (until
- * progress); on a repeat of the block last acknowledged, repeat that ACK; on silence, repeat the last ACK.
+ * `tftpGet` is the shared receive engine (`lib/tftp/client.ts`: blksize / tsize / timeout /
+ * windowsize, block-number rollover, the Raspberry Pi / EDK2 size probe, counters of what it saw)
+ * with the tests' defaults (bound to loopback, retry 500 ms, give up after 10 silent retries or 60 s,
+ * keep the data) and their error style: it throws `TftpRemoteError` on an ERROR packet and an Error
+ * on a timeout. `tftpPut` is a minimal lock-step upload, `sendRaw` a one-datagram exchange.
  */
-import { createHash } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { encodeAck, encodeError, encodeRequest, parsePacket, type TftpOptionList } from '../../lib/tftp/packet';
+import { tftpReceive, type TftpReceiveResult } from '../../lib/tftp/client';
+import { encodeRequest, parsePacket, type TftpOptionList } from '../../lib/tftp/packet';
 
 export class TftpRemoteError extends Error {
   constructor(readonly code: number, readonly remoteMessage: string) {
@@ -48,248 +48,43 @@ export interface TftpGetOptions {
   dallyMs?: number;
 }
 
-export interface TftpGetResult {
-  data?: Buffer;
-  bytes: number;
+/** What `tftpGet` saw: the engine's result without `ok` and `failure` (it throws instead). */
+export interface TftpGetResult extends Omit<TftpReceiveResult, 'ok' | 'failure' | 'sha256'> {
   sha256: string;
-  /** Options from the OACK, or undefined when the server sent none. */
-  oack?: Record<string, string>;
-  blksize: number;
-  windowsize: number;
-  /** Every datagram received. */
-  packets: number;
-  dataPackets: number;
-  /** DATA packets for blocks already received. */
-  duplicates: number;
-  /** DATA packets ahead of the expected block. */
-  outOfOrder: number;
-  acksSent: number;
-  /** RRQ/ACK retransmissions after silence. */
-  timeouts: number;
-  /** Largest wire block number seen. */
-  rolledOver: boolean;
-  blocks: number;
-  serverTid: number;
-  durationMs: number;
-  /** True when this was a probe (ERROR sent by us). */
-  probed: boolean;
-  /** Length of the first DATA payload, when one arrived. */
-  firstDataLength?: number;
 }
 
-export function tftpGet(opts: TftpGetOptions): Promise<TftpGetResult> {
-  const family = isIPv6(opts.host) ? 'udp6' : 'udp4';
-  const sock = dgram.createSocket(family);
-  const retryMs = opts.retryMs ?? 500;
+export async function tftpGet(opts: TftpGetOptions): Promise<TftpGetResult> {
   const maxRetries = opts.maxRetries ?? 10;
-  const collect = opts.collect ?? true;
+  const totalMs = opts.totalTimeoutMs ?? 60_000;
   const options: TftpOptionList = [];
   if (opts.blksize !== undefined) options.push(['blksize', String(opts.blksize)]);
   if (opts.tsize) options.push(['tsize', '0']);
   if (opts.timeout !== undefined) options.push(['timeout', String(opts.timeout)]);
   if (opts.windowsize !== undefined) options.push(['windowsize', String(opts.windowsize)]);
   if (opts.extraOptions) options.push(...opts.extraOptions);
-  const rrq = encodeRequest('RRQ', opts.filename, opts.mode ?? 'octet', options);
-  const started = performance.now();
-
-  return new Promise<TftpGetResult>((resolve, reject) => {
-    const hash = createHash('sha256');
-    const chunks: Buffer[] = [];
-    let serverTid = 0;
-    let blksize = 512;
-    let windowsize = 1;
-    let oack: Record<string, string> | undefined;
-    let lastInOrder = 0; // absolute number of the last block received in order
-    let sinceAck = 0;
-    let gapAcked = false;
-    let lastAck: Buffer | undefined;
-    let silent = 0;
-    let finished = false;
-    let finalBlock = -1;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const result: TftpGetResult = {
-      bytes: 0, sha256: '', blksize: 512, windowsize: 1, packets: 0, dataPackets: 0, duplicates: 0,
-      outOfOrder: 0, acksSent: 0, timeouts: 0, rolledOver: false, blocks: 0, serverTid: 0, durationMs: 0, probed: false,
-    };
-    const hardStop = setTimeout(() => fail(new Error(`TFTP get ${opts.filename}: no completion within ${opts.totalTimeoutMs ?? 60_000} ms`)), opts.totalTimeoutMs ?? 60_000);
-
-    const send = (buf: Buffer, port: number): void => {
-      try {
-        sock.send(buf, port, opts.host);
-      } catch {
-        // closed
-      }
-    };
-    const sendAck = (abs: number): void => {
-      lastAck = encodeAck(abs & 0xffff);
-      result.acksSent++;
-      send(lastAck, serverTid);
-    };
-    const arm = (): void => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(onTimeout, retryMs);
-    };
-    const close = (): void => {
-      if (timer) clearTimeout(timer);
-      clearTimeout(hardStop);
-      // next turn: a just-queued final ACK/ERROR must leave before the socket goes
-      setImmediate(() => {
-        try {
-          sock.close();
-        } catch {
-          // already closed
-        }
-      });
-    };
-    const fail = (err: Error): void => {
-      if (finished) return;
-      finished = true;
-      close();
-      reject(err);
-    };
-    const succeed = (): void => {
-      if (finished) return;
-      finished = true;
-      result.durationMs = performance.now() - started;
-      result.sha256 = hash.digest('hex');
-      if (collect) result.data = Buffer.concat(chunks);
-      result.oack = oack;
-      result.blksize = blksize;
-      result.windowsize = windowsize;
-      result.serverTid = serverTid;
-      if (opts.dallyMs && opts.dallyMs > 0 && !result.probed) {
-        if (timer) clearTimeout(timer);
-        clearTimeout(hardStop);
-        setTimeout(close, opts.dallyMs);
-      } else {
-        close();
-      }
-      resolve(result);
-    };
-    function onTimeout(): void {
-      if (finished) return;
-      silent++;
-      result.timeouts++;
-      if (silent > maxRetries) {
-        fail(new Error(`TFTP get ${opts.filename}: timeout after ${maxRetries} retries (block ${lastInOrder})`));
-        return;
-      }
-      if (serverTid === 0) send(rrq, opts.port);
-      else if (lastAck) {
-        result.acksSent++;
-        send(lastAck, serverTid);
-      }
-      gapAcked = false;
-      arm();
-    }
-
-    sock.on('error', (err) => fail(err));
-    sock.on('message', (msg, rinfo) => {
-      result.packets++;
-      if (finished) {
-        // dallying: repeat the final ACK for a retransmitted last block
-        if (lastAck && rinfo.port === serverTid) {
-          const p = parsePacket(msg);
-          if (p.ok && p.packet.op === 'DATA') send(lastAck, serverTid);
-        }
-        return;
-      }
-      if (serverTid !== 0 && rinfo.port !== serverTid) {
-        send(encodeError(5, 'unknown transfer ID'), rinfo.port);
-        return;
-      }
-      const parsed = parsePacket(msg);
-      if (!parsed.ok) {
-        fail(new Error(`malformed packet from server: ${parsed.error.message}`));
-        return;
-      }
-      const p = parsed.packet;
-      if (serverTid === 0) serverTid = rinfo.port;
-      if (p.op === 'ERROR') {
-        fail(new TftpRemoteError(p.code, p.message));
-        return;
-      }
-      if (p.op === 'OACK') {
-        if (lastInOrder > 0) return;
-        oack = { ...p.options };
-        if (oack.blksize) blksize = Number(oack.blksize);
-        if (oack.windowsize) windowsize = Number(oack.windowsize);
-        if (opts.probe) {
-          result.probed = true;
-          send(encodeError(opts.probeErrorCode ?? 0, opts.probeErrorMessage ?? 'Early terminate'), serverTid);
-          succeed();
-          return;
-        }
-        silent = 0;
-        sendAck(0);
-        arm();
-        return;
-      }
-      if (p.op !== 'DATA') {
-        fail(new Error(`unexpected ${p.op} from server`));
-        return;
-      }
-      result.dataPackets++;
-      const expectedWire = (lastInOrder + 1) & 0xffff;
-      if (p.block !== expectedWire) {
-        // older than expected (duplicate) or ahead (gap)
-        const behind = ((lastInOrder & 0xffff) - p.block + 0x10000) & 0xffff;
-        if (behind < 0x8000) {
-          // A repeat. Only a repeat of the block we last acknowledged means "your ACK was lost";
-          // answering other repeats would make the sender rewind needlessly.
-          result.duplicates++;
-          if (lastAck && p.block === lastAck.readUInt16BE(2)) {
-            result.acksSent++;
-            send(lastAck, serverTid);
-          }
-        } else {
-          // A gap: tell the sender once where we are (RFC 7440).
-          result.outOfOrder++;
-          if (!gapAcked && (lastInOrder > 0 || oack !== undefined)) {
-            gapAcked = true;
-            sinceAck = 0;
-            sendAck(lastInOrder);
-          }
-        }
-        return;
-      }
-      if (lastInOrder === 0) result.firstDataLength = p.data.length;
-      if (opts.probe && lastInOrder === 0) {
-        result.probed = true;
-        send(encodeError(opts.probeErrorCode ?? 0, opts.probeErrorMessage ?? 'Early terminate'), serverTid);
-        succeed();
-        return;
-      }
-      if (p.data.length > blksize) {
-        fail(new Error(`DATA ${p.block} has ${p.data.length} bytes, more than blksize ${blksize}`));
-        return;
-      }
-      lastInOrder++;
-      if (lastInOrder > 0xffff) result.rolledOver = true;
-      result.blocks = lastInOrder;
-      silent = 0;
-      gapAcked = false;
-      hash.update(p.data);
-      if (collect) chunks.push(Buffer.from(p.data));
-      result.bytes += p.data.length;
-      sinceAck++;
-      if (p.data.length < blksize) {
-        finalBlock = lastInOrder;
-        sendAck(finalBlock);
-        succeed();
-        return;
-      }
-      if (sinceAck >= windowsize) {
-        sinceAck = 0;
-        sendAck(lastInOrder);
-      }
-      arm();
-    });
-    sock.bind(0, family === 'udp6' ? '::1' : '127.0.0.1', () => {
-      send(rrq, opts.port);
-      arm();
-    });
+  const r = await tftpReceive({
+    host: opts.host,
+    port: opts.port,
+    filename: opts.filename,
+    mode: opts.mode,
+    options,
+    probe: opts.probe ? { code: opts.probeErrorCode ?? 0, message: opts.probeErrorMessage ?? 'Early terminate' } : undefined,
+    bindAddress: isIPv6(opts.host) ? '::1' : '127.0.0.1',
+    retryMs: opts.retryMs,
+    maxRetries,
+    totalMs,
+    keepUpTo: (opts.collect ?? true) ? Infinity : 0,
+    dallyMs: opts.dallyMs,
   });
+  const f = r.failure;
+  if (f?.kind === 'remote') throw new TftpRemoteError(f.code, f.message);
+  if (f?.kind === 'socket') throw f.error;
+  if (f?.kind === 'timeout') {
+    throw new Error(f.limit === 'total' ? `TFTP get ${opts.filename}: no completion within ${totalMs} ms` : `TFTP get ${opts.filename}: timeout after ${maxRetries} retries (block ${r.blocks})`);
+  }
+  if (f) throw new Error(f.message);
+  const { ok: _ok, failure: _failure, sha256, ...rest } = r;
+  return { ...rest, sha256: sha256 ?? '' };
 }
 
 export interface TftpPutOptions {

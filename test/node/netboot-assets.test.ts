@@ -8,8 +8,8 @@ import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
 const helper = nodeRedHelper();
 let dir: string;
 // the runtime's httpNode (where netboot-assets mounts its route), caught by a module loaded with the nodes
-let httpNode: unknown;
-const catchHttpNode = (RED: { httpNode: unknown }) => {
+let httpNode: Parameters<typeof request>[0];
+const catchHttpNode = (RED: { httpNode: Parameters<typeof request>[0] }) => {
   httpNode = RED.httpNode;
 };
 const get = (url: string) => request(httpNode).get(url);

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AssetServer, type AssetTransfer } from '../../lib/http/assets';
 import type { NetbootServerNode } from '../shared/server-node';
-import type { Handler, Node, NodeDef, RED } from '../shared/red';
+import { wired, type Handler, type Node, type NodeDef, type RED } from '../shared/red';
 
 /**
  * Serves the boot-assets root under a URL on httpNode (a route of its own, like `http in`):
@@ -50,7 +50,7 @@ export = function register(RED: RED): void {
       boot?.emit('http.done', t);
       const { ip, ...data } = t;
       boot?.emit('boot', { type: 'http.done', ts: Date.now(), ip, data });
-      if ((node.wires?.[0]?.length ?? 0) > 0) node.send({ topic: 'http.done', payload: t });
+      if (wired(node, 0)) node.send({ topic: 'http.done', payload: t });
       latest = t;
       if (!statusTimer) {
         showLatest();

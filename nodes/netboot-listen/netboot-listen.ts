@@ -1,6 +1,6 @@
 import type { ServerBootEvent } from '../../lib/boot-server';
 import { dhcpDecideMessage, eventMessage, fileRequestMessage, readDhcpAnswer, readFileAnswer, wantEvent } from '../../lib/listen-messages';
-import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
+import { wired, type Node, type NodeDef, type NodeMessage, type RED } from '../shared/red';
 import type { NetbootServerNode } from '../shared/server-node';
 
 interface ListenDef extends NodeDef {
@@ -30,9 +30,8 @@ export = function register(RED: RED): void {
     const onBoot = (ev: ServerBootEvent) => {
       if (wantEvent(ev.type, def.progress === true)) node.send([eventMessage(ev) as NodeMessage, null]);
     };
-    // Boot events only when something is wired to output 1: with no listener the server does not
-    // even build them, which is most of its per-packet work beyond the answer itself.
-    if ((node.wires?.[0]?.length ?? 0) > 0) server?.on('boot', onBoot);
+    // with no listener the server does not even build boot events, most of its per-packet work
+    if (wired(node, 0)) server?.on('boot', onBoot);
     if (server && def.askFlow !== false) {
       server.virtualFiles.setSender((id, req) => node.send([null, fileRequestMessage(id, req) as unknown as NodeMessage]));
     }

@@ -1,5 +1,5 @@
 import type { NetbootEvent } from '../../lib/metrics';
-import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
+import { wired, type Node, type NodeDef, type NodeMessage, type RED } from '../shared/red';
 import type { NetbootServerNode } from '../shared/server-node';
 
 interface MetricsDef extends NodeDef {
@@ -31,15 +31,12 @@ export = function register(RED: RED): void {
     const seconds = Math.max(1, Number(def.interval) || 5);
     let unsubscribe: (() => void) | undefined;
 
-    // Nothing is built for an output with no wires: the reference flow leaves both open, and a
-    // message per boot event at thousands of DHCP packets a second costs the server real time.
-    const wired = (output: number) => (node.wires?.[output]?.length ?? 0) > 0;
     let emitting: NodeJS.Immediate | undefined;
     let closed = false;
     const sendFleet = () => {
       const summary = server.metrics?.summary();
       if (!summary) return;
-      if (wired(0)) node.send([{ topic: 'fleet', payload: summary } as NodeMessage, null]);
+      if (wired(node, 0)) node.send([{ topic: 'fleet', payload: summary } as NodeMessage, null]);
       node.status({ fill: summary.stalled ? 'yellow' : 'green', shape: 'dot', text: RED._('netboot-metrics.status.fleet', { ...summary }) });
     };
     // Every device, then the fleet summary. A snapshot costs a few µs, so thousands of devices (a
@@ -48,7 +45,7 @@ export = function register(RED: RED): void {
     const emitAll = () => {
       const hub = server.metrics;
       if (!hub || emitting || closed) return;
-      if (!wired(0)) {
+      if (!wired(node, 0)) {
         sendFleet();
         return;
       }
@@ -68,8 +65,8 @@ export = function register(RED: RED): void {
     };
     const onEvent = (e: NetbootEvent) => {
       if (e.type.endsWith('.progress') && !def.progress) return;
-      if (wired(1)) node.send([null, { topic: e.type, payload: e } as unknown as NodeMessage]);
-      if (CHANGES.has(e.type) && e.mac && wired(0)) {
+      if (wired(node, 1)) node.send([null, { topic: e.type, payload: e } as unknown as NodeMessage]);
+      if (CHANGES.has(e.type) && e.mac && wired(node, 0)) {
         const d = server.metrics?.device(e.mac);
         if (d) node.send([{ topic: d.mac, payload: d } as NodeMessage, null]);
       }

@@ -1,6 +1,7 @@
 /**
  * The small part of Node-RED's runtime API that our nodes use, typed here so the node files stay
- * strict without pulling a large type package. Only node files import this; lib/ never does.
+ * strict without pulling a large type package (plus `wired`, the one question every node asks of
+ * it). Only node files import this; lib/ never does.
  */
 export interface NodeMessage {
   _msgid?: string;
@@ -72,4 +73,13 @@ export interface RED {
   settings: { userDir?: string; [key: string]: unknown };
   log: { info(m: string): void; warn(m: string): void; error(m: string): void; debug(m: string): void };
   _(key: string, subs?: Record<string, unknown>): string;
+}
+
+/**
+ * True when something is wired to output `output` (0-based). A node builds nothing for an output
+ * with no wires: the reference flow leaves several open, and a message per DHCP or TFTP packet
+ * that goes nowhere still costs the server time.
+ */
+export function wired(node: Node, output: number): boolean {
+  return (node.wires?.[output]?.length ?? 0) > 0;
 }

@@ -43,7 +43,7 @@ import { createStaticResolver } from '../lib/tftp/static-resolver';
 import { TftpServer } from '../lib/tftp/server';
 import { measureFloor } from './lib/floor';
 import { tftpGet } from '../test/helpers/tftp-client';
-import { alive, exitCleanly, haveRootNetns, killAllStarted, onCleanup, Output, pct, sh, sleep, startProcess, stopProcess } from './lib/common';
+import { alive, exitCleanly, haveRootNetns, killAllStarted, onCleanup, Output, pct, setAffinity, sh, sleep, startProcess, stopProcess } from './lib/common';
 
 const HPA = '/usr/sbin/in.tftpd';
 const DNSMASQ = '/usr/sbin/dnsmasq';
@@ -267,16 +267,7 @@ async function bench(args: string[], netns: string | undefined): Promise<void> {
       // server (with every thread and every process it forks) on CPU 1
       if (os.cpus().length < 2) notes.push('--pin needs 2 CPUs: not pinned');
       else {
-        const pin = (pid: number | undefined, cpu: number) => {
-          try {
-            if (pid === undefined) return false;
-            sh('taskset', ['-a', '-p', '-c', String(cpu), String(pid)]);
-            return true;
-          } catch {
-            return false;
-          }
-        };
-        const ok = pin(process.pid, 0) && peers.every((p) => pin(p.proc.pid, 1));
+        const ok = setAffinity(process.pid, '0') && peers.every((p) => setAffinity(p.proc.pid, '1'));
         notes.push(ok ? 'pinned: client on CPU 0, every server on CPU 1' : 'taskset failed: not pinned');
       }
     }

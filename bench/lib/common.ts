@@ -254,14 +254,31 @@ export function machineInfo(): Array<[string, string]> {
 
 // ---- /proc sampling ------------------------------------------------------------------------
 
-export function procCpuSeconds(pid: number): number {
+let ticksPerSecond: number | undefined;
+
+/** CPU seconds `pid` has used so far (all its threads), or NaN. */
+export function procCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
   try {
+    ticksPerSecond ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+    // the command name may hold spaces: the fields start after its closing parenthesis
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[11] = utime, fields[12] = stime (1-based 14 and 15), in clock ticks (100/s on Linux)
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    // fields[11] = utime, fields[12] = stime (1-based 14 and 15), in clock ticks
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
   } catch {
     return NaN;
+  }
+}
+
+/** Sets the CPU affinity of `pid` and all its threads (`taskset -a`); false when that fails. */
+export function setAffinity(pid: number | undefined, cpus: string): boolean {
+  if (pid === undefined) return false;
+  try {
+    sh('taskset', ['-a', '-p', '-c', cpus, String(pid)]);
+    return true;
+  } catch {
+    return false;
   }
 }
 

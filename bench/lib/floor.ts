@@ -18,10 +18,10 @@
  * are reaped without their CPU time reaching the parent.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { alive, sleep, startProcess, stopProcess } from './common';
+import { alive, median, procCpuSeconds, setAffinity, sh, sleep, startProcess, stopProcess } from './common';
 
 export interface FloorServer {
   name: string;
@@ -74,34 +74,9 @@ function compile(work: string): string | undefined {
   return undefined;
 }
 
-let ticksPerSecond: number | undefined;
-
-/** CPU seconds used by `pid` (all its threads) so far, or NaN. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    ticksPerSecond ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-    // the command name may hold spaces: the fields start after its closing parenthesis
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields 14 and 15 of proc(5) are utime and stime (all threads); f[0] is field 3
-    return (Number(f[11]) + Number(f[12])) / ticksPerSecond;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Sets the CPU affinity of `pid` and all its threads; false when taskset fails. */
-function setAffinity(pid: number | undefined, cpus: string): boolean {
-  if (pid === undefined) return false;
-  return spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' }).status === 0;
-}
-
+/** Runs a C client to the end (on CPU 0 when pinned) and returns what it printed. */
 function run(cmd: string, args: string[], pinned: boolean): string {
-  const [c, a] = pinned ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
-  const r = spawnSync(c, a, { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args.join(' ')}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
-  return r.stdout;
+  return pinned ? sh('taskset', ['-c', '0', cmd, ...args], 60_000) : sh(cmd, args, 60_000);
 }
 
 async function startEcho(cmd: string, args: string[]): Promise<ChildProcess> {
@@ -113,10 +88,6 @@ async function startEcho(cmd: string, args: string[]): Promise<ChildProcess> {
   return proc;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
-}
 
 /**
  * Measures the floor. `tftp` are the running TFTP servers (serving `file`, `blocks` blocks at
@@ -155,7 +126,7 @@ export async function measureFloor(opts: {
     const trips = new Map<string, number>(targets.map((t) => [t.name, 0]));
     const all = `0-${cpus - 1}`;
     const measureOne = (t: (typeof targets)[number]): void => {
-      const before = cpuSeconds(t.pid);
+      const before = procCpuSeconds(t.pid);
       let value: number;
       let n: number;
       if (t.kind === 'echo') {
@@ -168,7 +139,7 @@ export async function measureFloor(opts: {
         value = per.reduce((a, b) => a + b, 0) / per.length;
         n = opts.blocks * TFTP_REPS;
       }
-      cpu.set(t.name, cpu.get(t.name)! + (cpuSeconds(t.pid) - before));
+      cpu.set(t.name, cpu.get(t.name)! + (procCpuSeconds(t.pid) - before));
       trips.set(t.name, trips.get(t.name)! + n);
       us.get(t.name)!.push(value);
     };

@@ -58,3 +58,22 @@ export function macFromBytes(bytes: Uint8Array): Mac {
 export function macToBytes(mac: Mac): Buffer {
   return Buffer.from(mac.replace(/:/g, ''), 'hex');
 }
+
+/**
+ * Why `mac` cannot name one machine, or undefined when it can: the broadcast address, any group
+ * (multicast) address (low bit of the first octet set) and the all-zero address are not devices.
+ */
+export function notADevice(mac: Mac): string | undefined {
+  if (mac === 'ff:ff:ff:ff:ff:ff') return 'is the broadcast address, not a machine';
+  if (parseInt(mac.slice(0, 2), 16) & 1) return 'is a multicast (group) address, not a machine';
+  if (mac === '00:00:00:00:00:00') return 'is all zeros, not a machine';
+  return undefined;
+}
+
+/** `normalizeMac`, then refuses what cannot be a device (see `notADevice`). */
+export function deviceMac(input: unknown): Mac {
+  const mac = normalizeMac(input);
+  const why = notADevice(mac);
+  if (why) throw new NetbootError('invalid_mac', `MAC address ${mac} ${why}`, { value: input });
+  return mac;
+}

@@ -45,6 +45,14 @@ export interface CheckInResult {
   params: Record<string, string | null>;
   decision: CheckInDecision;
   facts: MachineFacts;
+  /** Facts of a known device that differ from what it reported before (each also a boot event). */
+  changes?: FactChange[];
+}
+
+export interface FactChange {
+  field: 'arch' | 'firmware';
+  from: string;
+  to: string;
 }
 
 export interface CheckInOptions {
@@ -54,9 +62,19 @@ export interface CheckInOptions {
   useBootOnce?: boolean;
   /** Record the check-in (last seen, IP, arch) on the device. Default true. */
   touch?: boolean;
+  /**
+   * Where the facts come from. `http`: an anonymous request (docs/security.md): the IP is the
+   * connection's, a given MAC is the only key when present, and arch, firmware and host name are
+   * kept as `device.reported`, never in the selector fields. `trusted` (default): a DHCP packet or
+   * TFTP path through the flow, which may set arch and firmware.
+   */
+  source?: 'http' | 'trusted';
 }
 
-type CheckInStore = Pick<InventoryStore, 'devices' | 'groups' | 'images' | 'profiles'>;
+type CheckInStore = Pick<InventoryStore, 'devices' | 'groups' | 'images' | 'profiles'> & Partial<Pick<InventoryStore, 'appendEvent'>>;
+
+/** Query keys a client may not use to claim an address: the connection's own address counts. */
+const CLAIMED_IP_KEYS = ['ip', 'clientIp'];
 
 // ---------------------------------------------------------------------------------------------
 // Group selectors (Matchbox style)
@@ -120,30 +138,43 @@ async function lookup<T>(what: string, id: string | null | undefined, get: (id: 
  * it needs at least one identifier (MAC, UUID, Pi serial, service tag).
  */
 export async function checkIn(store: CheckInStore, input: unknown, opts: CheckInOptions = {}, extra: { ip?: string; filename?: string } = {}): Promise<CheckInResult> {
-  const facts = parseFacts(input, extra);
+  const http = opts.source === 'http';
+  let given = input;
+  if (http && input && typeof input === 'object' && !Array.isArray(input)) {
+    given = Object.fromEntries(Object.entries(input).filter(([k]) => !CLAIMED_IP_KEYS.includes(k)));
+  }
+  const facts = parseFacts(given, extra);
   if (!facts.mac && !facts.uuid && !facts.serial && !facts.serviceTag) {
     // nothing to look up: an anonymous request is treated as unknown (the iPXE renderer then asks
     // iPXE to send its identity); a malformed identifier was already an error in parseFacts
     return { params: {}, facts, decision: { action: 'show_menu', output: 3, known: false, source: 'none', anonymous: true } };
   }
-  let device = await store.devices.find({ mac: facts.mac, uuid: facts.uuid, serial: facts.serial, serviceTag: facts.serviceTag });
+  // over HTTP a MAC, when given, is the only key: another device's UUID or serial finds nothing
+  let device = await store.devices.find(http && facts.mac ? { mac: facts.mac } : { mac: facts.mac, uuid: facts.uuid, serial: facts.serial, serviceTag: facts.serviceTag });
   const known = device !== undefined;
   let registered = false;
 
   if (!device && opts.registerUnknown && facts.mac) {
+    // an identifier another device holds is not copied onto the new one
+    const free = async (keys: { uuid?: string; serial?: string; serviceTag?: string }) => !(await store.devices.find(keys));
     device = await store.devices.create({
       mac: facts.mac,
       status: 'enrolled',
-      ...(facts.uuid ? { uuid: facts.uuid } : {}),
-      ...(facts.serial ? { serial: facts.serial } : {}),
-      ...(facts.serviceTag ? { serviceTag: facts.serviceTag } : {}),
+      ...(facts.uuid && await free({ uuid: facts.uuid }) ? { uuid: facts.uuid } : {}),
+      ...(facts.serial && await free({ serial: facts.serial }) ? { serial: facts.serial } : {}),
+      ...(facts.serviceTag && await free({ serviceTag: facts.serviceTag }) ? { serviceTag: facts.serviceTag } : {}),
       ...(facts.hostname ? { hostname: facts.hostname } : {}),
       ...(facts.deviceType !== 'other' ? { labels: { 'device-type': facts.deviceType } } : {}),
     });
     registered = true;
   }
+  let changes: FactChange[] | undefined;
   if (device && opts.touch !== false) {
-    device = await store.devices.touch(device.mac, { ip: facts.ip, arch: facts.arch, firmware: facts.platform, hostname: facts.hostname });
+    const before = device;
+    device = http
+      ? await store.devices.touch(device.mac, { ip: facts.ip, reported: { arch: facts.arch, firmware: facts.platform, hostname: facts.hostname } })
+      : await store.devices.touch(device.mac, { ip: facts.ip, arch: facts.arch, firmware: facts.platform, hostname: facts.hostname });
+    if (known) changes = await recordChanges(store, before, facts, http, extra.ip);
   }
 
   if (!device || !known) {
@@ -156,6 +187,7 @@ export async function checkIn(store: CheckInStore, input: unknown, opts: CheckIn
   }
 
   const group = matchGroup(device, await allGroups(store));
+  const seen = changes?.length ? { changes } : {};
   const params: Record<string, string | null> = { ...(group?.params ?? {}), ...(device.paramsOverride ?? {}) };
 
   const once = opts.useBootOnce !== false ? device.bootOnce : undefined;
@@ -165,7 +197,7 @@ export async function checkIn(store: CheckInStore, input: unknown, opts: CheckIn
     const profile = await lookup('profile', once.profileId, (id) => store.profiles.get(id));
     const boots = once.action === 'boot_image' || once.action === 'boot_profile';
     return {
-      device, group, image, profile, params, facts,
+      device, group, image, profile, params, facts, ...seen,
       decision: {
         action: once.action, output: boots ? 1 : 2, known: true, source: 'bootOnce', bootOnce: true,
         ...(once.imageId ? { imageId: once.imageId } : {}), ...(once.profileId ? { profileId: once.profileId } : {}),
@@ -179,15 +211,34 @@ export async function checkIn(store: CheckInStore, input: unknown, opts: CheckIn
   const image = await lookup('image', from?.imageId, (id) => store.images.get(id));
   const profile = await lookup('profile', from?.profileId, (id) => store.profiles.get(id));
   if (!image && !profile) {
-    return { device, group, params, facts, decision: { action: 'show_menu', output: 2, known: true, source: 'none' } };
+    return { device, group, params, facts, ...seen, decision: { action: 'show_menu', output: 2, known: true, source: 'none' } };
   }
   return {
-    device, group, image, profile, params, facts,
+    device, group, image, profile, params, facts, ...seen,
     decision: {
       action: profile ? 'boot_profile' : 'boot_image', output: 1, known: true, source,
       ...(image ? { imageId: image.id } : {}), ...(profile ? { profileId: profile.id } : {}),
     },
   };
+}
+
+/** What differs from before (arch, firmware), each recorded as a `facts.changed` boot event. */
+async function recordChanges(store: CheckInStore, before: Device, facts: MachineFacts, http: boolean, ip?: string): Promise<FactChange[]> {
+  const now = { arch: facts.arch, firmware: facts.platform };
+  const out: FactChange[] = [];
+  for (const field of ['arch', 'firmware'] as const) {
+    const from = (http ? before.reported?.[field] : undefined) ?? before[field];
+    const to = now[field];
+    if (from && to && from !== to) out.push({ field, from, to });
+  }
+  for (const c of out) {
+    await store.appendEvent?.({
+      type: 'facts.changed', mac: before.mac, ...(ip ? { ip: ip.replace(/^::ffff:/, '') } : {}),
+      message: `${c.field} changed from ${c.from} to ${c.to}${http ? ' (reported over HTTP)' : ''}`,
+      data: { ...c, source: http ? 'http' : 'trusted' },
+    });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

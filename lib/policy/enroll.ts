@@ -1,13 +1,21 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { NetbootError } from '../errors';
-import { normalizeMac } from '../mac';
+import { deviceMac } from '../mac';
 import { assertValid, type Device, type InventoryStore } from '../store';
 
 /**
  * `POST /api/v1/enroll`: the hardware inventory the registration image posts
  * (boot-assets/registration/register.sh). Empty strings mean "unknown" and are left out.
+ *
+ * The request is anonymous, so it is held to the trust model of docs/security.md: it may create an
+ * `enrolled` device for a MAC never seen, and may add *reported* facts to the device of its own MAC;
+ * it never changes a device's identity (uuid, serial, service tag, hardware), never finds a device
+ * by anything but the MAC it names, and an identifier that belongs to another device is a conflict
+ * whose answer names nothing.
  */
-export const ENROLL_MAX_BYTES = 256 * 1024;
+export const ENROLL_MAX_BYTES = 64 * 1024;
+/** The `hardware` document, as JSON, at most this many bytes (it is stored on the device). */
+export const HARDWARE_MAX_BYTES = 16 * 1024;
 
 const Str = (max: number) => Type.String({ maxLength: max });
 export const EnrollBody = Type.Object({
@@ -20,14 +28,22 @@ export const EnrollBody = Type.Object({
     serial: Type.Optional(Str(256)),
     uuid: Type.Optional(Type.String({ maxLength: 36, pattern: '^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$' })),
     pi_serial: Type.Optional(Type.String({ maxLength: 16, pattern: '^([0-9a-fA-F]{8}|[0-9a-fA-F]{16})?$' })),
-  }, { additionalProperties: true })),
+  }, { additionalProperties: true, maxProperties: 64 })),
 }, { additionalProperties: false });
 export type EnrollBody = Static<typeof EnrollBody>;
 
-export interface EnrollResult {
-  device: Device;
-  created: boolean;
+/** The identifiers another device already holds; the flow sees them, the client never does. */
+export interface EnrollConflict {
+  mac: string;
+  fields: Array<'uuid' | 'serial' | 'serviceTag'>;
+  /** The device that holds them. */
+  holder: Device;
 }
+
+export type EnrollResult =
+  | { outcome: 'created'; device: Device; created: true }
+  | { outcome: 'reported'; device: Device; created: false; changed: string[] }
+  | { outcome: 'conflict'; conflict: EnrollConflict; created: false };
 
 /** Parses the body (object, JSON text or Buffer), checks size and shape; errors name the field. */
 export function parseEnrollBody(body: unknown, maxBytes = ENROLL_MAX_BYTES): EnrollBody {
@@ -44,30 +60,61 @@ export function parseEnrollBody(body: unknown, maxBytes = ENROLL_MAX_BYTES): Enr
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new NetbootError('validation', 'enroll: body must be a JSON object', { field: '(body)' });
   assertValid(EnrollBody, value, 'enroll');
+  const hw = (value as EnrollBody).hardware;
+  const hwSize = hw ? Buffer.byteLength(JSON.stringify(hw)) : 0;
+  if (hwSize > HARDWARE_MAX_BYTES) throw new NetbootError('validation', `enroll: field "hardware" is ${hwSize} bytes of JSON (limit ${HARDWARE_MAX_BYTES})`, { field: 'hardware', status: 413 });
   return value;
 }
 
-/** Creates the device (status `enrolled`) or updates its inventory; an existing device keeps its status. */
+/** The conflict answer: the same words whichever device or field it was, so it reveals nothing. */
+export const CONFLICT_ANSWER = { error: { code: 'conflict', message: 'enroll: an identifier in this request is already registered to another device; an administrator must resolve it' } };
+
+/**
+ * Creates the device (status `enrolled`) for a MAC never seen, or records what the machine reports
+ * on the device of its own MAC (`device.reported`), leaving every confirmed field as it is.
+ */
 export async function enroll(store: Pick<InventoryStore, 'devices'>, body: EnrollBody): Promise<EnrollResult> {
   let mac: string;
   try {
-    mac = normalizeMac(body.mac_address);
+    mac = deviceMac(body.mac_address);
   } catch (err) {
     throw new NetbootError('validation', `enroll: field "mac_address": ${(err as Error).message}`, { field: 'mac_address' });
   }
   const hw = body.hardware ?? {};
   const serial = hw.pi_serial ? hw.pi_serial.slice(-8).toLowerCase() : undefined;
-  const fields = {
-    hardware: hw as Record<string, unknown>,
-    ...(body.service_tag ? { serviceTag: body.service_tag } : {}),
-    ...(hw.uuid ? { uuid: hw.uuid.toLowerCase() } : {}),
-    ...(serial ? { serial } : {}),
-  };
-  const existing = await store.devices.find({ mac, uuid: fields.uuid, serviceTag: fields.serviceTag, serial });
+  const uuid = hw.uuid ? hw.uuid.toLowerCase() : undefined;
+  const serviceTag = body.service_tag || undefined;
+  const hostname = body.hostname || undefined;
+
+  const existing = await store.devices.find({ mac });
   if (existing) {
-    const device = await store.devices.update(existing.mac, { ...fields, ...(body.hostname && !existing.hostname ? { hostname: body.hostname } : {}) });
-    return { device, created: false };
+    const reported = { hardware: hw as Record<string, unknown>, ...(uuid ? { uuid } : {}), ...(serial ? { serial } : {}), ...(serviceTag ? { serviceTag } : {}), ...(hostname ? { hostname } : {}) };
+    const before = existing.reported ?? {};
+    const changed = (['uuid', 'serial', 'serviceTag', 'hostname'] as const).filter((k) => reported[k] !== undefined && reported[k] !== before[k]);
+    const device = await store.devices.touch(existing.mac, { reported });
+    return { outcome: 'reported', device, created: false, changed };
   }
-  const device = await store.devices.create({ mac, status: 'enrolled', ...fields, ...(body.hostname ? { hostname: body.hostname } : {}) });
-  return { device, created: true };
+  const fields: EnrollConflict['fields'] = [];
+  let holder: Device | undefined;
+  for (const [field, keys] of [['uuid', { uuid }], ['serial', { serial }], ['serviceTag', { serviceTag }]] as const) {
+    if (!Object.values(keys)[0]) continue;
+    const other = await store.devices.find(keys);
+    if (other) {
+      fields.push(field);
+      holder ??= other;
+    }
+  }
+  if (holder) return { outcome: 'conflict', conflict: { mac, fields, holder }, created: false };
+  const device = await store.devices.create({
+    mac, status: 'enrolled', hardware: hw as Record<string, unknown>,
+    ...(uuid ? { uuid } : {}), ...(serial ? { serial } : {}), ...(serviceTag ? { serviceTag } : {}), ...(hostname ? { hostname } : {}),
+  });
+  return { outcome: 'created', device, created: true };
+}
+
+/** The JSON answer for the enrolling machine: its own MAC and nothing about any other device. */
+export function enrollAnswer(result: EnrollResult): { statusCode: number; payload: Record<string, unknown> } {
+  if (result.outcome === 'conflict') return { statusCode: 409, payload: CONFLICT_ANSWER };
+  if (result.outcome === 'created') return { statusCode: 201, payload: { status: result.device.status, mac: result.device.mac, created: true } };
+  return { statusCode: 200, payload: { mac: result.device.mac, created: false, reported: true } };
 }

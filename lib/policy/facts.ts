@@ -1,7 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { RPI_OUIS } from '../dhcp/classify';
+import { ARCH_NAMES, RPI_OUIS } from '../dhcp/classify';
 import { NetbootError } from '../errors';
-import { normalizeMac, type Mac } from '../mac';
+import { deviceMac, type Mac } from '../mac';
 import { parsePiTftpPath } from '../render/pi';
 
 /**
@@ -33,6 +33,13 @@ export interface MachineFacts {
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const DEVICE_TYPES: readonly DeviceType[] = ['raspi', 'x86', 'x64', 'arm64', 'other'];
+
+/**
+ * The closed sets an anonymous check-in is held to: iPXE's `${buildarch}` names (plus `x86`/`x64`)
+ * and the DHCP option 93 names netboot-listen reports (`efi-x64`, `arch-NN` for unnamed codes).
+ */
+export const KNOWN_ARCHES: ReadonlySet<string> = new Set(['i386', 'x86_64', 'x86', 'x64', 'arm32', 'arm64', 'riscv32', 'riscv64', 'loong64', ...Object.values(ARCH_NAMES)]);
+export const KNOWN_PLATFORMS: ReadonlySet<string> = new Set(['pcbios', 'efi', 'rpi']);
 
 function bad(field: string, why: string): never {
   throw new NetbootError('validation', `check-in: field "${field}": ${why}`, { field });
@@ -77,7 +84,7 @@ export function parseFacts(input: unknown, extra: { ip?: string; filename?: stri
   const mac = pick(src, 'mac', 'mac', 'mac_address', 'macAddress');
   if (mac !== undefined) {
     try {
-      facts.mac = normalizeMac(mac);
+      facts.mac = deviceMac(mac);
     } catch (err) {
       bad('mac', (err as Error).message);
     }
@@ -105,12 +112,12 @@ export function parseFacts(input: unknown, extra: { ip?: string; filename?: stri
   }
   const arch = pick(src, 'arch', 'buildarch', 'arch', 'archName')?.toLowerCase();
   if (arch !== undefined && arch !== 'unknown') {
-    if (!/^[a-z0-9_-]{1,32}$/.test(arch)) bad('arch', 'must be like i386, x86_64, arm64 (letters, digits, "_-")');
+    if (!KNOWN_ARCHES.has(arch) && !/^arch-\d{1,5}$/.test(arch)) bad('arch', `must be one of ${[...KNOWN_ARCHES].join(', ')}`);
     facts.arch = arch;
   }
   const platform = pick(src, 'platform', 'platform', 'fw', 'firmware')?.toLowerCase();
   if (platform !== undefined && platform !== 'unknown') {
-    if (!/^[a-z0-9_-]{1,32}$/.test(platform)) bad('platform', 'must be like pcbios, efi (letters, digits, "_-")');
+    if (!KNOWN_PLATFORMS.has(platform)) bad('platform', `must be one of ${[...KNOWN_PLATFORMS].join(', ')}`);
     facts.platform = platform;
   }
   const hostname = pick(src, 'hostname', 'hostname', 'host');

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Low } from 'lowdb';
 import { NetbootError } from '../errors';
-import { normalizeMac } from '../mac';
+import { deviceMac, normalizeMac } from '../mac';
 import { DurableJsonFile } from './durable-file';
 import { EventLog } from './event-log';
 import { migrate } from './migrate';
@@ -225,7 +225,7 @@ export class JsonInventoryStore implements InventoryStore {
     for (const [i, m] of (others ?? []).entries()) {
       let mac: string;
       try {
-        mac = normalizeMac(m);
+        mac = deviceMac(m);
       } catch (err) {
         throw new NetbootError('validation', `field "macs.${i}": ${(err as Error).message}`, { field: `macs.${i}` });
       }
@@ -235,9 +235,9 @@ export class JsonInventoryStore implements InventoryStore {
   }
 
   private makeDevices(): InventoryStore['devices'] {
-    const macField = (value: unknown): string => {
+    const macField = (value: unknown, isNew = false): string => {
       try {
-        return normalizeMac(value);
+        return isNew ? deviceMac(value) : normalizeMac(value);
       } catch (err) {
         throw new NetbootError('validation', `field "mac": ${(err as Error).message}`, { field: 'mac' });
       }
@@ -256,7 +256,7 @@ export class JsonInventoryStore implements InventoryStore {
       find: async (keys: MachineKeys) => findDevice(this.data.devices, keys),
       create: async (input) => {
         assertValid(DeviceCreate, input, 'device');
-        const mac = macField(input.mac);
+        const mac = macField(input.mac, true);
         return this.mutate((data) => {
           const macs = this.normalizeDeviceMacs(mac, input.macs);
           for (const m of [mac, ...macs]) {
@@ -309,6 +309,11 @@ export class JsonInventoryStore implements InventoryStore {
           if (facts.arch) dev.arch = facts.arch;
           if (facts.firmware) dev.firmware = facts.firmware;
           if (facts.hostname && !dev.hostname) dev.hostname = facts.hostname;
+          if (facts.reported) {
+            const next = { ...(dev.reported ?? {}), ...facts.reported, at: dev.lastSeen };
+            dropUndefined(next);
+            dev.reported = next;
+          }
           return structuredClone(dev);
         });
       },
@@ -460,11 +465,12 @@ function checkImport(doc: unknown): Omit<InventoryExport, 'format' | 'schemaVers
   };
   const stampFields = Type.Object({ createdAt: Type.Optional(Type.String()), updatedAt: Type.Optional(Type.String()) });
   const devices = arr<Device>('devices', d.devices).map((dev, i) => {
-    const { firstSeen, lastSeen, lastIp, createdAt, updatedAt, ...fields } = dev;
+    // `reported` is what machines said, not something an import may set: it is dropped
+    const { firstSeen, lastSeen, lastIp, createdAt, updatedAt, reported: _reported, ...fields } = dev;
     assertValid(DeviceCreate, fields, `import: devices.${i}`);
     const mac = normalizeMac(dev.mac);
     const now = new Date().toISOString();
-    return { ...dev, mac, macs: (dev.macs ?? []).map((m) => normalizeMac(m)), labels: dev.labels ?? {}, status: dev.status ?? 'enrolled', firstSeen: firstSeen ?? now, lastSeen, lastIp, createdAt: createdAt ?? now, updatedAt: updatedAt ?? now };
+    return { ...fields, mac, macs: (fields.macs ?? []).map((m) => normalizeMac(m)), labels: fields.labels ?? {}, status: fields.status ?? 'enrolled', firstSeen: firstSeen ?? now, lastSeen, lastIp, createdAt: createdAt ?? now, updatedAt: updatedAt ?? now };
   });
   const recs = <T extends { id: string }>(name: string, schema: Parameters<typeof assertValid>[0]): T[] =>
     arr<T>(name, (d as Record<string, unknown>)[name]).map((r, i) => {

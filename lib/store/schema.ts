@@ -73,11 +73,28 @@ export interface Device {
   paramsOverride?: Record<string, string | null>;
   ipReservation?: string | null;
   notes?: string;
+  /**
+   * What the machine itself said (check-in query, enrolment body), kept beside the confirmed fields
+   * and never used to choose what it boots (see docs/security.md). `at` is when it was last reported.
+   */
+  reported?: ReportedFacts;
   firstSeen: string;
   lastSeen?: string;
   lastIp?: string;
   createdAt: string;
   updatedAt: string;
+}
+
+/** Facts an anonymous request reported about its own machine. */
+export interface ReportedFacts {
+  at?: string;
+  arch?: string;
+  firmware?: string;
+  hostname?: string;
+  uuid?: string;
+  serial?: string;
+  serviceTag?: string;
+  hardware?: Record<string, unknown>;
 }
 
 export const ImageFields = Type.Object({

@@ -1,4 +1,4 @@
-import type { BootEvent, Device, DeviceCreate, DeviceFields, Group, Image, InventoryData, Profile, Session, Settings, StoredBoot } from './schema';
+import type { BootEvent, Device, DeviceCreate, DeviceFields, Group, Image, InventoryData, Profile, ReportedFacts, Session, Settings, StoredBoot } from './schema';
 
 /**
  * The inventory as the rest of the program sees it. Everything is async so that a PostgreSQL
@@ -43,11 +43,17 @@ export interface MachineKeys {
   serviceTag?: string;
 }
 
+/**
+ * A sighting. `arch`, `firmware` and `hostname` are confirmed fields (group selectors): only a
+ * trusted source (the DHCP packet through the flow, the admin) sets them. What an anonymous request
+ * claims goes in `reported`, merged into `device.reported`.
+ */
 export interface CheckInFacts {
   ip?: string;
   arch?: string;
   firmware?: string;
   hostname?: string;
+  reported?: Omit<ReportedFacts, 'at'>;
 }
 
 export interface InventoryExport {

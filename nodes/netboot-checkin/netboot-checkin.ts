@@ -28,6 +28,7 @@ export = function register(RED: RED): void {
         const result = await checkIn(server.store, input, {
           registerUnknown: def.registerUnknown === true || settings.registerUnknown,
           useBootOnce: def.useBootOnce !== false,
+          source: req ? 'http' : 'trusted',
         }, { ip: req?.ip, filename: typeof msg.filename === 'string' ? msg.filename : undefined });
         const out = msg as CheckinOutput;
         out.netboot = result;

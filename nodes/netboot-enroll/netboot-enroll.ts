@@ -1,8 +1,12 @@
-import { enroll, parseEnrollBody } from '../../lib/policy/enroll';
+import { enroll, enrollAnswer, parseEnrollBody } from '../../lib/policy/enroll';
 import { bootServerOf, requestOf, runInput } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 
-/** Input: msg.payload (or msg.req.body), the JSON register.sh posts. Output: msg.payload {status, mac, created}, msg.statusCode 201/200, msg.netboot.device. */
+/**
+ * Input: msg.payload (or msg.req.body), the JSON register.sh posts.
+ * Output 1: msg.payload {status, mac, created} or {mac, created:false, reported:true}, msg.statusCode 201/200, msg.netboot.device.
+ * Output 2 (conflict): msg.statusCode 409 with an answer that names nothing; msg.netboot.conflict {mac, fields, holder} for the flow.
+ */
 interface EnrollConfig extends NodeDef {
   server?: string;
 }
@@ -15,15 +19,25 @@ export = function register(RED: RED): void {
       runInput(node, msg, send, done, async () => {
         const server = bootServerOf(RED, def.server);
         const req = requestOf(msg);
-        const body = parseEnrollBody(msg.payload ?? req?.body);
-        const { device, created } = await enroll(server.store, body);
+        const result = await enroll(server.store, parseEnrollBody(msg.payload ?? req?.body));
+        const answer = enrollAnswer(result);
+        msg.statusCode = answer.statusCode;
+        msg.payload = answer.payload;
+        const ip = req?.ip ? { ip: req.ip } : {};
+        if (result.outcome === 'conflict') {
+          const { conflict } = result;
+          await server.store.appendEvent({ type: 'enroll.conflict', mac: conflict.holder.mac, ...ip, message: `refused an enrolment from ${conflict.mac} carrying this device's ${conflict.fields.join(', ')}`, data: { from: conflict.mac, fields: conflict.fields } });
+          msg.netboot = { ...((msg.netboot as object | undefined) ?? {}), conflict };
+          node.status({ fill: 'yellow', shape: 'ring', text: RED._('netboot-enroll.status.conflict', { mac: conflict.mac }) });
+          return [null, msg];
+        }
+        const { device } = result;
         server.publish({ type: 'enroll', mac: device.mac, ip: req?.ip });
-        await server.store.appendEvent({ type: 'enroll', mac: device.mac, ...(req?.ip ? { ip: req.ip } : {}), message: created ? 'enrolled' : 'inventory updated' });
-        msg.statusCode = created ? 201 : 200;
-        msg.payload = { status: device.status, mac: device.mac, created };
+        const message = result.outcome === 'created' ? 'enrolled' : result.changed.length ? `reported ${result.changed.join(', ')} differing from before` : 'inventory reported';
+        await server.store.appendEvent({ type: 'enroll', mac: device.mac, ...ip, message });
         msg.netboot = { ...((msg.netboot as object | undefined) ?? {}), device };
-        node.status({ fill: 'green', shape: 'dot', text: RED._(created ? 'netboot-enroll.status.created' : 'netboot-enroll.status.updated', { mac: device.mac }) });
-        return msg;
+        node.status({ fill: 'green', shape: 'dot', text: RED._(result.created ? 'netboot-enroll.status.created' : 'netboot-enroll.status.updated', { mac: device.mac }) });
+        return [msg, null];
       }, (error) => RED._('netboot-enroll.status.error', { error }));
     });
   }

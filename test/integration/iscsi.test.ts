@@ -91,10 +91,10 @@ describe.skipIf(missing.length > 0)('iSCSI targets on a real tgtd', () => {
 
   it('follows the inventory: linking a device through the store opens the ACL, unlinking closes it', async () => {
     const other = `${P}:device-11-22-33-44-55-66`;
-    await store.devices.create({ mac: '11:22:33:44:55:66', imageId: 'd1' });
+    await store.devices.create({ mac: '12:22:33:44:55:66', imageId: 'd1' });
     await until('the second machine in the ACL', async () => (await admin.targets()).find((x) => x.iqn === `${P}:d1`)?.acl.includes(other) ?? false);
     expect(initiator('iscsi-inq', url('d1'), other).ok).toBe(true);
-    await svc.unlink({ mac: '11:22:33:44:55:66' });
+    await svc.unlink({ mac: '12:22:33:44:55:66' });
     expect((await admin.targets()).find((x) => x.iqn === `${P}:d1`)?.acl).toEqual([ME]);
     expect(initiator('iscsi-inq', url('d1'), other).ok).toBe(false);
   });

@@ -207,7 +207,8 @@ describe('enrolment and logs', () => {
     const body = parseEnrollBody(JSON.stringify({ mac_address: '52:54:00:aa:bb:cc', service_tag: 'ABC123', hardware: { uuid: '', model: 'PowerEdge', pi_serial: '', cpu: { n: 4 } } }));
     expect((await enroll(store, body)).created).toBe(true);
     const again = await enroll(store, parseEnrollBody({ mac_address: '52-54-00-AA-BB-CC', service_tag: 'ABC123', hardware: { model: 'PowerEdge R740' } }));
-    expect(again).toMatchObject({ created: false, device: { status: 'enrolled', serviceTag: 'ABC123', hardware: { model: 'PowerEdge R740' } } });
+    // a known MAC reports; the confirmed inventory stays
+    expect(again).toMatchObject({ created: false, device: { status: 'enrolled', serviceTag: 'ABC123', hardware: { model: 'PowerEdge' }, reported: { hardware: { model: 'PowerEdge R740' } } } });
     expect(() => parseEnrollBody({ mac_address: 'x', service_tag: 'a b' })).toThrow(/field "service_tag"/);
     expect(() => parseEnrollBody({ service_tag: 'a' })).toThrow(/field "mac_address"/);
     expect(() => parseEnrollBody('{not json')).toThrow(/not JSON/);

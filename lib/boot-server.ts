@@ -52,6 +52,10 @@ export interface BootServerConfig {
   dhcp?: { rangeStart?: string; rangeEnd?: string; netmask?: string; router?: string; dns?: string[]; leaseTime?: number; deadlineMs?: number };
   /** Stall threshold and how often stalls are checked. */
   metrics?: { stallMs?: number; tickMs?: number };
+  /** Addresses / CIDR networks allowed to use the public side (HTTP boot endpoints, TFTP, DHCP); absent = everyone. */
+  allowlist?: string[];
+  /** Public HTTP requests per client address (token bucket); false = no limit; absent = the default 120 burst, 30/s. */
+  httpRate?: { burst: number; perSecond: number } | false;
   /** TFTP tuning; defaults suit a home LAN. */
   tftp?: { maxBlksize?: number; mtu?: number; maxWindowsize?: number; maxTransfers?: number; maxTransfersPerClient?: number; virtualFileTimeoutMs?: number; cacheSmallFiles?: number; uploadDir?: string };
 }

@@ -3,6 +3,7 @@ import { isIPv4 } from 'node:net';
 import type { BootServerConfig, DhcpMode } from './boot-server';
 import { NetbootError } from './errors';
 import { pickServerAddress } from './net/interfaces';
+import { parseAllowlist } from './net/allowlist';
 
 /**
  * The `netboot-server` node's properties as the editor stores them: strings, possibly filled by
@@ -38,6 +39,10 @@ export interface RawServerConfig {
   dataDir?: string;
   assetsRoot?: string;
   iqnPrefix?: string;
+  /** Addresses and CIDR networks allowed to use the public side (boot endpoints, TFTP, DHCP); empty = everyone. */
+  allowlist?: string;
+  /** Public HTTP requests per client address: "burst/perSecond" (default 120/30), or "off". */
+  httpRate?: string;
 }
 
 export const DEFAULTS = { httpPort: 1880, bind: '0.0.0.0', dhcpMode: 'proxy' as DhcpMode, dhcpPort: 67, proxyPort: 4011, tftpPort: 69, iqnPrefix: 'iqn.2024-01.local.netboot' };
@@ -64,6 +69,14 @@ export function wholeNumber(name: string, v: string | number | undefined, min: n
   const t = String(v).trim();
   if (!/^\d+$/.test(t) || Number(t) < min || Number(t) > max) throw new NetbootError('validation', `${name}: "${t}" must be a whole number from ${min} to ${max}`, { field: name });
   return Number(t);
+}
+
+function rate(name: string, value: string | undefined): { burst: number; perSecond: number } | false | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'off') return false;
+  const m = /^(\d{1,7})\/(\d{1,7})$/.exec(value);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new NetbootError('validation', `${name}: "${value}" must be "burst/perSecond" like 120/30, or "off"`, { field: name });
+  return { burst: Number(m[1]), perSecond: Number(m[2]) };
 }
 
 function text(value: string | undefined): string | undefined {
@@ -107,6 +120,8 @@ export function resolveServerConfig(raw: RawServerConfig, baseDir: string): Boot
   const dns = text(raw.dhcpDns)?.split(/[\s,]+/).filter(Boolean).map((a) => ipField('dhcpDns', a)!);
   const upload = text(raw.tftpUploadDir);
   return {
+    allowlist: parseAllowlist(text(raw.allowlist))?.entries.slice(),
+    httpRate: rate('httpRate', text(raw.httpRate)),
     tftp: {
       mtu: wholeNumber('tftpMtu', raw.tftpMtu, 576, 65535),
       maxBlksize: wholeNumber('tftpMaxBlksize', raw.tftpMaxBlksize, 8, 65464),

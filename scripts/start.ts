@@ -9,6 +9,8 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ensureAdminCredentials, ensureCredentialSecret } from '../lib/admin-auth';
 import { pickServerAddress } from '../lib/net/interfaces';
+import { createDispatcher } from '../lib/http/dispatch';
+import { checkDataModes } from '../lib/store/file-modes';
 
 const repo = path.resolve(__dirname, '..', '..');
 
@@ -28,6 +30,8 @@ const DEFAULT_ENV: Record<string, string> = {
   NETBOOT_ISCSI_PORT: '3260',
   NETBOOT_TGTD_CONTROL_PORT: '0',
   NETBOOT_ISCSI_STOP_TGTD: 'false',
+  NETBOOT_ALLOWLIST: '',
+  NETBOOT_HTTP_RATE: '',
 };
 
 async function main(): Promise<void> {
@@ -40,7 +44,11 @@ async function main(): Promise<void> {
   }
   const dataDir = path.resolve(env.NETBOOT_DATA_DIR || path.join(repo, '.netboot'));
   env.NETBOOT_DATA_DIR = dataDir;
-  await fsp.mkdir(dataDir, { recursive: true });
+  // everything this process writes (Node-RED's .sessions.json with live tokens, the inventory,
+  // uploads) is for its own user only: files 0600, folders 0700
+  process.umask(0o077);
+  await fsp.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await checkDataModes(dataDir, (m) => console.warn(`netboot: warning: ${m}`));
 
   // the reference flow, copied once: later edits in the editor are the user's
   const flowFile = path.join(dataDir, 'flows.json');
@@ -66,14 +74,10 @@ async function main(): Promise<void> {
   const RED = require('node-red');
   const app = http.createServer();
   RED.init(app, settings);
-  // both roots are "/": the admin app (editor, /netboot/api) first, then the boot endpoints
-  app.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    RED.httpAdmin(req, res, () => RED.httpNode(req, res, () => {
-      res.statusCode = 404;
-      res.setHeader('Content-Type', 'text/plain');
-      res.end('not found\n');
-    }));
-  });
+  const flowsStarted = new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));
+  // both roots are "/": public paths to the boot endpoints, the rest to the admin app first
+  let ready = false;
+  app.on('request', createDispatcher(RED.httpAdmin, RED.httpNode, () => ready));
 
   const port = Number(env.NETBOOT_HTTP_PORT);
   const host = env.NETBOOT_BIND!;
@@ -87,6 +91,9 @@ async function main(): Promise<void> {
     app.listen(port, host, () => resolve());
   });
   await RED.start();
+  // the management API answers 503 + Retry-After until the flows run (at most 15 s after start)
+  await Promise.race([flowsStarted, new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
+  ready = true;
   const shown = host === '0.0.0.0' ? env.NETBOOT_SERVER_IP : host;
   console.log(`netboot: HTTP listening on ${host}:${port}`);
   console.log(`netboot: editor     http://${shown}:${port}/`);

@@ -42,7 +42,8 @@ export function errorResponse(err: unknown): ApiResponse {
   if (err instanceof NetbootError) {
     const status = STATUS[err.code] ?? 500;
     const field = typeof err.details.field === 'string' ? err.details.field : undefined;
-    return { status, body: { error: { code: err.code, message: err.message, ...(field ? { field } : {}) } } };
+    // a 503 is a state that passes (starting, store reopening): tell clients when to retry
+    return { status, body: { error: { code: err.code, message: err.message, ...(field ? { field } : {}) } }, ...(status === 503 ? { headers: { 'Retry-After': '2' } } : {}) };
   }
   return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };
 }

@@ -3,6 +3,7 @@ import type { BootServerState } from '../boot-server';
 import type { Collection, InventoryStore, ListQuery } from '../store';
 import type { MetricsHub } from '../metrics';
 import { normalizeMac } from '../mac';
+import { checkDevice, checkGroup, checkProfile } from '../policy/profile-check';
 import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './http';
 
 /** What a management route needs: the store of the active boot server, and its state. */
@@ -40,17 +41,22 @@ function requireObject(body: unknown): Record<string, unknown> {
 }
 
 /** CRUD routes for one collection keyed by `:key`. */
-function crud<T>(name: string, key: string, filters: string[], pick: (s: InventoryStore) => Collection<T, never, never>): Array<Route<ManagementContext>> {
+function crud<T>(name: string, key: string, filters: string[], pick: (s: InventoryStore) => Collection<T, never, never>, check: (body: Record<string, unknown>) => void = () => undefined): Array<Route<ManagementContext>> {
+  const checked = (body: unknown) => {
+    const obj = requireObject(body);
+    check(obj);
+    return obj;
+  };
   const col = (ctx: ManagementContext) => pick(ctx.store) as unknown as Collection<T, unknown, unknown>;
   const getOne = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => {
     const rec = await col(ctx).get(req.params[key]);
     if (!rec) throw new NetbootError('not_found', `no ${name.replace(/s$/, '')} "${req.params[key]}"`, { id: req.params[key] });
     return { status: 200, body: rec };
   };
-  const update = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => ({ status: 200, body: await col(ctx).update(req.params[key], requireObject(req.body)) });
+  const update = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => ({ status: 200, body: await col(ctx).update(req.params[key], checked(req.body)) });
   return [
     { method: 'get', path: `/${name}`, permission: 'read', handler: async (req, ctx) => ({ status: 200, body: await col(ctx).list(listQuery(req.query, filters)) }) },
-    { method: 'post', path: `/${name}`, permission: 'write', handler: async (req, ctx) => ({ status: 201, body: await col(ctx).create(requireObject(req.body)) }) },
+    { method: 'post', path: `/${name}`, permission: 'write', handler: async (req, ctx) => ({ status: 201, body: await col(ctx).create(checked(req.body)) }) },
     { method: 'get', path: `/${name}/:${key}`, permission: 'read', handler: getOne },
     { method: 'put', path: `/${name}/:${key}`, permission: 'write', handler: update },
     { method: 'patch', path: `/${name}/:${key}`, permission: 'write', handler: update },
@@ -61,10 +67,11 @@ function crud<T>(name: string, key: string, filters: string[], pick: (s: Invento
 /** The inventory API mounted under `/netboot/api` on Node-RED's admin app. */
 export function managementRoutes(): Array<Route<ManagementContext>> {
   return [
-    ...crud('devices', 'mac', DEVICE_FILTERS, (s) => s.devices as never),
+    // the renderers' allow-lists apply at save time: a record that could not boot is refused now
+    ...crud('devices', 'mac', DEVICE_FILTERS, (s) => s.devices as never, checkDevice),
     ...crud('images', 'id', RECORD_FILTERS, (s) => s.images as never),
-    ...crud('profiles', 'id', RECORD_FILTERS, (s) => s.profiles as never),
-    ...crud('groups', 'id', RECORD_FILTERS, (s) => s.groups as never),
+    ...crud('profiles', 'id', RECORD_FILTERS, (s) => s.profiles as never, checkProfile),
+    ...crud('groups', 'id', RECORD_FILTERS, (s) => s.groups as never, checkGroup),
     {
       method: 'get', path: '/devices/:mac/events', permission: 'read',
       handler: async (req, ctx) => ({ status: 200, body: await ctx.store.listEvents({ mac: req.params.mac, limit: queryInt(req.query, 'limit', 1, 1000) }) }),
@@ -80,7 +87,10 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
         return { status: 200, body: { imported: await ctx.store.importAll(req.body, mode) } };
       },
     },
-    { method: 'get', path: '/status', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: ctx.state() }) },
+    { method: 'get', path: '/status', permission: 'read', handler: async (_req, ctx) => {
+      const state = ctx.state();
+      return { status: 200, body: { status: state.store === 'open' ? 'ready' : 'starting', ...state } };
+    } },
     {
       method: 'get', path: '/devices/:mac/timeline', permission: 'read',
       handler: async (req, ctx) => {
@@ -89,7 +99,8 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
         if (tl) return { status: 200, body: tl };
         // nothing since this start: the boots kept in the inventory
         const boots = await ctx.store.listBoots(mac);
-        if (!boots.length) throw new NetbootError('not_found', `no boot recorded for ${mac}`, { id: mac });
+        // a known device that has not booted yet has an empty timeline; 404 only for an unknown MAC
+        if (!boots.length && !(await ctx.store.devices.get(mac))) throw new NetbootError('not_found', `no device and no boot recorded for ${mac}`, { id: mac });
         return { status: 200, body: { mac, current: null, boots } };
       },
     },

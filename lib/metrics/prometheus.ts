@@ -44,6 +44,8 @@ export class PrometheusMetrics {
   private readonly stalls: Counter;
   private readonly bootDuration: Histogram;
   private readonly stageDuration: Histogram<'stage'>;
+  private readonly refusals: Counter<'where' | 'reason'>;
+  private readonly evictions: Counter<'what'>;
 
   constructor(options: PrometheusOptions = {}) {
     const registers = [this.registry];
@@ -58,6 +60,8 @@ export class PrometheusMetrics {
     this.stalls = new Counter({ name: 'netboot_stalls_total', help: 'Boots that stalled (no progress for the stall threshold).', registers });
     this.bootDuration = new Histogram({ name: 'netboot_boot_duration_seconds', help: 'Time from the first boot event to the outcome.', buckets: options.bootBuckets ?? [5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600], registers });
     this.stageDuration = new Histogram({ name: 'netboot_stage_duration_seconds', help: 'Time spent in each boot stage.', labelNames: ['stage'], buckets: options.stageBuckets ?? [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800], registers });
+    this.refusals = new Counter({ name: 'netboot_public_refusals_total', help: 'Requests of the public side refused: allowlist, rate limit, body size or type, malformed JSON.', labelNames: ['where', 'reason'], registers });
+    this.evictions = new Counter({ name: 'netboot_evictions_total', help: 'Records dropped by a growth cap (unconfirmed devices, log bytes).', labelNames: ['what'], registers });
 
     const active = this.activeTftp;
     new Gauge({ name: 'netboot_tftp_active_transfers', help: 'TFTP transfers in progress.', registers, collect() {
@@ -76,6 +80,16 @@ export class PrometheusMetrics {
     for (const outcome of ['done', 'abort', 'probe', 'notfound']) this.tftpTransfers.inc({ outcome }, 0);
     for (const outcome of ['done', 'failed']) this.boots.inc({ outcome }, 0);
     for (const stage of STAGES) this.stageDuration.zero({ stage });
+  }
+
+  /** A refusal on the public side (where: http, tftp, dhcp; reason: allowlist, rate, size, type, json). */
+  countRefusal(where: string, reason: string): void {
+    this.refusals.inc({ where, reason });
+  }
+
+  /** Records dropped by a growth cap. */
+  countEviction(what: string, n = 1): void {
+    this.evictions.inc({ what }, n);
   }
 
   get contentType(): string {

@@ -3,6 +3,7 @@ import type { Image, InventoryStore, Profile } from '../store';
 import {
   deviceIqn,
   loadTemplate,
+  kernelParamsOf,
   mergeKernelParams,
   renderIpxeResult,
   renderIpxeTemplate,
@@ -102,7 +103,7 @@ function kernelSpec(profile: Profile, ctx: BootContext): KernelSpec {
     title: profile.name,
     kernel: assetUrl(profile.kernel, 'profile.kernel'),
     initrds: (profile.initrd ?? []).map((i, n) => assetUrl(i, `profile.initrd[${n}]`)),
-    params: profile.cmdline,
+    params: kernelParamsOf(profile.cmdline, 'profile.cmdline'),
     override: kernelOverride(ctx.params),
   };
 }
@@ -225,7 +226,7 @@ async function registerScript(ctx: BootContext, server: ScriptServer, opts: Scri
     kernel_url: abs(assetUrl(reg?.kernel ?? 'registration/vmlinuz', 'profile.kernel')),
     initrd_url: abs(assetUrl(reg?.initrd?.[0] ?? 'registration/initrd.img', 'profile.initrd[0]')),
     server_url: base,
-    args: { ...(reg?.cmdline ?? {}), ...kernelOverride(ctx.params) },
+    args: { ...kernelParamsOf(reg?.cmdline, 'profile.cmdline'), ...kernelOverride(ctx.params) },
   });
   return { kind: 'register', text: out.text, contentType: TEXT, containsSecret: out.containsSecret };
 }
@@ -240,7 +241,7 @@ async function templateScript(profile: Profile, ctx: BootContext, server: Script
   const base = server.httpBaseUrl.replace(/\/+$/, '');
   const abs = (u: string) => (u.startsWith('/') ? `${base}${u}` : u);
   const tpl = await loadTemplate(profile.template!, server.dataDir ? { userDir: `${server.dataDir}/templates` } : {});
-  const values: Record<string, unknown> = { title: profile.name, server_url: base, args: mergeKernelParams(profile.cmdline ?? {}, kernelOverride(ctx.params)) };
+  const values: Record<string, unknown> = { title: profile.name, server_url: base, args: mergeKernelParams(kernelParamsOf(profile.cmdline, 'profile.cmdline'), kernelOverride(ctx.params)) };
   if (profile.kernel) values.kernel_url = abs(assetUrl(profile.kernel, 'profile.kernel'));
   if (profile.initrd?.[0]) values.initrd_url = abs(assetUrl(profile.initrd[0], 'profile.initrd[0]'));
   const mac = macOf(ctx);

@@ -1,6 +1,7 @@
 import { NetbootError } from '../errors';
 import {
   deviceIqn,
+  kernelParamsOf,
   piTftpPrefix,
   renderPiCmdlineResult,
   renderPiConfig,
@@ -76,7 +77,7 @@ export function renderPiFiles(ctx: BootContext, server: ScriptServer, opts: PiFi
   const base = server.httpBaseUrl.replace(/\/+$/, '');
 
   const cmdline: KernelParams = {};
-  for (const [k, v] of Object.entries({ ...(ctx.profile?.cmdline ?? {}), ...settings })) if (!k.startsWith('pi.')) cmdline[k] = v;
+  for (const [k, v] of Object.entries({ ...kernelParamsOf(ctx.profile?.cmdline, 'profile.cmdline'), ...settings })) if (!k.startsWith('pi.')) cmdline[k] = v;
 
   let root: PiRoot;
   const rootType = known ? str(settings, 'pi.root') ?? (ctx.image ? 'iscsi' : 'nfs') : 'initramfs';

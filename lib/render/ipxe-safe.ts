@@ -263,3 +263,24 @@ export function kernelArgList(params: KernelParams | ReadonlyArray<string> | str
   }
   return out;
 }
+
+/**
+ * A command line in any of the forms a profile accepts, as parameters: the key→value object as is;
+ * an ordered list of arguments (`["console=tty0", "console=ttyS0,115200", "quiet"]`) or the string
+ * users paste (`console=tty0 console=ttyS0,115200 quiet`), each argument allow-listed, with a
+ * repeated key kept as a list in its order (the kernel takes the last `console=` as /dev/console).
+ */
+export function kernelParamsOf(cmdline: KernelParams | ReadonlyArray<string> | string | undefined, field: string): KernelParams {
+  if (cmdline === undefined) return {};
+  if (typeof cmdline !== 'string' && !Array.isArray(cmdline)) return cmdline as KernelParams;
+  const out: Record<string, string | string[]> = {};
+  for (const arg of kernelArgList(cmdline as ReadonlyArray<string> | string, field)) {
+    const eq = arg.indexOf('=');
+    const key = eq < 0 ? arg : arg.slice(0, eq);
+    const value = eq < 0 ? '' : arg.slice(eq + 1);
+    if (!KERNEL_KEY_RE.test(key)) unsafe(`${field}.${key}`, `kernel argument name: ${explain(key)}`);
+    const have = out[key];
+    out[key] = have === undefined ? value : Array.isArray(have) ? [...have, value] : [have, value];
+  }
+  return out;
+}

@@ -10,8 +10,10 @@ import { NetbootError } from '../errors';
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._:/+@()-]*$' });
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 const Text = (max: number) => Type.String({ maxLength: max });
-const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }), Type.String({ maxLength: 256 }), { maxProperties: 64 });
-const Params = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$' }), Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]), { maxProperties: 128 });
+// A TypeBox Record with a key pattern is `patternProperties`, which on its own lets every other key
+// through: `additionalProperties: false` makes the pattern the rule for every key.
+const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }), Type.String({ maxLength: 256 }), { maxProperties: 64, additionalProperties: false });
+const Params = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$' }), Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]), { maxProperties: 128, additionalProperties: false });
 
 export const DEVICE_STATUSES = ['enrolled', 'configured', 'building', 'ready', 'failed'] as const;
 export const DeviceStatus = Type.Union(DEVICE_STATUSES.map((s) => Type.Literal(s)));
@@ -41,7 +43,7 @@ export const DeviceFields = Type.Object({
   firmware: Type.Optional(Type.String({ maxLength: 32, pattern: '^[a-z0-9_-]*$' })),
   labels: Type.Optional(Labels),
   status: Type.Optional(DeviceStatus),
-  hardware: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  hardware: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 64 })),
   imageId: Type.Optional(Type.Union([Id, Type.Null()])),
   profileId: Type.Optional(Type.Union([Id, Type.Null()])),
   bootOnce: Type.Optional(Type.Union([BootOnce, Type.Null()])),
@@ -119,7 +121,8 @@ export const ProfileFields = Type.Object({
   type: Type.Union(PROFILE_TYPES.map((t) => Type.Literal(t))),
   kernel: Type.Optional(Type.String({ maxLength: 1024 })),
   initrd: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 16 })),
-  cmdline: Type.Optional(Params),
+  /** Key→value (`{console: "ttyS0"}`), an ordered list of arguments, or the string users paste. */
+  cmdline: Type.Optional(Type.Union([Params, Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { maxItems: 128 }), Type.String({ maxLength: 4096 })])),
   template: Type.Optional(Type.String({ maxLength: 128 })),
   chainUrl: Type.Optional(Type.String({ maxLength: 1024 })),
   params: Type.Optional(Params),
@@ -131,7 +134,7 @@ export interface Profile extends Static<typeof ProfileFields> { id: string; crea
 export const SELECTOR_KEYS = ['mac', 'uuid', 'serial', 'arch', 'serviceTag', 'hostname'] as const;
 export const GroupFields = Type.Object({
   name: Name,
-  selector: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }), Type.String({ maxLength: 256 }), { maxProperties: 16 }),
+  selector: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }), Type.String({ maxLength: 256 }), { maxProperties: 16, additionalProperties: false }),
   profileId: Type.Optional(Type.Union([Id, Type.Null()])),
   imageId: Type.Optional(Type.Union([Id, Type.Null()])),
   params: Type.Optional(Params),

@@ -7,7 +7,7 @@
  *    found. This matches what Pi/PXELINUX clients mean by an absolute path (relative to the TFTP root);
  *  - refused (NetbootError 'unsafe_value'): empty paths, NUL and other control characters, `.` and
  *    `..` segments, drive letters (`C:`) and any other `:` (Windows alternate data streams), and paths
- *    longer than 1024 characters;
+ *    longer than 1024 characters, and dot files or folders (any segment starting with `.`), as over HTTP;
  *  - nothing is percent-decoded: `%2e%2e` is a literal (and normally non-existent) file name.
  *
  * `resolveUnderRoot(root, rel)` then resolves symlinks and refuses anything whose real path is
@@ -39,6 +39,8 @@ export function normalizeTftpPath(raw: string): PathResult {
   if (segments.length === 0) return unsafe(raw, 'no file name');
   for (const seg of segments) {
     if (seg === '.' || seg === '..') return unsafe(raw, `"${seg}" segments are not allowed`);
+    // like HTTP: dot files and folders (.git, .htpasswd, .hidden) are never served
+    if (seg.startsWith('.')) return unsafe(raw, 'dot files are not served');
   }
   return { ok: true, path: segments.join('/') };
 }

@@ -40,6 +40,7 @@ export interface NodeDef {
 
 export interface ExpressLike {
   get(path: string, ...handlers: Handler[]): void;
+  use(...handlers: Handler[]): void;
   post(path: string, ...handlers: Handler[]): void;
   put(path: string, ...handlers: Handler[]): void;
   patch(path: string, ...handlers: Handler[]): void;

@@ -1,5 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import { errorResponse } from '../../lib/api/http';
+import { createPublicGate } from '../../lib/http/public-gate';
+import { bearerOf, tokenMatches } from '../../lib/http/token';
+import { oncePerSource, parseAllowlist, type Allowlist } from '../../lib/net/allowlist';
 import { managementRoutes, prometheusRoute, type ManagementContext } from '../../lib/api/management';
 import { iscsiRoutes } from '../../lib/api/iscsi-route';
 import { networkConfigRoutes } from '../../lib/api/network-config-route';
@@ -13,6 +15,28 @@ import type { ServerRegistry } from './server-registry';
  * the metrics on the admin side, and the optional token-protected Prometheus endpoint on the public side.
  */
 export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
+  // the public side's front door, before every route a flow adds (limits, allowlist, no CORS)
+  const current = () => {
+    try {
+      return registry.active().server;
+    } catch {
+      return undefined;
+    }
+  };
+  let lists: { from?: readonly string[]; list?: Allowlist } = {};
+  const logRefused = oncePerSource((ip, n) => RED.log.warn(`netboot: refused ${ip}: not in the allowlist (${n} request${n === 1 ? '' : 's'} since the last warning)`));
+  RED.httpNode.use(createPublicGate({
+    allowlist: () => {
+      const from = current()?.config.allowlist;
+      if (from !== lists.from) lists = { from, list: parseAllowlist(from) };
+      return lists.list;
+    },
+    rateLimit: () => current()?.config.httpRate,
+    onRefuse: (reason, ip) => {
+      current()?.metrics?.prometheus.countRefusal('http', reason);
+      if (reason === 'allowlist') logRefused(ip);
+    },
+  }) as unknown as Handler);
   const context = (): ManagementContext => {
     const { server } = registry.active();
     return { store: server.store!, state: () => server.state, metrics: server.metrics };
@@ -49,13 +73,11 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
       return;
     }
     const want = entry.metricsToken;
-    const auth = req.headers.authorization;
-    const given = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (!want) {
       res.status(404).json({ error: { code: 'not_found', message: 'public metrics are off: set a metrics token on the netboot-server node' } });
       return;
     }
-    if (!given || given.length !== want.length || !timingSafeEqual(Buffer.from(given), Buffer.from(want))) {
+    if (!tokenMatches(bearerOf(req.headers.authorization), want)) {
       res.status(401).set({ 'WWW-Authenticate': 'Bearer' }).json({ error: { code: 'unauthorized', message: 'bearer token required' } });
       return;
     }

@@ -84,13 +84,13 @@ describe.skipIf(missing.length > 0)('iSCSI targets on a real tgtd', () => {
     const cap = initiator('iscsi-readcapacity16', url('d1'));
     expect(cap.ok, cap.out).toBe(true);
     expect(cap.out).toMatch(/Total size:8388608/);
-    const stranger = initiator('iscsi-inq', url('d1'), `${P}:device-11-22-33-44-55-66`);
+    const stranger = initiator('iscsi-inq', url('d1'), `${P}:device-12-22-33-44-55-66`);
     expect(stranger.ok, 'a machine not linked to the image is refused').toBe(false);
     expect(stranger.out).toMatch(/Target not found|Login Failed/i);
   });
 
   it('follows the inventory: linking a device through the store opens the ACL, unlinking closes it', async () => {
-    const other = `${P}:device-11-22-33-44-55-66`;
+    const other = `${P}:device-12-22-33-44-55-66`;
     await store.devices.create({ mac: '12:22:33:44:55:66', imageId: 'd1' });
     await until('the second machine in the ACL', async () => (await admin.targets()).find((x) => x.iqn === `${P}:d1`)?.acl.includes(other) ?? false);
     expect(initiator('iscsi-inq', url('d1'), other).ok).toBe(true);

@@ -20,7 +20,7 @@ describe('normalizeTftpPath', () => {
     ['9ffefdef/start4.elf', '9ffefdef/start4.elf'],
     ['/etc/passwd', 'etc/passwd'],
     ['%2e%2e/%2e%2e/etc/passwd', '%2e%2e/%2e%2e/etc/passwd'],
-    ['..foo/bar..', '..foo/bar..'],
+    ['foo../bar..', 'foo../bar..'],
     ['dc-a6-32-01-36-c2/config.txt', 'dc-a6-32-01-36-c2/config.txt'],
   ];
   it.each(ok)('%s → %s', (raw, want) => {
@@ -43,6 +43,9 @@ describe('normalizeTftpPath', () => {
     ['', 'empty'],
     ['/', 'no file name'],
     ['x'.repeat(1025), 'longer'],
+    ['.hidden', 'dot files'],
+    ['a/.git/config', 'dot files'],
+    ['..foo/bar', 'dot files'],
   ];
   it.each(bad)('refuses %j', (raw, why) => {
     const r = normalizeTftpPath(raw);

@@ -3,6 +3,8 @@ import type * as dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
+import { AuditLog } from './audit/audit-log';
+import { oncePerSource, parseAllowlist } from './net/allowlist';
 import { NetbootError } from './errors';
 import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from './net/bind';
 import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from './store';
@@ -118,6 +120,8 @@ export class BootServer extends EventEmitter {
   /** Boot events, timelines, per-device figures and Prometheus metrics; created at start. */
   metrics?: MetricsHub;
   private unwire: Array<() => void> = [];
+  /** Who fetched which script or config, and every management change (`<data>/audit.jsonl`). */
+  audit?: AuditLog;
   /** The DHCP / proxyDHCP server, once its sockets are bound. */
   dhcp?: DhcpServer;
   /** The iSCSI targets (tgtd), while a netboot-iscsi node runs for this server. */
@@ -127,10 +131,23 @@ export class BootServer extends EventEmitter {
   /** Files the TFTP server does not have are asked of the flow (netboot-listen) through this. */
   readonly virtualFiles = new FlowRequests<TftpRequest, VirtualFileAnswer>('tftp:');
 
+  /** The allowlist check for TFTP and DHCP (undefined: everyone), counting and logging refusals. */
+  private readonly allow?: (where: 'tftp' | 'dhcp') => (address: string) => boolean;
+
   constructor(config: BootServerConfig, deps: BootServerDeps = {}) {
     super();
     this.config = config;
     this.deps = deps;
+    const list = parseAllowlist(config.allowlist);
+    if (list) {
+      const warn = oncePerSource((ip, n) => deps.log?.warn(`refused ${ip}: not in the allowlist (${n} request${n === 1 ? '' : 's'} since the last warning)`));
+      this.allow = (where) => (address) => {
+        if (list.allows(address)) return true;
+        this.metrics?.prometheus.countRefusal(where, 'allowlist');
+        warn(address);
+        return false;
+      };
+    }
     this.ports = (Object.keys(PURPOSE) as PortKey[]).map((key) => ({
       key, ...PURPOSE[key], port: config.ports[key] ?? -1, address: config.bind,
       state: (config.ports[key] ?? -1) < 0 ? 'disabled' : 'closed',
@@ -159,6 +176,7 @@ export class BootServer extends EventEmitter {
     await Promise.all([
       ...this.ports.filter((p) => p.state !== 'disabled').map((p) => this.bindPort(p)),
       this.openStore(),
+      this.openAudit(),
     ]);
     if (!this.closing && (this.sockets.has('dhcp') || this.sockets.has('proxy'))) {
       try {
@@ -238,6 +256,7 @@ export class BootServer extends EventEmitter {
       maxWindowsize: t.maxWindowsize,
       maxTransfers: t.maxTransfers,
       maxTransfersPerClient: t.maxTransfersPerClient,
+      allow: this.allow?.('tftp'),
       uploadDir: t.uploadDir,
       log: { warn: (m) => this.deps.log?.warn(`TFTP: ${m}`) },
     });
@@ -328,6 +347,7 @@ export class BootServer extends EventEmitter {
       defaultInterface: c.serverIp,
       boot: { httpPort: c.httpPort ?? Number(base.port || 80), httpBase: c.httpBaseExplicit === false ? undefined : c.httpBaseUrl },
       deadlineMs: d.deadlineMs ?? 300,
+      allow: this.allow?.('dhcp'),
       decide: async (facts) => (this.dhcpDecisions.hasSender ? this.dhcpDecisions.ask(facts, d.deadlineMs ?? 300) : undefined),
       ports: { client: c.ports.dhcp === 67 ? 68 : (c.ports.monitor >= 0 ? c.ports.monitor : 68), server: c.ports.dhcp >= 0 ? c.ports.dhcp : 67 },
       log: { warn: (m) => this.deps.log?.warn(m) },
@@ -353,6 +373,17 @@ export class BootServer extends EventEmitter {
     dhcp.on('error', (err: Error) => this.deps.log?.warn(`DHCP: ${err.message}`));
     dhcp.attach(this.sockets.get('dhcp') as never, this.sockets.get('proxy') as never, this.sockets.get('monitor') as never);
     this.dhcp = dhcp;
+  }
+
+  private async openAudit(): Promise<void> {
+    try {
+      await mkdir(this.config.dataDir, { recursive: true, mode: 0o700 });
+      const audit = await AuditLog.open(path.join(this.config.dataDir, 'audit.jsonl'), { onError: (err) => this.deps.log?.warn(`audit log: ${(err as Error).message}`) });
+      if (this.closing) await audit.close();
+      else this.audit = audit;
+    } catch (err) {
+      this.deps.log?.error(`audit log: ${(err as Error).message}`);
+    }
   }
 
   private async openStore(): Promise<void> {
@@ -404,6 +435,8 @@ export class BootServer extends EventEmitter {
     await this.storeHandle?.release();
     this.storeHandle = undefined;
     this.storeState = 'closed';
+    await this.audit?.close().catch(() => undefined);
+    this.audit = undefined;
     this.emit('state', this.state);
     this.removeAllListeners();
   }

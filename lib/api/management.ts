@@ -3,6 +3,7 @@ import type { BootServerState } from '../boot-server';
 import type { Collection, InventoryStore, ListQuery } from '../store';
 import type { MetricsHub } from '../metrics';
 import { normalizeMac } from '../mac';
+import type { AuditLog } from '../audit/audit-log';
 import { checkDevice, checkGroup, checkProfile } from '../policy/profile-check';
 import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './http';
 
@@ -11,6 +12,7 @@ export interface ManagementContext {
   store: InventoryStore;
   state(): BootServerState;
   metrics?: MetricsHub;
+  audit?: AuditLog;
 }
 
 function hub(ctx: ManagementContext): MetricsHub {
@@ -102,6 +104,25 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
         // a known device that has not booted yet has an empty timeline; 404 only for an unknown MAC
         if (!boots.length && !(await ctx.store.devices.get(mac))) throw new NetbootError('not_found', `no device and no boot recorded for ${mac}`, { id: mac });
         return { status: 200, body: { mac, current: null, boots } };
+      },
+    },
+    {
+      // who fetched which script or config, and every management change; newest last
+      method: 'get', path: '/audit', permission: 'read',
+      handler: async (req, ctx) => {
+        if (!ctx.audit) throw new NetbootError('store_io', 'the audit log is not open');
+        const kind = queryString(req.query, 'kind');
+        if (kind !== undefined && kind !== 'fetch' && kind !== 'change') throw new NetbootError('validation', 'query parameter "kind" must be fetch or change', { field: 'kind' });
+        const mac = queryString(req.query, 'mac');
+        const since = queryString(req.query, 'since');
+        if (since !== undefined && Number.isNaN(Date.parse(since))) throw new NetbootError('validation', 'query parameter "since" must be an ISO time', { field: 'since' });
+        return {
+          status: 200,
+          body: ctx.audit.list({
+            kind, mac: mac ? normalizeMac(mac) : undefined, user: queryString(req.query, 'user'),
+            since: since ? new Date(since).toISOString() : undefined, afterSeq: queryInt(req.query, 'afterSeq', 0, Number.MAX_SAFE_INTEGER), limit: queryInt(req.query, 'limit', 1, 1000),
+          }),
+        };
       },
     },
     { method: 'get', path: '/metrics/devices', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: { summary: hub(ctx).summary(), devices: hub(ctx).allDevices() } }) },

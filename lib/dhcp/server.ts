@@ -89,6 +89,11 @@ export interface DhcpServerOptions {
   deadlineMs?: number;
   /** Per-MAC and per-source token buckets; `false` turns one off. Sources 0.0.0.0 and relayed packets (giaddr set) are not limited per source. */
   rateLimit?: { perMac?: RateLimitConfig | false; perSource?: RateLimitConfig | false };
+  /**
+   * The allowlist, checked against the relay address (giaddr) or the packet's source; a broadcast
+   * from a machine that has no address yet and no relay carries no address to check.
+   */
+  allow?: (address: string) => boolean;
   /** Client/server ports used by the default destination rule (68/67). */
   ports?: { client?: number; server?: number };
   /**
@@ -114,7 +119,7 @@ export interface DhcpStats {
 
 export type HandleOutcome =
   | { action: 'replied'; type: MessageType; reply: DhcpPacket; bytes: Buffer; destination: Destination; decided: 'hook' | 'deadline' | 'default' }
-  | { action: 'ignored'; reason: IgnoreReason | 'rate-limited' | 'no-interface'; detail?: string }
+  | { action: 'ignored'; reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed'; detail?: string }
   | { action: 'malformed'; error: NetbootError }
   | { action: 'observed'; rogue?: RogueReport }
   | { action: 'handled' }
@@ -254,7 +259,7 @@ export class DhcpServer extends EventEmitter {
     this.rogue.reset();
   }
 
-  private ignore(reason: IgnoreReason | 'rate-limited' | 'no-interface', facts: ClientFacts | undefined, detail?: string): HandleOutcome {
+  private ignore(reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed', facts: ClientFacts | undefined, detail?: string): HandleOutcome {
     this.stats.ignored += 1;
     if (reason === 'rate-limited') this.stats.rateLimited += 1;
     this.emit('ignored', { reason, facts, detail });
@@ -325,6 +330,8 @@ export class DhcpServer extends EventEmitter {
     const ev = mt === undefined ? undefined : EVENT_FOR_TYPE[mt];
     if (ev) this.emit(ev, { facts, rinfo, via });
     if (this.mode === 'off') return this.ignore('mode-off', facts);
+    const from = p.giaddr !== '0.0.0.0' ? p.giaddr : rinfo.address !== '0.0.0.0' ? rinfo.address : undefined;
+    if (this.options.allow && from !== undefined && !this.options.allow(from)) return this.ignore('not-allowed', facts, `${from} is not in the allowlist`);
     if (this.macLimit && !this.macLimit.take(facts.mac)) return this.ignore('rate-limited', facts, `mac ${facts.mac}`);
     // a relay forwards a whole segment from one address: limit its clients per MAC only
     if (this.sourceLimit && rinfo.address !== '0.0.0.0' && p.giaddr === '0.0.0.0' && !this.sourceLimit.take(rinfo.address)) return this.ignore('rate-limited', facts, `source ${rinfo.address}`);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenBuckets, type RateLimitConfig } from '../dhcp/rate-limit';
 import type { Allowlist } from '../net/allowlist';
+import { normalizeMac } from '../mac';
 
 /**
  * The front door of the public HTTP side (`/boot/…`, `/api/v1/…`, `/metrics`): it runs before any
@@ -55,6 +56,39 @@ export interface PublicGateOptions {
   rules?: readonly BodyRule[];
   clock?: () => number;
   onRefuse?: (reason: RefusalReason, ip: string, path: string) => void;
+  /** Once a rendered script, config or API answer has gone out (assets and /metrics are not reported). */
+  onFinish?: (fetch: PublicFetch) => void;
+}
+
+/** One answer of the public side, for the audit log. */
+export interface PublicFetch {
+  method: string;
+  endpoint: string;
+  outcome: number;
+  ip: string;
+  mac?: string;
+  profile?: string;
+  image?: string;
+}
+
+/** What a flow's node learnt while answering (the check-in node sets it on `msg.req`). */
+export interface FetchNote {
+  mac?: string;
+  profile?: string;
+  image?: string;
+}
+
+/** The MAC a request names in its query, if it is one. */
+function queryMac(url: string | undefined): string | undefined {
+  const q = (url ?? '').split('?')[1];
+  if (!q) return undefined;
+  const raw = new URLSearchParams(q).get('mac');
+  if (!raw) return undefined;
+  try {
+    return normalizeMac(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Defaults: a client may burst 120 requests and keep up 30 a second (a boot is about ten). */
@@ -138,6 +172,16 @@ export function createPublicGate(opts: PublicGateOptions = {}): (req: IncomingMe
     const req = request as Req;
     if (!isPublicPath(req.url)) return next();
     stripCors(res);
+    if (opts.onFinish && !path0(req.url).startsWith('/boot/assets/') && path0(req.url) !== '/metrics') {
+      res.once('finish', () => {
+        const note = (req as Req & { netbootAudit?: FetchNote }).netbootAudit ?? {};
+        const mac = note.mac ?? queryMac(req.url);
+        opts.onFinish!({
+          method: req.method ?? 'GET', endpoint: path0(req.url), outcome: res.statusCode, ip: clientAddress(req),
+          ...(mac ? { mac } : {}), ...(note.profile ? { profile: note.profile } : {}), ...(note.image ? { image: note.image } : {}),
+        });
+      });
+    }
     // rendered scripts carry secrets (iSCSI CHAP): never cached; static assets set their own caching
     if (!path0(req.url).startsWith('/boot/assets/')) res.setHeader('Cache-Control', 'no-store');
     const ip = clientAddress(req);

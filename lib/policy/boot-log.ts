@@ -9,6 +9,8 @@ import type { BootEvent, InventoryStore } from '../store';
  */
 export const LOG_LINE_MAX = 4096;
 export const UPLOAD_MAX_BYTES = 1024 * 1024;
+/** Log uploads kept per machine (the event log also caps its total, oldest first). */
+export const UPLOADS_PER_MACHINE_MAX_BYTES = 8 * 1024 * 1024;
 
 function bad(field: string, why: string, status = 400): never {
   throw new NetbootError('validation', `boot log: field "${field}": ${why}`, { field, status });
@@ -63,7 +65,7 @@ export async function recordBootLog(store: Pick<InventoryStore, 'appendEvent'>, 
 }
 
 /** A whole log file (WinPE `setupact.log` …), kept as one event with its text. */
-export async function recordLogUpload(store: Pick<InventoryStore, 'appendEvent'>, query: unknown, body: unknown, ip?: string, maxBytes = UPLOAD_MAX_BYTES): Promise<BootEvent> {
+export async function recordLogUpload(store: Pick<InventoryStore, 'appendEvent'> & Partial<Pick<InventoryStore, 'eventBytes'>>, query: unknown, body: unknown, ip?: string, maxBytes = UPLOAD_MAX_BYTES, perMachine = UPLOADS_PER_MACHINE_MAX_BYTES): Promise<BootEvent> {
   const src = merged(query, {});
   const mac = macOf(src);
   const name = field(src, 'name', 64, /^[A-Za-z0-9][A-Za-z0-9._-]*$/) ?? bad('name', 'is required');
@@ -74,6 +76,8 @@ export async function recordLogUpload(store: Pick<InventoryStore, 'appendEvent'>
   else text = JSON.stringify(body);
   const size = Buffer.byteLength(text);
   if (size > maxBytes) bad('(body)', `log is ${size} bytes (limit ${maxBytes})`, 413);
+  const kept = store.eventBytes?.(mac, 'boot.log_upload') ?? 0;
+  if (kept + size > perMachine) bad('(body)', `this machine's uploaded logs already take ${kept} bytes (limit ${perMachine} per machine); older ones leave as the event log rotates`, 413);
   return store.appendEvent({
     type: 'boot.log_upload', mac, ...(ip ? { ip } : {}),
     message: `uploaded ${name} (${size} bytes)`,

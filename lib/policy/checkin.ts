@@ -2,6 +2,7 @@ import { NetbootError } from '../errors';
 import { normalizeMac } from '../mac';
 import { SELECTOR_KEYS, type Device, type Group, type Image, type InventoryStore, type Profile } from '../store';
 import { parseFacts, type MachineFacts } from './facts';
+import { makeRoomForUnconfirmed } from './growth';
 
 /**
  * The boot policy: machine facts → the device, its group, what it boots, and which of the
@@ -47,6 +48,8 @@ export interface CheckInResult {
   facts: MachineFacts;
   /** Facts of a known device that differ from what it reported before (each also a boot event). */
   changes?: FactChange[];
+  /** Unconfirmed devices removed to make room for this one (growth cap). */
+  evicted?: string[];
 }
 
 export interface FactChange {
@@ -71,7 +74,7 @@ export interface CheckInOptions {
   source?: 'http' | 'trusted';
 }
 
-type CheckInStore = Pick<InventoryStore, 'devices' | 'groups' | 'images' | 'profiles'> & Partial<Pick<InventoryStore, 'appendEvent'>>;
+type CheckInStore = Pick<InventoryStore, 'devices' | 'groups' | 'images' | 'profiles'> & Partial<Pick<InventoryStore, 'appendEvent' | 'getSettings'>>;
 
 /** Query keys a client may not use to claim an address: the connection's own address counts. */
 const CLAIMED_IP_KEYS = ['ip', 'clientIp'];
@@ -153,10 +156,12 @@ export async function checkIn(store: CheckInStore, input: unknown, opts: CheckIn
   let device = await store.devices.find(http && facts.mac ? { mac: facts.mac } : { mac: facts.mac, uuid: facts.uuid, serial: facts.serial, serviceTag: facts.serviceTag });
   const known = device !== undefined;
   let registered = false;
+  let evicted: string[] = [];
 
   if (!device && opts.registerUnknown && facts.mac) {
     // an identifier another device holds is not copied onto the new one
     const free = async (keys: { uuid?: string; serial?: string; serviceTag?: string }) => !(await store.devices.find(keys));
+    evicted = await makeRoomForUnconfirmed(store);
     device = await store.devices.create({
       mac: facts.mac,
       status: 'enrolled',
@@ -183,6 +188,7 @@ export async function checkIn(store: CheckInStore, input: unknown, opts: CheckIn
       params: {},
       facts,
       decision: { action: 'show_menu', output: 3, known: false, source: 'none', ...(registered ? { registered } : {}) },
+      ...(evicted.length ? { evicted } : {}),
     };
   }
 

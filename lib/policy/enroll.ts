@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { NetbootError } from '../errors';
 import { deviceMac } from '../mac';
 import { assertValid, type Device, type InventoryStore } from '../store';
+import { makeRoomForUnconfirmed } from './growth';
 
 /**
  * `POST /api/v1/enroll`: the hardware inventory the registration image posts
@@ -41,7 +42,7 @@ export interface EnrollConflict {
 }
 
 export type EnrollResult =
-  | { outcome: 'created'; device: Device; created: true }
+  | { outcome: 'created'; device: Device; created: true; evicted: string[] }
   | { outcome: 'reported'; device: Device; created: false; changed: string[] }
   | { outcome: 'conflict'; conflict: EnrollConflict; created: false };
 
@@ -73,7 +74,7 @@ export const CONFLICT_ANSWER = { error: { code: 'conflict', message: 'enroll: an
  * Creates the device (status `enrolled`) for a MAC never seen, or records what the machine reports
  * on the device of its own MAC (`device.reported`), leaving every confirmed field as it is.
  */
-export async function enroll(store: Pick<InventoryStore, 'devices'>, body: EnrollBody): Promise<EnrollResult> {
+export async function enroll(store: Pick<InventoryStore, 'devices'> & Partial<Pick<InventoryStore, 'getSettings' | 'appendEvent'>>, body: EnrollBody): Promise<EnrollResult> {
   let mac: string;
   try {
     mac = deviceMac(body.mac_address);
@@ -105,11 +106,12 @@ export async function enroll(store: Pick<InventoryStore, 'devices'>, body: Enrol
     }
   }
   if (holder) return { outcome: 'conflict', conflict: { mac, fields, holder }, created: false };
+  const evicted = await makeRoomForUnconfirmed(store);
   const device = await store.devices.create({
     mac, status: 'enrolled', hardware: hw as Record<string, unknown>,
     ...(uuid ? { uuid } : {}), ...(serial ? { serial } : {}), ...(serviceTag ? { serviceTag } : {}), ...(hostname ? { hostname } : {}),
   });
-  return { outcome: 'created', device, created: true };
+  return { outcome: 'created', device, created: true, evicted };
 }
 
 /** The JSON answer for the enrolling machine: its own MAC and nothing about any other device. */

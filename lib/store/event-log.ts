@@ -13,9 +13,20 @@ import type { BootEvent } from './schema';
  * events stay in memory for queries; when the file holds twice that many lines it is compacted
  * (temp file, fsync, rename). A line torn by a crash is skipped at open and the file compacted.
  */
+/** Default cap on the bytes of events kept (memory) and twice that in the file before it is compacted. */
+export const EVENT_LOG_MAX_BYTES = 64 << 20;
+
 export class EventLog {
   readonly file: string;
   private events: BootEvent[] = [];
+  /** JSON size of each kept event, parallel to `events`, and their sum. */
+  private sizes: number[] = [];
+  private bytes = 0;
+  /** Bytes appended to the file since it was last compacted. */
+  private fileBytes = 0;
+  private maxBytes = EVENT_LOG_MAX_BYTES;
+  /** Events dropped by the byte cap since open (beyond what the count limit drops). */
+  evicted = 0;
   private seq = 0;
   private lines = 0;
   private limit: number;
@@ -31,8 +42,9 @@ export class EventLog {
     this.limit = limit;
   }
 
-  static async open(file: string, limit: number): Promise<EventLog> {
+  static async open(file: string, limit: number, maxBytes = EVENT_LOG_MAX_BYTES): Promise<EventLog> {
     const log = new EventLog(path.resolve(file), limit);
+    log.maxBytes = maxBytes;
     await log.load();
     return log;
   }
@@ -56,10 +68,14 @@ export class EventLog {
       }
     }
     this.events = all.slice(-this.limit);
+    this.sizes = this.events.map((e) => JSON.stringify(e).length + 1);
+    this.bytes = this.sizes.reduce((a, b) => a + b, 0);
+    this.capBytes();
     this.seq = all.reduce((m, e) => Math.max(m, e.seq), 0);
     this.lines = all.length;
+    this.fileBytes = text.length;
     // a torn last line would glue the next append onto it: rewrite the file clean first
-    if (this.skipped > 0 || (text.length > 0 && !text.endsWith('\n')) || this.lines > 2 * this.limit) await this.compact();
+    if (this.skipped > 0 || (text.length > 0 && !text.endsWith('\n')) || this.lines > 2 * this.limit || this.fileBytes > 2 * this.maxBytes) await this.compact();
     this.handle = await fsp.open(this.file, 'a', 0o600);
   }
 
@@ -70,22 +86,53 @@ export class EventLog {
     const renumbered = events.map((e, i) => ({ ...e, seq: start + i + 1 }));
     this.seq += renumbered.length;
     this.events = [...this.events, ...renumbered].slice(-this.limit);
+    this.sizes = this.events.map((e) => JSON.stringify(e).length + 1);
+    this.bytes = this.sizes.reduce((a, b) => a + b, 0);
+    this.capBytes();
     await Promise.all(renumbered.map((e) => this.enqueue(`${JSON.stringify(e)}\n`)));
   }
 
   setLimit(limit: number): void {
     this.limit = limit;
-    if (this.events.length > limit) this.events.splice(0, this.events.length - limit);
+    if (this.events.length > limit) this.drop(this.events.length - limit);
+  }
+
+  /** Drops the `n` oldest events kept in memory. */
+  private drop(n: number): void {
+    this.events.splice(0, n);
+    for (const size of this.sizes.splice(0, n)) this.bytes -= size;
+  }
+
+  /** The byte cap: the oldest events go first; each one dropped for it is counted in `evicted`. */
+  private capBytes(): void {
+    let n = 0;
+    let bytes = this.bytes;
+    while (bytes > this.maxBytes && n < this.events.length - 1) bytes -= this.sizes[n++];
+    if (n > 0) {
+      this.drop(n);
+      this.evicted += n;
+    }
+  }
+
+  /** Bytes of the events kept for `mac` whose type is `type` (log uploads per machine). */
+  bytesOf(mac: string, type: string): number {
+    let sum = 0;
+    for (let i = 0; i < this.events.length; i++) if (this.events[i].mac === mac && this.events[i].type === type) sum += this.sizes[i];
+    return sum;
   }
 
   append(event: Omit<BootEvent, 'seq'>): Promise<BootEvent> {
     if (this.closed) return Promise.reject(new NetbootError('store_io', `event log ${this.file} is closed`));
     this.seq += 1;
     const rec: BootEvent = { ...event, seq: this.seq };
+    const line = `${JSON.stringify(rec)}\n`;
     this.events.push(rec);
+    this.sizes.push(line.length);
+    this.bytes += line.length;
     // trim in batches: shifting a 5000-element array on every append showed in the profile
-    if (this.events.length > this.limit + Math.max(64, this.limit >> 2)) this.events.splice(0, this.events.length - this.limit);
-    return this.enqueue(`${JSON.stringify(rec)}\n`).then(() => rec);
+    if (this.events.length > this.limit + Math.max(64, this.limit >> 2)) this.drop(this.events.length - this.limit);
+    if (this.bytes > this.maxBytes) this.capBytes();
+    return this.enqueue(line).then(() => rec);
   }
 
   list(query: { mac?: string; afterSeq?: number; limit: number }): BootEvent[] {
@@ -107,7 +154,8 @@ export class EventLog {
       await this.handle!.appendFile(batch.map((b) => b.line).join(''), 'utf8');
       await this.handle!.sync();
       this.lines += batch.length;
-      if (this.lines > 2 * this.limit) {
+      for (const b of batch) this.fileBytes += b.line.length;
+      if (this.lines > 2 * this.limit || this.fileBytes > 2 * this.maxBytes) {
         await this.handle!.close();
         await this.compact();
         this.handle = await fsp.open(this.file, 'a', 0o600);
@@ -142,6 +190,7 @@ export class EventLog {
       await dir.close();
     }
     this.lines = Math.min(this.events.length, this.limit);
+    this.fileBytes = this.bytes;
   }
 
   async flush(): Promise<void> {

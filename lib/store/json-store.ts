@@ -380,6 +380,15 @@ export class JsonInventoryStore implements InventoryStore {
     return this.eventLog.append(rec);
   }
 
+  eventBytes(mac: string, type: string): number {
+    return this.eventLog.bytesOf(normalizeMac(mac), type);
+  }
+
+  /** Events dropped by the event log's byte cap since the store was opened. */
+  get eventsEvicted(): number {
+    return this.eventLog.evicted;
+  }
+
   async listEvents(query: { mac?: string; afterSeq?: number; limit?: number } = {}): Promise<BootEvent[]> {
     if (this.closed) throw new NetbootError('store_io', `inventory ${this.file} is closed`);
     const mac = query.mac ? normalizeMac(query.mac) : undefined;

@@ -171,6 +171,8 @@ export const Settings = Type.Object({
   eventLogLimit: Type.Optional(Type.Integer({ minimum: 10, maximum: 100_000 })),
   bootsKeptPerDevice: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
   stallSeconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 86_400 })),
+  /** Devices only machines have touched (enrolled, nothing assigned): above this, the oldest go. */
+  maxUnconfirmedDevices: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
 }, { additionalProperties: false });
 export type Settings = Static<typeof Settings>;
 
@@ -181,6 +183,7 @@ export const DEFAULT_SETTINGS: Required<Settings> = {
   eventLogLimit: 5000,
   bootsKeptPerDevice: 20,
   stallSeconds: 180,
+  maxUnconfirmedDevices: 2000,
 };
 
 export const SCHEMA_VERSION = 3;

@@ -82,6 +82,8 @@ export interface InventoryStore {
 
   appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent>;
   listEvents(query?: { mac?: string; afterSeq?: number; limit?: number }): Promise<BootEvent[]>;
+  /** Bytes of the events of `type` kept for `mac` (the per-machine log cap). */
+  eventBytes(mac: string, type: string): number;
 
   /** Keeps a finished boot of a device; only the last `bootsKeptPerDevice` (setting) stay. */
   recordBoot(boot: StoredBoot): Promise<void>;

@@ -67,6 +67,8 @@ export interface TftpServerOptions {
   maxTransfers?: number;
   /** Default 16 per client IP address. */
   maxTransfersPerClient?: number;
+  /** The allowlist: a client it refuses gets an access violation and nothing else. */
+  allow?: (address: string) => boolean;
   /** Silent timeouts before a transfer is aborted (default 5). */
   retries?: number;
   timing?: Partial<TftpTiming>;
@@ -302,6 +304,10 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     }
     this.counters.requests++;
     const direction = p.op === 'RRQ' ? 'read' : 'write';
+    if (this.opts.allow && !this.opts.allow(client.address)) {
+      this.refuse(client, p.filename.slice(0, 80), TftpErrorCode.ACCESS_VIOLATION, 'access violation', `${client.address} is not in the allowlist`);
+      return;
+    }
     if (p.mode !== 'octet' && p.mode !== 'netascii') {
       this.refuse(client, p.filename, TftpErrorCode.ILLEGAL_OPERATION, p.mode === 'mail' ? 'mail mode is not supported' : `unknown transfer mode "${p.mode.slice(0, 20)}"`);
       return;

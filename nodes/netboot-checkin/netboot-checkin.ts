@@ -1,4 +1,5 @@
 import { checkIn, checkInAnswer, type CheckInResult } from '../../lib/policy/checkin';
+import type { FetchNote } from '../../lib/http/public-gate';
 import { bootServerOf, requestOf, runInput } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 
@@ -30,6 +31,9 @@ export = function register(RED: RED): void {
           useBootOnce: def.useBootOnce !== false,
           source: req ? 'http' : 'trusted',
         }, { ip: req?.ip, filename: typeof msg.filename === 'string' ? msg.filename : undefined });
+        // the audit log's record of this request names what was decided
+        if (req) (req as { netbootAudit?: FetchNote }).netbootAudit = { mac: result.device?.mac ?? result.facts.mac, profile: result.profile?.id, image: result.image?.id };
+        if (result.evicted) server.metrics?.prometheus.countEviction('device', result.evicted.length);
         const out = msg as CheckinOutput;
         out.netboot = result;
         if (def.setPayload) out.payload = checkInAnswer(result, { baseUrl: server.config.httpBaseUrl });

@@ -32,6 +32,7 @@ export = function register(RED: RED): void {
           return [null, msg];
         }
         const { device } = result;
+        if (result.outcome === 'created' && result.evicted.length) server.metrics?.prometheus.countEviction('device', result.evicted.length);
         server.publish({ type: 'enroll', mac: device.mac, ip: req?.ip });
         const message = result.outcome === 'created' ? 'enrolled' : result.changed.length ? `reported ${result.changed.join(', ')} differing from before` : 'inventory reported';
         await server.store.appendEvent({ type: 'enroll', mac: device.mac, ...ip, message });

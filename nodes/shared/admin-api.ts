@@ -1,4 +1,5 @@
 import { errorResponse, type Route } from '../../lib/api/http';
+import { recordBefore, recordChange, type ChangeAuditContext } from '../../lib/audit/changes';
 import type { Handler, RED } from './red';
 
 /**
@@ -17,9 +18,25 @@ export const refuseQueryToken: Handler = (req, res, next) => {
 
 export function mountAdminRoutes<Ctx>(RED: RED, root: string, routes: Array<Route<Ctx>>, context: () => Ctx): void {
   for (const route of routes) {
+    const write = route.method !== 'get';
     const handler: Handler = (req, res) => {
-      const run = async () => route.handler({ params: req.params, query: req.query ?? {}, body: req.body }, context());
+      // every change goes to the audit log (who, route, before/after summary), failed ones too
+      let audit: ChangeAuditContext = {};
+      let before: unknown;
+      const run = async () => {
+        const ctx = context();
+        if (write) {
+          audit = ctx as ChangeAuditContext;
+          before = await recordBefore(audit, route.path, req.params);
+        }
+        return route.handler({ params: req.params, query: req.query ?? {}, body: req.body }, ctx);
+      };
       run().catch(errorResponse).then((out) => {
+        if (write) {
+          const r = req as unknown as { user?: { username?: string }; ip?: string; path?: string };
+          const after = out.status < 300 && out.body !== undefined ? out.body : route.method === 'delete' ? undefined : req.body;
+          recordChange(audit, { method: route.method, endpoint: r.path ?? `${root}${route.path}`, status: out.status, user: r.user?.username, ip: r.ip, before, after, id: Object.values(req.params ?? {})[0] });
+        }
         res.status(out.status);
         if (out.headers) res.set(out.headers);
         if (out.text !== undefined) res.send(out.text);

@@ -32,6 +32,7 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
       return lists.list;
     },
     rateLimit: () => current()?.config.httpRate,
+    onFinish: (fetch) => current()?.audit?.append({ kind: 'fetch', ...fetch }),
     onRefuse: (reason, ip) => {
       current()?.metrics?.prometheus.countRefusal('http', reason);
       if (reason === 'allowlist') logRefused(ip);
@@ -39,14 +40,14 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
   }) as unknown as Handler);
   const context = (): ManagementContext => {
     const { server } = registry.active();
-    return { store: server.store!, state: () => server.state, metrics: server.metrics };
+    return { store: server.store!, state: () => server.state, metrics: server.metrics, audit: server.audit };
   };
   mountAdminRoutes<ManagementContext>(RED, '/netboot/api', managementRoutes(), context);
   mountAdminRoutes<ManagementContext>(RED, '/netboot', [prometheusRoute()], context);
   // snippets that point an existing DHCP server at this one
-  mountAdminRoutes(RED, '/netboot/api', networkConfigRoutes(), () => ({ config: registry.active().server.config }));
+  mountAdminRoutes(RED, '/netboot/api', networkConfigRoutes(), () => ({ config: registry.active().server.config, audit: registry.active().server.audit }));
   // iSCSI disks (the netboot-iscsi node's service)
-  mountAdminRoutes(RED, '/netboot/api', iscsiRoutes(), () => ({ iscsi: registry.active().server.iscsi }));
+  mountAdminRoutes(RED, '/netboot/api', iscsiRoutes(), () => ({ iscsi: registry.active().server.iscsi, audit: registry.active().server.audit }));
 
   // the live event stream (Server-Sent Events), with replay after Last-Event-ID
   const sse: Handler = (req, res) => {

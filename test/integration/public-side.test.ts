@@ -210,6 +210,28 @@ describe('API correctness', () => {
   });
 });
 
+describe('audit log', () => {
+  it('records who fetched which script (MAC, IP, endpoint, profile, outcome) and every change (user, route, before/after)', async () => {
+    await api(`/devices/${VICTIM}`, { method: 'PATCH', body: JSON.stringify({ notes: 'rack 4' }) });
+    await pub(`/boot/menu.ipxe?mac=${VICTIM}`);
+    type Rec = { kind: string; endpoint: string; outcome: number; mac?: string; ip?: string; profile?: string; user?: string; method: string; summary?: { id?: string; fields: Record<string, unknown> } };
+    let fetches: Rec[] = [];
+    for (let i = 0; i < 50 && !fetches.some((r) => r.endpoint === '/boot/menu.ipxe'); i++) {
+      fetches = (await (await api(`/audit?kind=fetch&mac=${VICTIM}`)).json()) as Rec[];
+    }
+    expect(fetches.find((r) => r.endpoint === '/boot/menu.ipxe')).toMatchObject({ method: 'GET', outcome: 200, mac: VICTIM, ip: '127.0.0.1', profile: 'ubuntu' });
+    // the refused enrolment is there too, as what it was
+    const all = (await (await api('/audit?kind=fetch&limit=1000')).json()) as Rec[];
+    expect(all.some((r) => r.endpoint === '/api/v1/enroll' && r.outcome === 409)).toBe(true);
+    expect(all.every((r) => !r.endpoint.includes('?'))).toBe(true);
+    const changes = (await (await api('/audit?kind=change')).json()) as Rec[];
+    const patch = changes.find((r) => r.method === 'PATCH' && r.endpoint === `/netboot/api/devices/${VICTIM}`);
+    expect(patch).toMatchObject({ user: 'admin', outcome: 200, summary: { id: VICTIM, fields: { notes: { after: 'rack 4' } } } });
+    expect(changes.some((r) => r.method === 'POST' && r.endpoint === '/netboot/api/profiles' && r.outcome === 400)).toBe(true);
+    expect((await api('/audit?kind=nope')).status).toBe(400);
+  });
+});
+
 describe('readiness and rate limits', () => {
   it('/netboot/api/status says ready once the flows run', async () => {
     expect(await (await api('/status')).json()).toMatchObject({ status: 'ready', store: 'open' });

@@ -196,11 +196,21 @@ export function createPublicGate(opts: PublicGateOptions = {}): (req: IncomingMe
       opts.onRefuse?.('rate', ip, path);
       return refuse(res, 429, 'rate_limited', 'too many requests from this address; retry in a second', { 'Retry-After': '1' });
     }
-    if (req.method === 'GET' || req.method === 'HEAD' || !hasBody(req)) return next();
+    if (req.method === 'GET' || req.method === 'HEAD') return next();
     const rule = rules.find((r) => r.method === req.method && r.path.test(path));
     const max = rule?.maxBytes ?? DEFAULT_BODY_MAX;
     const type = mediaType(req);
     const types = rule?.types ?? DEFAULT_TYPES;
+    if (!hasBody(req)) {
+      // nothing to read, but a Content-Type Node-RED's parsers cannot parse must not become a 500
+      if (type && !types.includes(type)) {
+        opts.onRefuse?.('type', ip, path);
+        return refuse(res, 415, 'unsupported_media_type', `Content-Type ${type} is not accepted here; send ${types.filter(Boolean).join(' or ')}`);
+      }
+      req.body = type === 'application/json' || type === 'application/x-www-form-urlencoded' ? {} : '';
+      req._body = true;
+      return next();
+    }
     // a refusal before the body is read: the rest is discarded as it arrives, never buffered
     if (!types.includes(type)) {
       opts.onRefuse?.('type', ip, path);

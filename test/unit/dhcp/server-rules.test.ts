@@ -79,3 +79,17 @@ describe('DhcpServer: interface choice and destinations', () => {
     expect(events).toEqual(['release', 'decline']);
   });
 });
+
+describe('DhcpServer: allowlist', () => {
+  it('answers relays and sources in the list, ignores others; a local broadcast without an address has none to check', async () => {
+    const allowed = new Set(['10.0.0.254', '10.0.0.60']);
+    const s = server({ allow: (a: string) => allowed.has(a) });
+    const bios = { mac: '52:54:00:00:00:09', vendorClass: PXE_BIOS, arch: 0 };
+    expect((await s.handlePacket(clientBytes({ ...bios, giaddr: '10.0.0.254' }), from('10.0.0.254', 67), 'dhcp')).action).toBe('replied');
+    const refused = await s.handlePacket(clientBytes({ ...bios, giaddr: '192.168.7.1' }), from('192.168.7.1', 67), 'dhcp');
+    expect(refused).toMatchObject({ action: 'ignored', reason: 'not-allowed', detail: '192.168.7.1 is not in the allowlist' });
+    expect((await s.handlePacket(clientBytes({ ...bios, type: 3, ciaddr: '10.0.0.61' }), from('10.0.0.61', 4011), 'boot')).action).toBe('ignored');
+    expect((await s.handlePacket(clientBytes({ ...bios, type: 3, ciaddr: '10.0.0.60' }), from('10.0.0.60', 4011), 'boot')).action).toBe('replied');
+    expect((await s.handlePacket(clientBytes(bios), from('0.0.0.0'), 'dhcp')).action).toBe('replied');
+  });
+});

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
 import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
@@ -226,5 +227,26 @@ describe('netboot-metrics and the metrics routes', () => {
     const perTurn = new Map<number, number>();
     for (const t of turns) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
     expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(201);
+  });
+});
+
+describe('public /metrics', () => {
+  it('compares the bearer token without throwing: a non-ASCII token of the right length is a 401, not a 404', async () => {
+    // the runtime's httpNode (where the public /metrics lives), caught by a module loaded with the nodes
+    let httpNode: Parameters<typeof request>[0] | undefined;
+    const catchHttpNode = (RED: { httpNode: Parameters<typeof request>[0] }) => {
+      httpNode = RED.httpNode;
+    };
+    await helper.load([distNode('netboot-server'), distNode('netboot-metrics'), catchHttpNode], flow(), { srv: { metricsToken: 's3cret' } });
+    await started();
+    const get = async (auth?: string): Promise<number> => {
+      const req = request(httpNode!).get('/metrics');
+      return (await (auth ? req.set('authorization', auth) : req)).status;
+    };
+    // six characters like the token, eight bytes: timingSafeEqual threw and the answer was a 404
+    expect(await get('Bearer s3crét')).toBe(401);
+    expect(await get('Bearer ssssss')).toBe(401);
+    expect(await get()).toBe(401);
+    expect(await get('Bearer s3cret')).toBe(200);
   });
 });

@@ -26,6 +26,8 @@ export interface BodyRule {
   maxBytes: number;
   /** Media types accepted (lowercase, no parameters); `''` means no Content-Type header. */
   types: readonly string[];
+  /** The body is a file, whatever its declared type: kept as bytes, never parsed. */
+  raw?: boolean;
 }
 
 export const ENROLL_BODY_MAX = 64 * 1024;
@@ -37,7 +39,8 @@ export const DEFAULT_BODY_MAX = 64 * 1024;
 export const BODY_RULES: readonly BodyRule[] = [
   { method: 'POST', path: /^\/api\/v1\/enroll\/?$/, maxBytes: ENROLL_BODY_MAX, types: ['application/json'] },
   { method: 'POST', path: /^\/api\/v1\/boot\/log\/?$/, maxBytes: LOG_BODY_MAX, types: ['application/json', 'text/plain', 'application/x-www-form-urlencoded', ''] },
-  { method: 'PUT', path: /^\/api\/v1\/boot\/winpe\/logs\/upload\/?$/, maxBytes: UPLOAD_BODY_MAX, types: ['application/octet-stream', 'text/plain', ''] },
+  // curl -T sends no type, PowerShell's Invoke-WebRequest -InFile a form type: the body is the file either way
+  { method: 'PUT', path: /^\/api\/v1\/boot\/winpe\/logs\/upload\/?$/, maxBytes: UPLOAD_BODY_MAX, types: ['application/octet-stream', 'text/plain', 'application/x-www-form-urlencoded', ''], raw: true },
 ];
 const DEFAULT_TYPES = ['application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', ''];
 
@@ -243,7 +246,8 @@ export function createPublicGate(opts: PublicGateOptions = {}): (req: IncomingMe
     req.once('error', () => undefined);
     req.once('end', () => {
       if (over) return;
-      const parsed = parseBody(type, Buffer.concat(chunks, size));
+      const bytes = Buffer.concat(chunks, size);
+      const parsed = rule?.raw ? { ok: true as const, body: bytes } : parseBody(type, bytes);
       if (!parsed.ok) {
         opts.onRefuse?.('json', ip, path);
         return refuse(res, 400, 'validation', parsed.message);

@@ -132,6 +132,16 @@ describe('bounded bodies, content types and errors', () => {
     expect(ok.status).toBe(200);
   });
 
+  it('a WinPE log upload is kept as the file it is, whatever type the client declares', async () => {
+    const mac = '52-54-00-00-00-10';
+    for (const [type, name] of [['application/x-www-form-urlencoded', 'ps.log'], ['', 'curl.log']]) {
+      const res = await pub(`/api/v1/boot/winpe/logs/upload?mac=${mac}&name=${name}`, { method: 'PUT', headers: type ? { 'content-type': type } : {}, body: Buffer.from('a=1&b=2\r\nSetup done') });
+      expect(res.status).toBe(200);
+    }
+    const events = (await (await api(`/devices/${VICTIM}/events`)).json()) as Array<{ type: string; data: { name?: string; text?: string } }>;
+    for (const name of ['ps.log', 'curl.log']) expect(events.find((e) => e.data?.name === name)?.data.text).toBe('a=1&b=2\r\nSetup done');
+  });
+
   it('9: enrolment takes JSON only (415 for text and forms)', async () => {
     const body = JSON.stringify({ mac_address: '52:54:00:00:00:77' });
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {

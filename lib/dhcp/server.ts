@@ -28,6 +28,7 @@
 import { EventEmitter } from 'node:events';
 import type { RemoteInfo } from 'node:dgram';
 import { NetbootError } from '../errors';
+import { notADevice } from '../mac';
 import { ClientFacts, classify } from './classify';
 import { BootConfigInput, BootOverride, resolveBootConfig, BootAnswerConfig } from './boot-answer';
 import { DhcpPacket, encodePacket, intToIp, ipToInt, isIPv4, OP_REPLY, parsePacket } from './packet';
@@ -119,7 +120,7 @@ export interface DhcpStats {
 
 export type HandleOutcome =
   | { action: 'replied'; type: MessageType; reply: DhcpPacket; bytes: Buffer; destination: Destination; decided: 'hook' | 'deadline' | 'default' }
-  | { action: 'ignored'; reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed'; detail?: string }
+  | { action: 'ignored'; reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed' | 'not-a-device'; detail?: string }
   | { action: 'malformed'; error: NetbootError }
   | { action: 'observed'; rogue?: RogueReport }
   | { action: 'handled' }
@@ -259,7 +260,7 @@ export class DhcpServer extends EventEmitter {
     this.rogue.reset();
   }
 
-  private ignore(reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed', facts: ClientFacts | undefined, detail?: string): HandleOutcome {
+  private ignore(reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed' | 'not-a-device', facts: ClientFacts | undefined, detail?: string): HandleOutcome {
     this.stats.ignored += 1;
     if (reason === 'rate-limited') this.stats.rateLimited += 1;
     this.emit('ignored', { reason, facts, detail });
@@ -330,6 +331,9 @@ export class DhcpServer extends EventEmitter {
     const ev = mt === undefined ? undefined : EVENT_FOR_TYPE[mt];
     if (ev) this.emit(ev, { facts, rinfo, via });
     if (this.mode === 'off') return this.ignore('mode-off', facts);
+    // broadcast, multicast and all-zero hardware addresses are not machines (docs/security.md)
+    const notMachine = notADevice(facts.mac);
+    if (notMachine) return this.ignore('not-a-device', facts, `chaddr ${facts.mac} ${notMachine}`);
     const from = p.giaddr !== '0.0.0.0' ? p.giaddr : rinfo.address !== '0.0.0.0' ? rinfo.address : undefined;
     if (this.options.allow && from !== undefined && !this.options.allow(from)) return this.ignore('not-allowed', facts, `${from} is not in the allowlist`);
     if (this.macLimit && !this.macLimit.take(facts.mac)) return this.ignore('rate-limited', facts, `mac ${facts.mac}`);

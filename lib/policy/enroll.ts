@@ -15,8 +15,11 @@ import { makeRoomForUnconfirmed } from './growth';
  * whose answer names nothing.
  */
 export const ENROLL_MAX_BYTES = 64 * 1024;
-/** The `hardware` document, as JSON, at most this many bytes (it is stored on the device). */
-export const HARDWARE_MAX_BYTES = 16 * 1024;
+/**
+ * The `hardware` document, as JSON, at most this many bytes (it is stored on the device): what a
+ * large server's lspci, lsblk and `ip -j link` come to; register.sh leaves lists out to fit.
+ */
+export const HARDWARE_MAX_BYTES = 60 * 1024;
 
 const Str = (max: number) => Type.String({ maxLength: max });
 export const EnrollBody = Type.Object({

@@ -6,7 +6,7 @@ import type { Device, InventoryStore } from '../store';
  * When a new one would pass the cap (setting `maxUnconfirmedDevices`), the oldest unconfirmed ones
  * are removed first; an admin's device is never evicted.
  */
-export const DEFAULT_MAX_UNCONFIRMED = 2000;
+export const DEFAULT_MAX_UNCONFIRMED = 1000;
 
 export function isUnconfirmed(d: Device): boolean {
   return d.status === 'enrolled' && !d.imageId && !d.profileId && !d.bootOnce && Object.keys(d.labels ?? {}).length === 0 && !d.notes && !d.ipReservation;

@@ -183,7 +183,7 @@ export const DEFAULT_SETTINGS: Required<Settings> = {
   eventLogLimit: 5000,
   bootsKeptPerDevice: 20,
   stallSeconds: 180,
-  maxUnconfirmedDevices: 2000,
+  maxUnconfirmedDevices: 1000,
 };
 
 export const SCHEMA_VERSION = 3;

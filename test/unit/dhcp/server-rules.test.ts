@@ -93,3 +93,13 @@ describe('DhcpServer: allowlist', () => {
     expect((await s.handlePacket(clientBytes(bios), from('0.0.0.0'), 'dhcp')).action).toBe('replied');
   });
 });
+
+describe('DhcpServer: machines only', () => {
+  it('ignores broadcast, multicast and all-zero client hardware addresses', async () => {
+    const s = server();
+    for (const mac of ['ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01', '00:00:00:00:00:00']) {
+      expect(await s.handlePacket(clientBytes({ mac, vendorClass: PXE_BIOS, arch: 0 }), from('0.0.0.0'), 'dhcp')).toMatchObject({ action: 'ignored', reason: 'not-a-device' });
+    }
+    expect((await s.handlePacket(clientBytes({ mac: '52:54:00:00:00:0a', vendorClass: PXE_BIOS, arch: 0 }), from('0.0.0.0'), 'dhcp')).action).toBe('replied');
+  });
+});

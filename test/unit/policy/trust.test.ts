@@ -71,6 +71,12 @@ describe('anonymous enrolment', () => {
     expect((await store.devices.list()).total).toBe(1);
   });
 
+  it('bounds the hardware document inside the 64 KiB body', () => {
+    expect(() => parseEnrollBody({ mac_address: ATTACKER, hardware: { pci: 'x'.repeat(62 * 1024) } })).toThrow(/field "hardware" is \d+ bytes of JSON \(limit 61440\)/);
+    expect(() => parseEnrollBody({ mac_address: ATTACKER, hardware: { pci: 'x'.repeat(58 * 1024) } })).not.toThrow();
+    expect(() => parseEnrollBody({ mac_address: ATTACKER, hardware: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 1])) })).toThrow(/field "hardware"/);
+  });
+
   it('creates an enrolled device for a MAC never seen', async () => {
     const result = await enroll(store, parseEnrollBody({ mac_address: ATTACKER, hostname: 'new1', hardware: { model: 'PC' } }));
     expect(enrollAnswer(result)).toEqual({ statusCode: 201, payload: { status: 'enrolled', mac: ATTACKER, created: true } });

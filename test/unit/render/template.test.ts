@@ -116,6 +116,22 @@ describe('registration script', () => {
     expect(Object.keys(body)).toEqual(['mac_address', 'service_tag', 'hardware']);
     expect(body.hardware).toHaveProperty('memory');
   });
+  it('fits a large machine\'s inventory into the server\'s 64 KiB, leaving the long lists out first', () => {
+    // a fake lspci that prints 80 KiB, as on a large server
+    const bin = mkdtempSync(path.join(tmpdir(), 'netboot-fake-lspci-'));
+    try {
+      writeFileSync(path.join(bin, 'lspci'), `#!/bin/sh\ni=0\nwhile [ $i -lt 1000 ]; do echo "0000:00:$i.0 Ethernet controller [0200]: Vendor Device with a long name [8086:1572] (rev 01)"; i=$((i+1)); done\n`, { mode: 0o755 });
+      const r = spawnSync('sh', [script], { env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, NETBOOT_DRY_RUN: '1', NETBOOT_MAC: '52:54:00:00:00:01' }, encoding: 'utf8', timeout: 20_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(Buffer.byteLength(r.stdout)).toBeLessThanOrEqual(65_001);
+      const body = JSON.parse(r.stdout) as { hardware: Record<string, unknown> };
+      expect(body.hardware.pci).toBeNull();
+      expect(body.hardware).toHaveProperty('memory');
+      expect(r.stderr).toMatch(/leaving out pci/);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
   it('refuses a server URL without http(s)', () => {
     const r = spawnSync('sh', [script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NETBOOT_SERVER: 'ftp://x' }, encoding: 'utf8' });
     expect(r.status).toBe(2);

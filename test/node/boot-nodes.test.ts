@@ -6,7 +6,7 @@ import { coreNode, distNode, nodeRedHelper, waitFor } from '../helpers/node-red'
 import { validateIpxeScript } from '../../lib/render';
 
 const helper = nodeRedHelper();
-const nodes = [distNode('netboot-server'), distNode('netboot-checkin'), distNode('netboot-ipxe'), distNode('netboot-pi'), coreNode('common/25-catch.js')];
+const nodes = [distNode('netboot-server'), distNode('netboot-checkin'), distNode('netboot-ipxe'), distNode('netboot-pi'), distNode('netboot-enroll'), coreNode('common/25-catch.js')];
 let dir: string;
 
 beforeAll(() => helper.startServer());
@@ -85,6 +85,27 @@ describe('netboot-checkin', () => {
     expect(r.out).toBe('o3');
     expect(r.msg.netboot.decision.registered).toBe(true);
     expect((await store.devices.get('aa:bb:cc:00:00:01')).status).toBe('enrolled');
+  });
+});
+
+describe('netboot-enroll', () => {
+  const enrollFlow = [
+    { id: 'en', z: 'tab', type: 'netboot-enroll', server: 'srv', wires: [['e1'], ['e2']] },
+    { id: 'e1', z: 'tab', type: 'helper' }, { id: 'e2', z: 'tab', type: 'helper' },
+  ];
+  it('creates on output 1; an identifier of another device goes to output 2 with the conflict for the flow, an answer naming nothing for the client', async () => {
+    const store = await load(enrollFlow);
+    await store.devices.create({ mac: '52:54:00:00:00:10', uuid: '4c4c4544-0042-3510-8052-b4c04f4e4a31' });
+    const created = await through('en', { payload: { mac_address: '52:54:00:00:00:20', hardware: { model: 'PC' } }, req: { ip: '10.0.0.9' } }, ['e1', 'e2']);
+    expect(created).toMatchObject({ out: 'e1', msg: { statusCode: 201, payload: { status: 'enrolled', mac: '52:54:00:00:00:20', created: true } } });
+    const conflict = await through('en', { payload: { mac_address: '52:54:00:00:00:66', hardware: { uuid: '4C4C4544-0042-3510-8052-B4C04F4E4A31' } }, req: { ip: '10.0.0.66' } }, ['e1', 'e2']);
+    expect(conflict.out).toBe('e2');
+    expect(conflict.msg.statusCode).toBe(409);
+    expect(JSON.stringify(conflict.msg.payload)).not.toMatch(/52:54:00:00:00:10|4c4c4544|uuid/i);
+    expect(conflict.msg.netboot.conflict).toMatchObject({ mac: '52:54:00:00:00:66', fields: ['uuid'], holder: { mac: '52:54:00:00:00:10' } });
+    const reported = await through('en', { payload: { mac_address: '52:54:00:00:00:10', service_tag: 'NEW1' } }, ['e1', 'e2']);
+    expect(reported).toMatchObject({ out: 'e1', msg: { statusCode: 200, payload: { mac: '52:54:00:00:00:10', created: false, reported: true } } });
+    expect((await store.devices.get('52:54:00:00:00:10')).serviceTag).toBeUndefined();
   });
 });
 

@@ -251,9 +251,10 @@ export class JsonInventoryStore implements InventoryStore {
         } catch {
           return undefined;
         }
-        return this.findByMac(this.data, mac);
+        // a copy, as every other read: a caller that edits what it got must not edit the store
+        return structuredCloneOpt(this.findByMac(this.data, mac));
       },
-      find: async (keys: MachineKeys) => findDevice(this.data.devices, keys),
+      find: async (keys: MachineKeys) => structuredCloneOpt(findDevice(this.data.devices, keys)),
       create: async (input) => {
         assertValid(DeviceCreate, input, 'device');
         const mac = macField(input.mac, true);

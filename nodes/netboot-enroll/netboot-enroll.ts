@@ -1,4 +1,5 @@
 import { enroll, enrollAnswer, parseEnrollBody } from '../../lib/policy/enroll';
+import type { FetchNote } from '../../lib/http/public-gate';
 import { bootServerOf, requestOf, runInput } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 
@@ -21,6 +22,8 @@ export = function register(RED: RED): void {
         const req = requestOf(msg);
         const result = await enroll(server.store, parseEnrollBody(msg.payload ?? req?.body));
         const answer = enrollAnswer(result);
+        // the audit log's record of this request names the MAC that asked
+        if (req) (req as { netbootAudit?: FetchNote }).netbootAudit = { mac: result.outcome === 'conflict' ? result.conflict.mac : result.device.mac };
         msg.statusCode = answer.statusCode;
         msg.payload = answer.payload;
         const ip = req?.ip ? { ip: req.ip } : {};

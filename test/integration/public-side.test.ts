@@ -232,7 +232,7 @@ describe('audit log', () => {
     expect(fetches.find((r) => r.endpoint === '/boot/menu.ipxe')).toMatchObject({ method: 'GET', outcome: 200, mac: VICTIM, ip: '127.0.0.1', profile: 'ubuntu' });
     // the refused enrolment is there too, as what it was
     const all = (await (await api('/audit?kind=fetch&limit=1000')).json()) as Rec[];
-    expect(all.some((r) => r.endpoint === '/api/v1/enroll' && r.outcome === 409)).toBe(true);
+    expect(all.find((r) => r.endpoint === '/api/v1/enroll' && r.outcome === 409)?.mac).toBe('52:54:00:00:00:66');
     expect(all.every((r) => !r.endpoint.includes('?'))).toBe(true);
     const changes = (await (await api('/audit?kind=change')).json()) as Rec[];
     const patch = changes.find((r) => r.method === 'PATCH' && r.endpoint === `/netboot/api/devices/${VICTIM}`);

@@ -237,3 +237,22 @@ describe('JsonInventoryStore', () => {
     await c.release();
   });
 });
+
+describe('reads are copies', () => {
+  it('editing a device returned by get or find does not edit the store', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'netboot-copies-'));
+    const store = await JsonInventoryStore.open(path.join(dir, 'inventory.json'));
+    try {
+      await store.devices.create({ mac: '52:54:00:00:00:01', hostname: 'a' });
+      const got = (await store.devices.get('52:54:00:00:00:01'))!;
+      got.hostname = 'changed';
+      got.labels.x = 'y';
+      const found = (await store.devices.find({ mac: '52:54:00:00:00:01' }))!;
+      found.status = 'failed';
+      expect(await store.devices.get('52:54:00:00:00:01')).toMatchObject({ hostname: 'a', labels: {}, status: 'enrolled' });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -44,6 +44,8 @@ export interface BootServerConfig {
   /** Node-RED's HTTP port; with no explicit base URL, each subnet is told its own server address. */
   httpPort?: number;
   httpBaseExplicit?: boolean;
+  /** Path prefix of the boot endpoints (the host's `httpNodeRoot`), used with the per-interface address when the base URL is not explicit. */
+  httpPath?: string;
   dhcpMode: DhcpMode;
   /** A port below 0 is disabled; 0 binds an ephemeral port (tests). */
   ports: Record<PortKey, number>;
@@ -345,7 +347,7 @@ export class BootServer extends EventEmitter {
         ...(c.bind === '0.0.0.0' ? ipv4Interfaces().filter((i) => i.address !== c.serverIp).map((i) => ({ address: i.address, netmask: i.netmask })) : []),
       ],
       defaultInterface: c.serverIp,
-      boot: { httpPort: c.httpPort ?? Number(base.port || 80), httpBase: c.httpBaseExplicit === false ? undefined : c.httpBaseUrl },
+      boot: { httpPort: c.httpPort ?? Number(base.port || 80), httpBase: c.httpBaseExplicit === false ? undefined : c.httpBaseUrl, httpPath: c.httpPath },
       deadlineMs: d.deadlineMs ?? 300,
       allow: this.allow?.('dhcp'),
       decide: async (facts) => (this.dhcpDecisions.hasSender ? this.dhcpDecisions.ask(facts, d.deadlineMs ?? 300) : undefined),

@@ -84,8 +84,40 @@ function text(value: string | undefined): string | undefined {
   return t ? t : undefined;
 }
 
-/** Fills defaults and checks every field; `baseDir` is Node-RED's userDir (the data folder). */
-export function resolveServerConfig(raw: RawServerConfig, baseDir: string): BootServerConfig {
+/** What the host Node-RED's settings say about where `httpNode` routes are served. */
+export interface HostHttpSettings {
+  /** The host's `uiPort` (Node-RED's own default is 1880). */
+  uiPort?: number | string;
+  /** The host's `httpNodeRoot` (default "/"); boot endpoints live under it. */
+  httpNodeRoot?: string | false;
+}
+
+/** `${NAME}` left as it was: Node-RED leaves a reference to an unset variable untouched. */
+const UNRESOLVED = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+
+/**
+ * The properties with every unresolved `${NAME}` reference removed. An imported example or the
+ * reference flow outside `npm start` (which sets the NETBOOT_* variables) then gets the defaults
+ * (auto-detected address, standard ports) instead of a server that refuses to start.
+ */
+export function withoutUnresolved(raw: RawServerConfig): RawServerConfig {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) if (!(typeof v === 'string' && UNRESOLVED.test(v.trim()))) out[k] = v;
+  return out as RawServerConfig;
+}
+
+/** The path prefix of `httpNodeRoot` ("" for "/"), checked like the rest of the base URL. */
+function nodeRootPath(root: HostHttpSettings['httpNodeRoot']): string {
+  if (typeof root !== 'string') return '';
+  return root.trim().replace(/\/+$/, '').replace(/^(?!\/)/, '/').replace(/^\/$/, '');
+}
+
+/**
+ * Fills defaults and checks every field; `baseDir` is Node-RED's userDir (the data folder), `host`
+ * the host Node-RED's HTTP settings (the default HTTP port and base URL follow them).
+ */
+export function resolveServerConfig(given: RawServerConfig, baseDir: string, host: HostHttpSettings = {}): BootServerConfig {
+  const raw = withoutUnresolved(given);
   const iface = text(raw.interface);
   const serverIp = text(raw.serverIp) ?? pickServerAddress(iface).address;
   if (!isIPv4(serverIp)) throw new NetbootError('validation', `serverIp: "${serverIp}" is not an IPv4 address`, { field: 'serverIp' });
@@ -93,8 +125,9 @@ export function resolveServerConfig(raw: RawServerConfig, baseDir: string): Boot
   if (!isIPv4(bind)) throw new NetbootError('validation', `bind: "${bind}" is not an IPv4 address`, { field: 'bind' });
   const mode = (text(raw.dhcpMode) ?? DEFAULTS.dhcpMode) as DhcpMode;
   if (!['proxy', 'full', 'off'].includes(mode)) throw new NetbootError('validation', `dhcpMode: "${mode}" must be proxy, full or off`, { field: 'dhcpMode' });
-  const httpPort = port('httpPort', raw.httpPort, DEFAULTS.httpPort);
-  const httpBaseUrl = (text(raw.httpBaseUrl) ?? `http://${serverIp}${httpPort === 80 ? '' : `:${httpPort}`}`).replace(/\/+$/, '');
+  const hostPort = host.uiPort === undefined || host.uiPort === '' ? DEFAULTS.httpPort : port('uiPort', host.uiPort, DEFAULTS.httpPort);
+  const httpPort = port('httpPort', raw.httpPort, hostPort);
+  const httpBaseUrl = (text(raw.httpBaseUrl) ?? `http://${serverIp}${httpPort === 80 ? '' : `:${httpPort}`}${nodeRootPath(host.httpNodeRoot)}`).replace(/\/+$/, '');
   if (!/^https?:\/\/[A-Za-z0-9.:[\]-]+([/][A-Za-z0-9._~/-]*)?$/.test(httpBaseUrl)) {
     throw new NetbootError('validation', `httpBaseUrl: "${httpBaseUrl}" must be an http(s) URL without query or spaces`, { field: 'httpBaseUrl' });
   }
@@ -132,6 +165,7 @@ export function resolveServerConfig(raw: RawServerConfig, baseDir: string): Boot
     },
     httpPort,
     httpBaseExplicit: text(raw.httpBaseUrl) !== undefined,
+    httpPath: nodeRootPath(host.httpNodeRoot) || undefined,
     dhcp: {
       rangeStart, rangeEnd,
       netmask: ipField('dhcpNetmask', text(raw.dhcpNetmask)),
@@ -155,4 +189,17 @@ export function resolveServerConfig(raw: RawServerConfig, baseDir: string): Boot
     assetsRoot: path.resolve(dataDir, text(raw.assetsRoot) ?? 'assets'),
     iqnPrefix,
   };
+}
+
+/**
+ * What a boot server claims on this host: its bind address and the fixed UDP ports it binds
+ * (ephemeral and disabled ports claim nothing). Two servers with the same claim would fight for the
+ * same sockets; undefined when it claims no fixed port.
+ */
+export function portClaim(c: Pick<BootServerConfig, 'bind' | 'dhcpMode' | 'ports'>): string | undefined {
+  const fixed = [
+    ...(c.dhcpMode === 'off' ? [] : [['dhcp', c.ports.dhcp], ['proxy', c.ports.proxy]] as const),
+    ['tftp', c.ports.tftp] as const,
+  ].filter(([, p]) => p > 0);
+  return fixed.length ? `${c.bind} ${fixed.map(([k, p]) => `${k}:${p}`).join(' ')}` : undefined;
 }

@@ -16,6 +16,10 @@ for (const name of readdirSync(src)) {
     }
   }
 }
+// the palette icons of our own, beside every node file (Node-RED looks for an icons/ folder there)
+for (const name of readdirSync(out)) {
+  if (name !== 'shared' && statSync(join(out, name)).isDirectory()) cpSync(join(src, 'shared', 'icons'), join(out, name, 'icons'), { recursive: true });
+}
 if (existsSync(join(root, 'editor-ui', 'static'))) {
   cpSync(join(root, 'editor-ui', 'static'), join(root, 'resources'), { recursive: true });
 }

@@ -6,6 +6,7 @@
  */
 import * as http from 'node:http';
 import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureAdminCredentials, ensureCredentialSecret } from '../lib/admin-auth';
 import { pickServerAddress } from '../lib/net/interfaces';
@@ -13,6 +14,24 @@ import { createDispatcher } from '../lib/http/dispatch';
 import { checkDataModes } from '../lib/store/file-modes';
 
 const repo = path.resolve(__dirname, '..', '..');
+/** Run from an installed package (npx netboot-start, a global install) rather than a clone. */
+const installed = repo.split(path.sep).includes('node_modules');
+
+/**
+ * Node-RED is a dependency of a clone (devDependencies) but only an optional peer of the installed
+ * package: a palette user already has one. Look for it beside this package, then from the current
+ * folder; without it, say how to get one.
+ */
+function loadNodeRed(): { init(app: http.Server, settings: unknown): void; start(): Promise<void>; stop(): Promise<void>; events: NodeJS.EventEmitter; httpAdmin: never; httpNode: never } {
+  for (const from of [repo, process.cwd()]) {
+    try {
+      return require(require.resolve('node-red', { paths: [from] }));
+    } catch {
+      // not here; try the next place
+    }
+  }
+  throw new Error('Node-RED is not installed: run `npm install node-red@4` in this folder (or install this package into your own Node-RED from its palette manager)');
+}
 
 const DEFAULT_ENV: Record<string, string> = {
   NETBOOT_HTTP_PORT: '1880',
@@ -42,7 +61,8 @@ async function main(): Promise<void> {
     env.NETBOOT_SERVER_IP = picked.address;
     console.log(`netboot: NETBOOT_SERVER_IP not set, using ${picked.address} (${picked.reason})`);
   }
-  const dataDir = path.resolve(env.NETBOOT_DATA_DIR || path.join(repo, '.netboot'));
+  // a clone keeps its data in .netboot/ beside the code; an installed package never writes into itself
+  const dataDir = path.resolve(env.NETBOOT_DATA_DIR || (installed ? path.join(os.homedir(), '.netboot') : path.join(repo, '.netboot')));
   env.NETBOOT_DATA_DIR = dataDir;
   // everything this process writes (Node-RED's .sessions.json with live tokens, the inventory,
   // uploads) is for its own user only: files 0600, folders 0700
@@ -71,7 +91,7 @@ async function main(): Promise<void> {
   }
 
   const settings = require(path.join(repo, 'settings.js')) as Record<string, unknown>;
-  const RED = require('node-red');
+  const RED = loadNodeRed();
   const app = http.createServer();
   RED.init(app, settings);
   const flowsStarted = new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));

@@ -47,6 +47,8 @@ export interface BootAnswerConfig {
   httpPort: number;
   /** Overrides `http://<serverIp>:<httpPort>` as the base of every URL. */
   httpBase?: string;
+  /** Path prefix of the boot endpoints when `httpBase` is not set (the host's `httpNodeRoot`, e.g. "/red"); "" for "/". */
+  httpPath?: string;
   /** TFTP names per architecture (first stage). */
   files: BootFiles;
   /** Path of the iPXE menu script on the HTTP server. */
@@ -128,7 +130,7 @@ export function piOption43(text: string = PI_MENU_TEXT): Buffer {
 }
 
 export function httpBase(serverIp: string, config: BootAnswerConfig): string {
-  return (config.httpBase ?? `http://${serverIp}:${config.httpPort}`).replace(/\/+$/, '');
+  return (config.httpBase ?? `http://${serverIp}:${config.httpPort}${config.httpPath ?? ''}`).replace(/\/+$/, '');
 }
 
 export function ipxeMenuUrl(serverIp: string, config: BootAnswerConfig): string {

@@ -1,5 +1,5 @@
 import { BootServer } from '../../lib/boot-server';
-import { resolveServerConfig, type RawServerConfig } from '../../lib/config';
+import { portClaim, resolveServerConfig, type RawServerConfig } from '../../lib/config';
 import { mountServerRoutes } from '../shared/server-routes';
 import type { Node, NodeDef, RED } from '../shared/red';
 import { ServerRegistry } from '../shared/server-registry';
@@ -7,6 +7,8 @@ import { statusFor, type NetbootServerNode, type ServerUser } from '../shared/se
 
 export = function register(RED: RED): void {
   const registry = new ServerRegistry();
+  /** The node that owns the sockets of each port claim; a later node with the same claim shares its server. */
+  const owners = new Map<string, NetbootServerNode>();
 
   function NetbootServer(this: NetbootServerNode, def: NodeDef & RawServerConfig): void {
     RED.nodes.createNode(this, def);
@@ -23,26 +25,46 @@ export = function register(RED: RED): void {
       done?.();
     };
 
+    let claim: string | undefined;
     try {
-      const config = resolveServerConfig(def, RED.settings.userDir ?? process.cwd());
-      const server = new BootServer(config, { log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) } });
-      node.bootServer = server;
-      registry.add(node.id, { server, metricsToken: node.credentials?.metricsToken || undefined });
-      server.on('state', refresh);
-      server.start().then(() => {
-        node.log(RED._('netboot-server.log.started', { ip: config.serverIp, mode: config.dhcpMode, url: config.httpBaseUrl }));
-        for (const line of server.describePorts()) node.log(line);
-        if (server.store) node.log(RED._('netboot-server.log.store', { file: server.storeFile }));
-      }).catch((err: unknown) => node.error(String(err)));
+      const config = resolveServerConfig(def, RED.settings.userDir ?? process.cwd(), {
+        uiPort: RED.settings.uiPort as number | undefined,
+        httpNodeRoot: RED.settings.httpNodeRoot as string | false | undefined,
+      });
+      claim = portClaim(config);
+      const owner = claim ? owners.get(claim) : undefined;
+      if (owner) {
+        // An imported example brings its own netboot-server node: rather than a second server
+        // fighting for the same ports, it uses the one already running (found again after a redeploy).
+        const key = claim;
+        claim = undefined;
+        Object.defineProperty(node, 'bootServer', { get: () => owners.get(key!)?.bootServer, configurable: true });
+        node.register = (user) => (owners.get(key!) ?? owner).register(user);
+        node.deregister = (user, done) => (owners.get(key!) ?? owner).deregister(user, done);
+        node.warn(RED._('netboot-server.log.shared', { owner: owner.name || owner.id, ports: key }));
+      } else {
+        if (claim) owners.set(claim, node);
+        const server = new BootServer(config, { log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) } });
+        node.bootServer = server;
+        registry.add(node.id, { server, metricsToken: node.credentials?.metricsToken || undefined });
+        server.on('state', refresh);
+        if (!RED.settings.adminAuth && RED.settings.netbootOpenApi !== true) node.warn(RED._('netboot-server.log.noAdminAuth'));
+        server.start().then(() => {
+          node.log(RED._('netboot-server.log.started', { ip: config.serverIp, mode: config.dhcpMode, url: config.httpBaseUrl }));
+          for (const line of server.describePorts()) node.log(line);
+          if (server.store) node.log(RED._('netboot-server.log.store', { file: server.storeFile }));
+        }).catch((err: unknown) => node.error(String(err)));
+      }
     } catch (err) {
       node.configError = (err as Error).message;
       node.error(RED._('netboot-server.errors.config', { error: node.configError }));
     }
 
     node.on('close', (_removed, done) => {
-      const server = node.bootServer;
-      node.bootServer = undefined;
+      if (claim && owners.get(claim) === node) owners.delete(claim);
+      const server = Object.getOwnPropertyDescriptor(node, 'bootServer')?.get ? undefined : node.bootServer;
       if (!server) return done();
+      node.bootServer = undefined;
       registry.remove(node.id, server);
       server.close().catch((err: unknown) => node.error(String(err))).finally(() => {
         refresh();

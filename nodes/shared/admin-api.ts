@@ -16,7 +16,30 @@ export const refuseQueryToken: Handler = (req, res, next) => {
   next();
 };
 
+/**
+ * Without `adminAuth`, `RED.auth.needsPermission` lets every request through: in a Node-RED that
+ * has no login, the management API (inventory, import, delete, iSCSI actions) would be open to the
+ * whole LAN. It stays closed there, saying why, unless the owner sets `netbootOpenApi: true`
+ * because something else (a reverse proxy with a login, a private port) protects it.
+ */
+export function closedWithoutAdminAuth(RED: RED): Handler {
+  return (_req, res, next) => {
+    const settings = RED.settings as { adminAuth?: unknown; netbootOpenApi?: unknown };
+    if (settings.adminAuth || settings.netbootOpenApi === true) {
+      next();
+      return;
+    }
+    res.status(403).json({
+      error: {
+        code: 'no_admin_auth',
+        message: 'the netboot management API is closed: this Node-RED has no adminAuth, so anyone on the network could change what machines boot. Set adminAuth in settings.js (docs/palette.md), or netbootOpenApi: true if something else protects this port',
+      },
+    });
+  };
+}
+
 export function mountAdminRoutes<Ctx>(RED: RED, root: string, routes: Array<Route<Ctx>>, context: () => Ctx): void {
+  const closed = closedWithoutAdminAuth(RED);
   for (const route of routes) {
     const write = route.method !== 'get';
     const handler: Handler = (req, res) => {
@@ -44,6 +67,6 @@ export function mountAdminRoutes<Ctx>(RED: RED, root: string, routes: Array<Rout
         else res.json(out.body);
       }).catch((err: unknown) => RED.log.error(`netboot API ${route.method.toUpperCase()} ${route.path}: ${String(err)}`));
     };
-    RED.httpAdmin[route.method](`${root}${route.path}`, refuseQueryToken, RED.auth.needsPermission(`netboot.${route.permission}`), handler);
+    RED.httpAdmin[route.method](`${root}${route.path}`, closed, refuseQueryToken, RED.auth.needsPermission(`netboot.${route.permission}`), handler);
   }
 }

@@ -6,7 +6,7 @@ import { managementRoutes, prometheusRoute, type ManagementContext } from '../..
 import { iscsiRoutes } from '../../lib/api/iscsi-route';
 import { networkConfigRoutes } from '../../lib/api/network-config-route';
 import type { SseRequestLike, SseResponseLike } from '../../lib/metrics';
-import { mountAdminRoutes, refuseQueryToken } from './admin-api';
+import { closedWithoutAdminAuth, mountAdminRoutes, refuseQueryToken } from './admin-api';
 import type { Handler, RED } from './red';
 import type { ServerRegistry } from './server-registry';
 
@@ -61,23 +61,24 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
       res.status(out.status === 500 ? 503 : out.status).json(out.body ?? { error: { message: String(err) } });
     }
   };
-  RED.httpAdmin.get('/netboot/api/events', refuseQueryToken, RED.auth.needsPermission('netboot.read'), sse);
+  RED.httpAdmin.get('/netboot/api/events', closedWithoutAdminAuth(RED), refuseQueryToken, RED.auth.needsPermission('netboot.read'), sse);
 
   // Prometheus scrapes without a browser login: /metrics on the public side, only with the bearer
-  // token stored in the netboot-server node's credentials (off when no token is set).
-  RED.httpNode.get('/metrics', (req, res) => {
+  // token stored in the netboot-server node's credentials. Without a token the path is not ours:
+  // the request passes on, so a user's own `[http in] /metrics` still answers.
+  RED.httpNode.get('/metrics', (req, res, next) => {
     let entry;
     try {
       entry = registry.active();
     } catch {
-      res.status(404).json({ error: { code: 'not_found', message: 'not found' } });
+      next();
+      return;
+    }
+    if (!entry.metricsToken) {
+      next();
       return;
     }
     const want = entry.metricsToken;
-    if (!want) {
-      res.status(404).json({ error: { code: 'not_found', message: 'public metrics are off: set a metrics token on the netboot-server node' } });
-      return;
-    }
     if (!tokenMatches(bearerOf(req.headers.authorization), want)) {
       res.status(401).set({ 'WWW-Authenticate': 'Bearer' }).json({ error: { code: 'unauthorized', message: 'bearer token required' } });
       return;

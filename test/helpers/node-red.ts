@@ -5,6 +5,8 @@ const helper = require('node-red-node-test-helper');
 /** The node-red-node-test-helper, initialised with Node-RED 4 (or NETBOOT_NODE_RED, used by CI for Node-RED 5). */
 export function nodeRedHelper() {
   helper.init(process.env.NETBOOT_NODE_RED ? require.resolve(process.env.NETBOOT_NODE_RED) : require.resolve('node-red'));
+  // the test runtime has no adminAuth: open the management API on purpose (it is closed without one)
+  helper.settings({ netbootOpenApi: true });
   return helper as {
     startServer(): Promise<void>;
     stopServer(): Promise<void>;

@@ -134,7 +134,7 @@ describe('npm start (NETBOOT_ADMIN_PASSWORD) and the management API', () => {
   it('lists the nodes in the palette under netboot', async () => {
     const res = await fetch(`${srv.baseUrl}/nodes`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
     const sets = (await res.json()) as Array<{ module: string; types: string[] }>;
-    const ours = sets.filter((s) => s.module === 'node-red-contrib-netboot');
+    const ours = sets.filter((s) => s.module === (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { name: string }).name);
     expect(ours.flatMap((s) => s.types)).toContain('netboot-server');
   });
 });

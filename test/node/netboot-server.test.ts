@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+import request from 'supertest';
+import { coreNode, distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
 import type { BootServerState } from '../../lib/boot-server';
 import { statusFor } from '../../nodes/shared/server-node';
 import { tftpGet, tftpPut } from '../helpers/tftp-client';
@@ -152,5 +153,71 @@ describe('netboot-server TFTP settings', () => {
     await helper.load(serverNode, [serverDef({ tftpMaxBlksize: '99999' })]);
     const node = await waitFor(() => helper.getNode('srv'), 'node');
     expect(node.configError).toMatch(/tftpMaxBlksize: "99999" must be a whole number from 8 to 65464/);
+  });
+});
+
+describe('netboot-server in a Node-RED that already runs one (palette users importing an example)', () => {
+  it('a second node with the same ports shares the running boot server instead of fighting for the sockets', async () => {
+    const probe = await bindUdp(0);
+    const tftpPort = String(probe.address().port);
+    probe.close();
+    const first = serverDef({ dhcpMode: 'off', dhcpPort: '-1', proxyPort: '-1', tftpPort });
+    await helper.load(serverNode, [first, { ...first, id: 'srv2', name: 'from an example', serverIp: '127.0.0.1', dataDir: `${dir}/other` }]);
+    const state = await started('srv');
+    expect(state.ports.find((p) => p.key === 'tftp')).toMatchObject({ state: 'listening', boundPort: Number(tftpPort) });
+    const second = helper.getNode('srv2');
+    expect(second.bootServer).toBe(helper.getNode('srv').bootServer);
+    const statuses: Array<{ fill?: string }> = [];
+    second.register({ id: 'user', status: (s: { fill?: string }) => statuses.push(s) });
+    expect(statuses[0]).toMatchObject({ fill: 'green' });
+    expect(existsSync(`${dir}/other`)).toBe(false);
+    // the server is closed once, by its owner, and the port is free again
+    await helper.unload();
+    (await bindUdp(Number(tftpPort))).close();
+  });
+
+  it('two nodes on ephemeral ports are two servers (nothing to fight over)', async () => {
+    await helper.load(serverNode, [serverDef(), { ...serverDef(), id: 'srv2' }]);
+    await started('srv');
+    await started('srv2');
+    expect(helper.getNode('srv2').bootServer).not.toBe(helper.getNode('srv').bootServer);
+  });
+});
+
+describe('public /metrics without a token', () => {
+  it("passes the request on, so a user's own [http in] /metrics still answers", async () => {
+    const httpIn = coreNode('network/21-httpin.js');
+    let httpNode: unknown;
+    const catchHttpNode = (RED: { httpNode: unknown }) => { httpNode = RED.httpNode; };
+    await helper.load([serverNode, httpIn, catchHttpNode] as never, [
+      serverDef({ dhcpMode: 'off', dhcpPort: '-1', proxyPort: '-1', tftpPort: '-1' }),
+      { id: 'in', type: 'http in', url: '/metrics', method: 'get', wires: [['out']] },
+      { id: 'out', type: 'http response', statusCode: '299' },
+    ]);
+    await started();
+    const res = await request(httpNode as Parameters<typeof request>[0]).get('/metrics');
+    expect(res.status).toBe(299);
+  });
+});
+
+describe('the management API in a Node-RED without adminAuth', () => {
+  it('is closed, and says why and how to open it', async () => {
+    helper.settings({ netbootOpenApi: false });
+    try {
+      await helper.load(serverNode, [serverDef({ dhcpMode: 'off', dhcpPort: '-1', proxyPort: '-1', tftpPort: '-1' })]);
+      await started();
+      for (const [method, url] of [['get', '/netboot/api/devices'], ['post', '/netboot/api/import'], ['get', '/netboot/api/events'], ['delete', '/netboot/api/devices/52:54:00:00:00:01']]) {
+        const res = await helper.request()[method](url).send({});
+        expect(res.status, url).toBe(403);
+        expect(res.body.error.code).toBe('no_admin_auth');
+        expect(res.body.error.message).toMatch(/adminAuth in settings\.js/);
+      }
+    } finally {
+      helper.settings({ netbootOpenApi: true });
+    }
+    await helper.unload();
+    await helper.load(serverNode, [serverDef({ dhcpMode: 'off', dhcpPort: '-1', proxyPort: '-1', tftpPort: '-1' })]);
+    await started();
+    expect((await helper.request().get('/netboot/api/devices')).status).toBe(200);
   });
 });

@@ -55,6 +55,7 @@ const DEFAULT_ENV: Record<string, string> = {
 
 async function main(): Promise<void> {
   const env = process.env;
+  const RED = loadNodeRed();
   for (const [k, v] of Object.entries(DEFAULT_ENV)) if (env[k] === undefined || env[k] === '') env[k] = v;
   if (!env.NETBOOT_SERVER_IP) {
     const picked = pickServerAddress(env.NETBOOT_INTERFACE || undefined);
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
   // the reference flow, copied once: later edits in the editor are the user's
   const flowFile = path.join(dataDir, 'flows.json');
   try {
-    await fsp.copyFile(path.join(repo, 'flows', 'netboot.json'), flowFile, (await import('node:fs')).constants.COPYFILE_EXCL);
+    await fsp.copyFile(path.join(repo, 'examples', '00-reference-flow.json'), flowFile, (await import('node:fs')).constants.COPYFILE_EXCL);
     console.log(`netboot: deployed the reference flow to ${flowFile}`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -91,7 +92,6 @@ async function main(): Promise<void> {
   }
 
   const settings = require(path.join(repo, 'settings.js')) as Record<string, unknown>;
-  const RED = loadNodeRed();
   const app = http.createServer();
   RED.init(app, settings);
   const flowsStarted = new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));

@@ -107,7 +107,7 @@ describe.skipIf(!isRoot)(`installed from the palette into Node-RED ${path.basena
   });
 
   it('deploys the reference flow with the defaults (no ${NETBOOT_*} set) and serves boot files on the standard ports', async () => {
-    const reference = JSON.parse(readFileSync(path.join(repo, 'flows', 'netboot.json'), 'utf8')) as FlowNode[];
+    const reference = JSON.parse(readFileSync(path.join(repo, 'examples', '00-reference-flow.json'), 'utf8')) as FlowNode[];
     const [status, body] = curl('POST', '/flows', reference, { 'Node-RED-Deployment-Type': 'full' });
     expect(status, body).toBe(204);
     await waitFor(() => /TFTP\b.*\b69\b/i.test(log) && /inventory: /.test(log), `the boot server to start:\n${log}`, 30_000);

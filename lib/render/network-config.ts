@@ -1,10 +1,11 @@
+import { DEFAULT_BOOT_CONFIG } from '../dhcp/boot-answer';
 import { NetbootError } from '../errors';
 import { safeHostOrIp, safeToken, safeUrl } from './ipxe-safe';
 
 /**
  * Snippets that point an existing DHCP server at this boot server: next-server / option 66 to our
- * TFTP, the boot file by architecture (option 67: `undionly.kpxe` for BIOS, `snponly.efi` for
- * x86-64 UEFI), and the iPXE user-class split (option 77 = "iPXE", or option 175 present) that
+ * TFTP, the boot file by architecture (option 67: the same files our own DHCP answers name,
+ * `undionly.kpxe` for BIOS and `ipxe.efi` for x86-64 UEFI), and the iPXE user-class split (option 77 = "iPXE", or option 175 present) that
  * hands iPXE's second DHCP request the HTTP menu URL instead of the iPXE binary again
  * (protocols.md 2.5), which would loop forever.
  */
@@ -36,8 +37,8 @@ export function renderNetworkConfig(input: NetworkConfigInput): NetworkConfig {
   const path = input.menuPath ?? '/boot/menu.ipxe';
   if (!/^\/[A-Za-z0-9._/-]*$/.test(path)) throw new NetbootError('validation', 'field "menuPath": must be a path of letters, digits and "._/-"', { field: 'menuPath' });
   const menuUrl = safeUrl(`${input.httpBaseUrl.replace(/\/+$/, '')}${path}`, 'httpBaseUrl');
-  const bios = safeToken(input.biosFile ?? 'undionly.kpxe', 'biosFile');
-  const uefi = safeToken(input.uefiFile ?? 'snponly.efi', 'uefiFile');
+  const bios = safeToken(input.biosFile ?? DEFAULT_BOOT_CONFIG.files.bios, 'biosFile');
+  const uefi = safeToken(input.uefiFile ?? DEFAULT_BOOT_CONFIG.files.efiX64, 'uefiFile');
   const lines = RENDER[vendor]({ ip, menuUrl, bios, uefi });
   return { vendor, menuUrl, text: `${lines.join('\n')}\n` };
 }

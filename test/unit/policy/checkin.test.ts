@@ -1,3 +1,4 @@
+import { DEFAULT_BOOT_CONFIG } from '../../../lib/dhcp/boot-answer';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -237,6 +238,13 @@ describe('network-config', () => {
     expect(out.text).toContain('10.0.0.5');
     expect(out.text).toContain(out.menuUrl);
     expect(out.text).toMatch(/iPXE|175/);
+  });
+  it.each(['mikrotik', 'openwrt', 'dnsmasq', 'isc', 'pfsense'])('%s names the same boot files as our own DHCP answers', (vendor) => {
+    const text = renderNetworkConfig({ vendor, ...server }).text;
+    expect(text).toContain(DEFAULT_BOOT_CONFIG.files.bios);
+    expect(text).toContain(DEFAULT_BOOT_CONFIG.files.efiX64);
+    expect(text).not.toContain('snponly.efi');
+    expect(renderNetworkConfig({ vendor, ...server, uefiFile: 'snponly.efi' }).text).toContain('snponly.efi');
   });
   it('refuses an unknown vendor and an unsafe address', () => {
     expect(() => renderNetworkConfig({ vendor: 'cisco', ...server })).toThrow(/field "vendor"/);

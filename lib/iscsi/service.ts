@@ -501,14 +501,19 @@ export class IscsiService extends EventEmitter implements SanProvider {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops watching. The tgtd this service started keeps serving the running machines' disks across a
+   * redeploy or restart, unless `stopOnClose` is set or `stopDaemon` asks (the node was deleted: nothing
+   * will manage those targets any more).
+   */
+  async close(opts: { stopDaemon?: boolean } = {}): Promise<void> {
     this.closed = true;
     clearTimeout(this.debounce);
     clearInterval(this.timer);
     clearInterval(this.sessionTimer);
     this.unsubscribe?.();
     await this.queue;
-    if (this.opts.stopOnClose && this.daemon.pid !== undefined) await this.daemon.stop();
+    if ((this.opts.stopOnClose || opts.stopDaemon) && this.daemon.pid !== undefined) await this.daemon.stop();
     this.setStatus({ state: 'closed' });
   }
 }

@@ -96,13 +96,14 @@ export = function register(RED: RED): void {
       }, (error) => RED._('netboot-iscsi.status.error', { error }));
     });
 
-    node.on('close', (_removed, done) => {
+    // deleted from the flow (not a redeploy): stop the tgtd we started, nothing would manage it any more
+    node.on('close', (removed, done) => {
       server.off('state', attach);
       const s = service;
       service = undefined;
       if (!s) return done();
       if (server.iscsi === s) server.iscsi = undefined;
-      s.close().catch((err: unknown) => node.error(String(err))).finally(() => {
+      s.close({ stopDaemon: removed === true }).catch((err: unknown) => node.error(String(err))).finally(() => {
         node.status({});
         done();
       });

@@ -109,3 +109,34 @@ describe.skipIf(missing.length > 0)('netboot-iscsi', () => {
     expect(await admin.targets()).toEqual([]);
   });
 });
+
+describe.skipIf(missing.length > 0)('netboot-iscsi removed from the flow', () => {
+  it('keeps its tgtd over a redeploy, and stops it when the node is deleted', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'netboot-iscsi-removed-'));
+    const control = controlPort + 1;
+    const admin = new TgtAdmin(control);
+    const port = await freeTcpPort();
+    const flow = (withIscsi: boolean) => [
+      { id: 'tab', type: 'tab' },
+      { id: 'srv', type: 'netboot-server', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'off', dhcpPort: '-1', proxyPort: '-1', tftpPort: '-1', dataDir: dir },
+      ...(withIscsi ? [{ id: 'iscsi', z: 'tab', type: 'netboot-iscsi', server: 'srv', port: String(port), controlPort: String(control), daemon: 'own', stopOnClose: false, wires: [] }] : []),
+    ];
+    await helper.startServer();
+    try {
+      await helper.load(nodes, flow(true));
+      await waitFor(() => helper.getNode('srv')?.bootServer?.iscsi?.status.state === 'ready', 'iSCSI service ready', 15_000);
+      // a full redeploy closes the node with removed = false: the disks keep being served
+      await helper.setFlows(flow(true), 'full');
+      await waitFor(() => helper.getNode('srv')?.bootServer?.iscsi?.status.state === 'ready', 'iSCSI service ready again', 15_000);
+      expect(await admin.alive()).toBe(true);
+      // deleting the node (a "modified nodes" deploy without it) closes it with removed = true
+      await helper.setFlows(flow(false), 'nodes');
+      await waitFor(async () => !(await admin.alive()), 'tgtd to stop', 15_000);
+    } finally {
+      await helper.unload();
+      await helper.stopServer();
+      if (await admin.alive()) await admin.shutdown();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

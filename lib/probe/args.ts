@@ -1,6 +1,7 @@
 /**
  * Command-line parsing for `netboot-probe`. Pure: argv in, options or a usage error out (exit 2).
  */
+import { parseArgs as nodeParseArgs, type ParseArgsConfig } from 'node:util';
 import { isMac } from '../mac';
 import { isIPv4 } from '../dhcp/packet';
 import { PROBE_KINDS, isPiKind, isProbeKind, type ProbeOptions, type ProbePorts } from './types';
@@ -58,29 +59,47 @@ function parsePort(v: string): number | undefined {
   return n >= 1 && n <= 65535 ? n : undefined;
 }
 
-const VALUE_FLAGS = new Set(['--as', '--mac', '--serial', '--interface', '--server', '--dhcp-port', '--proxy-port', '--tftp-port', '--client-port', '--timeout', '--window', '--files']);
-const BOOL_FLAGS = new Set(['--json', '--verbose', '--unicast', '--help', '-h']);
+const VALUE_FLAGS = ['as', 'mac', 'serial', 'interface', 'server', 'dhcp-port', 'proxy-port', 'tftp-port', 'client-port', 'timeout', 'window', 'files'] as const;
+const BOOL_FLAGS = ['json', 'verbose', 'unicast', 'help'] as const;
 const FILE_NAME = /^[A-Za-z0-9._+-][A-Za-z0-9._+/-]*$/;
+const OPTIONS: ParseArgsConfig['options'] = {
+  ...Object.fromEntries(VALUE_FLAGS.map((f) => [f, { type: 'string', multiple: true }])),
+  ...Object.fromEntries(BOOL_FLAGS.map((f) => [f, { type: 'boolean', multiple: true }])),
+  help: { type: 'boolean', short: 'h', multiple: true },
+};
 
-export function parseArgs(argv: string[]): ParsedArgs {
+/** Node's own parser (strict: unknown flags, missing values and stray words are errors), in our words. */
+function tokenize(argv: string[]): { values: Map<string, string>; flags: Set<string> } | { error: string } {
+  let parsed: ReturnType<typeof nodeParseArgs>;
+  try {
+    parsed = nodeParseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const flag = /'(-[^' ]+)/.exec(e.message)?.[1] ?? /"([^"]+)"/.exec(e.message)?.[1] ?? '';
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const name = flag.split(/[ ,=]/)[0];
+      return { error: BOOL_FLAGS.some((b) => name === `--${b}`) ? `${name} takes no value` : `${name || 'an option'} needs a value` };
+    }
+    const arg = e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? (/'([^']*)'/.exec(e.message)?.[1] ?? '') : flag;
+    return { error: `unknown argument "${arg.slice(0, 60)}"` };
+  }
   const values = new Map<string, string>();
   const flags = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (BOOL_FLAGS.has(name)) {
-      if (eq > 0) return { kind: 'error', message: `${name} takes no value` };
-      flags.add(name);
-      continue;
-    }
-    if (!VALUE_FLAGS.has(name)) return { kind: 'error', message: `unknown argument "${arg.slice(0, 60)}"` };
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined || value === '') return { kind: 'error', message: `${name} needs a value` };
-    if (values.has(name)) return { kind: 'error', message: `${name} given twice` };
-    values.set(name, value);
+  for (const [name, raw] of Object.entries(parsed.values)) {
+    const given = raw as Array<string | boolean>;
+    if (given.length > 1) return { error: `--${name} given twice` };
+    if (typeof given[0] === 'boolean') flags.add(`--${name}`);
+    else if (given[0] === '') return { error: `--${name} needs a value` };
+    else values.set(`--${name}`, given[0]);
   }
-  if (flags.has('--help') || flags.has('-h')) return { kind: 'help' };
+  return { values, flags };
+}
+
+export function parseArgs(argv: string[]): ParsedArgs {
+  const t = tokenize(argv);
+  if ('error' in t) return { kind: 'error', message: t.error };
+  const { values, flags } = t;
+  if (flags.has('--help')) return { kind: 'help' };
 
   const as = values.get('--as');
   if (as === undefined) return { kind: 'error', message: '--as KIND is required' };

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * What a Node-RED user sees of this package in the editor, in a real Chromium (Debian's, driven by
  * playwright-core): the netboot palette with our own labels and icons, and the netboot-server form

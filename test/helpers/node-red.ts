@@ -12,6 +12,8 @@ export function nodeRedHelper() {
     stopServer(): Promise<void>;
     load(nodes: unknown, flow: unknown[], credentials?: unknown): Promise<void>;
     unload(): Promise<void>;
+    /** Deploys a new flow into the running runtime ('full', 'nodes' or 'flows'), as the editor's Deploy does. */
+    setFlows(flow: unknown[], type: 'full' | 'nodes' | 'flows', credentials?: unknown): Promise<void>;
     getNode(id: string): any; // eslint-disable-line @typescript-eslint/no-explicit-any
     request(): any; // eslint-disable-line @typescript-eslint/no-explicit-any
     settings(s: Record<string, unknown>): void;

@@ -113,6 +113,9 @@ describe('command line', () => {
     [['--as', 'pi4', '--bogus'], /unknown argument/],
     [['--as', 'pi4', '--as', 'pi5'], /given twice/],
     [['--as'], /needs a value/],
+    [['--as', 'pi4', 'stray'], /unknown argument "stray"/],
+    [['--as', 'pi4', '--json=1'], /--json takes no value/],
+    [['--as', 'bios', '--mac', '-x'], /--mac needs a value/],
   ])('%j → usage error', (argv, msg) => {
     const r = parseArgs(argv);
     expect(r.kind).toBe('error');

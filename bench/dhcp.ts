@@ -27,7 +27,7 @@ import { DhcpServer } from '../lib/dhcp/server';
 import { build } from '../lib/dhcp/options';
 import { clientBytes, PXE_BIOS } from '../test/helpers/dhcp-packets';
 import {
-  BenchResult, createNetnsPair, exitCleanly, fmt, haveRootNetns, median, NetnsPair, Output, parseCommon, pct, repoRoot,
+  BenchResult, benchArgs, createNetnsPair, exitCleanly, fmt, haveRootNetns, median, NetnsPair, Output, parseCommon, pct, repoRoot,
   renderResult, RunOptions, sh, sleep, spread, startProcess, stopProcess,
 } from './lib/common';
 
@@ -383,9 +383,9 @@ async function main(): Promise<void> {
   if (args[0] === '--load') return runLoad(JSON.parse(args[1]) as LoadConfig);
   const opts = parseCommon(args);
   // --servers ours,npm,dnsmasq: measure only these (for looking into one server)
-  const si = args.indexOf('--servers');
+  const servers = benchArgs(args).servers;
   const names: Record<string, string> = { ours: 'ours', npm: 'ours (npm start)', dnsmasq: 'dnsmasq' };
-  const only = si >= 0 ? args[si + 1].split(',').map((n) => names[n] ?? n) : undefined;
+  const only = servers !== undefined ? servers.split(',').map((n) => names[n] ?? n) : undefined;
   const r = await runDhcp(opts, only);
   console.log(renderResult(r));
 }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { runBoots } from './boots';
 import { runDhcp } from './dhcp';
 import { runHttp } from './http';
-import { BenchResult, exitCleanly, machineInfo, Output, renderResult, repoRoot, RunOptions, startProcess, stopProcess } from './lib/common';
+import { BenchResult, benchArgs, budgetSeconds, exitCleanly, machineInfo, Output, renderResult, repoRoot, RunOptions, startProcess, stopProcess } from './lib/common';
 import { ratioChart, renderDoc } from './lib/report';
 
 const COMMAND = 'npm run bench';
@@ -72,13 +72,11 @@ async function runTftp(opts: RunOptions): Promise<BenchResult> {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const quick = args.includes('--quick');
-  const bi = args.indexOf('--budget-s');
-  const budgetS = bi >= 0 ? Number(args[bi + 1]) : quick ? 180 : 900;
-  const oi = args.indexOf('--only');
-  const only = oi >= 0 ? new Set(args[oi + 1].split(',')) : undefined;
-  const write = !args.includes('--no-write');
+  const args = benchArgs(process.argv.slice(2));
+  const quick = args.quick === true;
+  const budgetS = budgetSeconds(args, 180, 900);
+  const only = args.only !== undefined ? new Set(args.only.split(',')) : undefined;
+  const write = args['no-write'] !== true;
   const t0 = performance.now();
   const end = t0 + budgetS * 1000;
   // a hard stop past the budget: kill what we started, remove namespaces (exitCleanly's handlers)

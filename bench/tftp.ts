@@ -43,7 +43,7 @@ import { createStaticResolver } from '../lib/tftp/static-resolver';
 import { TftpServer } from '../lib/tftp/server';
 import { measureFloor } from './lib/floor';
 import { tftpGet } from '../test/helpers/tftp-client';
-import { alive, exitCleanly, haveRootNetns, killAllStarted, onCleanup, Output, pct, setAffinity, sh, sleep, startProcess, stopProcess } from './lib/common';
+import { alive, benchArgs, budgetSeconds, exitCleanly, haveRootNetns, killAllStarted, onCleanup, Output, pct, setAffinity, sh, sleep, startProcess, stopProcess } from './lib/common';
 
 const HPA = '/usr/sbin/in.tftpd';
 const DNSMASQ = '/usr/sbin/dnsmasq';
@@ -223,10 +223,10 @@ function ratioText(ours: Cell | undefined, peer: Cell): string {
 }
 
 /** The benchmark itself (inside the namespace when there is one). */
-async function bench(args: string[], netns: string | undefined): Promise<void> {
-  const quick = args.includes('--quick');
-  const bi = args.indexOf('--budget-s');
-  const budgetMs = (bi >= 0 ? Number(args[bi + 1]) : 420) * 1000;
+async function bench(argv: string[], netns: string | undefined): Promise<void> {
+  const args = benchArgs(argv);
+  const quick = args.quick === true;
+  const budgetMs = budgetSeconds(args, 420, 420) * 1000;
   const started = performance.now();
   const failed: string[] = [];
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'netboot-tftp-bench-'));
@@ -262,7 +262,7 @@ async function bench(args: string[], netns: string | undefined): Promise<void> {
         failed.push(`dnsmasq did not start: ${(err as Error).message}`);
       }
     }
-    if (args.includes('--pin')) {
+    if (args.pin) {
       // like a client on another machine, and the same for every server: the client on CPU 0, each
       // server (with every thread and every process it forks) on CPU 1
       if (os.cpus().length < 2) notes.push('--pin needs 2 CPUs: not pinned');
@@ -293,7 +293,7 @@ async function bench(args: string[], netns: string | undefined): Promise<void> {
       for (const blksize of [512, 1468]) for (let i = 0; i < WARMUP; i++) await Promise.allSettled([get(p, { file, size, sha256, blksize })]);
     }
     notes.push(`each server warmed up with ${WARMUP} transfers of 1m.bin at blksize 512 and 1468 (not measured)`);
-    if (!args.includes('--no-floor')) {
+    if (!args['no-floor']) {
       const [file, size] = sizes[0];
       const floor = await measureFloor({
         work, file, blocks: Math.floor(size / 512) + 1, rounds: quick ? 3 : 7, freePort,
@@ -310,8 +310,7 @@ async function bench(args: string[], netns: string | undefined): Promise<void> {
       { label: 'bs1468 w16', blksize: 1468, windowsize: 16 },
       { label: 'bs1468 w64', blksize: 1468, windowsize: 64 },
     ];
-    const ci = args.indexOf('--conc');
-    const concs = ci >= 0 ? args[ci + 1].split(',').map(Number).filter((n) => n > 0 && n <= 1000) : quick ? [1, 10] : [1, 10, 50, 500];
+    const concs = args.conc !== undefined ? args.conc.split(',').map(Number).filter((n) => n > 0 && n <= 1000) : quick ? [1, 10] : [1, 10, 50, 500];
     const skipped: string[] = [];
     console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}; ${notes.join('; ')}; peers: ${names.join(', ') || 'none'}`);
     console.log('size    config       conc  server      MB/s   files/s   p50 ms   p99 ms  runs fail  ours/tftpd-hpa  ours/dnsmasq');
@@ -406,9 +405,9 @@ async function inNamespace(args: string[]): Promise<void> {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--serve') return serveMode(args[1]);
-  const ni = args.indexOf('--in-netns');
-  if (ni >= 0) return bench(args.filter((_, i) => i !== ni && i !== ni + 1), args[ni + 1]);
-  if (!args.includes('--no-netns') && haveRootNetns() === undefined) return inNamespace(args);
+  const parsed = benchArgs(args);
+  if (parsed['in-netns'] !== undefined) return bench(args, parsed['in-netns']);
+  if (!parsed['no-netns'] && haveRootNetns() === undefined) return inNamespace(args);
   return bench(args, undefined);
 }
 

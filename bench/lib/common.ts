@@ -2,6 +2,7 @@
  * Shared pieces of the benchmarks: statistics, result tables, child processes we start (and only
  * those are ever killed, by PID), network namespaces we create (and remove), machine facts.
  */
+import { parseArgs } from 'node:util';
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
@@ -107,11 +108,40 @@ export interface RunOptions {
   deadline: number;
 }
 
+/** Every flag of the benchmark scripts (one table, so `npm run bench -- --quick` means the same everywhere). */
+const BENCH_OPTIONS = {
+  quick: { type: 'boolean' },
+  'budget-s': { type: 'string' },
+  only: { type: 'string' },
+  'no-write': { type: 'boolean' },
+  servers: { type: 'string' },
+  pin: { type: 'boolean' },
+  'no-floor': { type: 'boolean' },
+  conc: { type: 'string' },
+  'in-netns': { type: 'string' },
+  'no-netns': { type: 'boolean' },
+} as const;
+export type BenchArgs = ReturnType<typeof parseArgs<{ options: typeof BENCH_OPTIONS; strict: true }>>['values'];
+
+/** The command line of a benchmark script, by node:util's parser: an unknown flag or a missing value stops it with the reason. */
+export function benchArgs(argv: string[]): BenchArgs {
+  try {
+    return parseArgs({ args: argv, options: BENCH_OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}`);
+    return process.exit(2);
+  }
+}
+
+/** The budget in seconds: --budget-s, else the default for a quick or a full run. */
+export function budgetSeconds(a: BenchArgs, quickDefault: number, fullDefault: number): number {
+  const n = a['budget-s'] === undefined ? NaN : Number(a['budget-s']);
+  return Number.isFinite(n) && n > 0 ? n : a.quick ? quickDefault : fullDefault;
+}
+
 export function parseCommon(argv: string[]): RunOptions {
-  const quick = argv.includes('--quick');
-  const bi = argv.indexOf('--budget-s');
-  const budget = bi >= 0 ? Number(argv[bi + 1]) : quick ? 90 : 300;
-  return { quick, deadline: performance.now() + budget * 1000 };
+  const a = benchArgs(argv);
+  return { quick: a.quick === true, deadline: performance.now() + budgetSeconds(a, 90, 300) * 1000 };
 }
 
 // ---- processes we start -------------------------------------------------------------------

@@ -1,7 +1,7 @@
-export * from './errors';
-export * from './mac';
-export * from './boot-server';
-export * from './config';
+export * from './core/errors';
+export * from './core/mac';
+export * from './server/boot-server';
+export * from './server/config';
 export * as store from './store';
 export * as dhcp from './dhcp';
 export * as tftp from './tftp';

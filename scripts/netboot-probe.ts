@@ -5,7 +5,7 @@
  * would make the boot fail. Exit codes: 0 boot would work, 1 it would fail, 2 usage, 3 network error.
  * See docs/netboot-probe.md.
  */
-import { isNetbootError } from '../lib/errors';
+import { isNetbootError } from '../lib/core/errors';
 import { parseArgs, USAGE } from '../lib/probe/args';
 import { formatHuman, formatJson, formatStage } from '../lib/probe/format';
 import { isProbeNetworkError } from '../lib/probe/network-error';

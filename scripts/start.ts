@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureAdminCredentials, ensureCredentialSecret } from '../lib/admin-auth';
+import { ensureAdminCredentials, ensureCredentialSecret } from '../lib/server/admin-auth';
 import { pickServerAddress } from '../lib/net/interfaces';
 import { createDispatcher } from '../lib/http/dispatch';
 import { checkDataModes } from '../lib/store/file-modes';

@@ -1,4 +1,4 @@
-import { errorResponse } from './http';
+import { errorResponse } from './route';
 
 /**
  * The HTTP answer for an error on a public boot endpoint: the management API's JSON error shape

@@ -1,7 +1,7 @@
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import { runIscsiAction } from '../iscsi/actions';
 import type { IscsiService } from '../iscsi/service';
-import type { Route } from './http';
+import type { Route } from './route';
 
 export interface IscsiRouteContext {
   iscsi?: IscsiService;

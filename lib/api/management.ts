@@ -1,11 +1,11 @@
-import { NetbootError } from '../errors';
-import type { BootServerState } from '../boot-server';
+import { NetbootError } from '../core/errors';
+import type { BootServerState } from '../server/types';
 import type { Collection, InventoryStore, ListQuery } from '../store';
 import type { MetricsHub } from '../metrics';
-import { normalizeMac } from '../mac';
+import { normalizeMac } from '../core/mac';
 import type { AuditLog } from '../audit/audit-log';
 import { checkDevice, checkGroup, checkProfile } from '../policy/profile-check';
-import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './http';
+import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './route';
 
 /** What a management route needs: the store of the active boot server, and its state. */
 export interface ManagementContext {

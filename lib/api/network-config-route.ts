@@ -1,7 +1,7 @@
-import type { BootServerConfig } from '../boot-server';
-import { NetbootError } from '../errors';
+import type { BootServerConfig } from '../server/types';
+import { NetbootError } from '../core/errors';
 import { renderNetworkConfig } from '../render/network-config';
-import { queryString, type Route } from './http';
+import { queryString, type Route } from './route';
 
 export interface NetworkConfigContext {
   config: BootServerConfig;

@@ -3,7 +3,7 @@
  * what firmware it runs (option 93 architecture, PXE/HTTP class, iPXE) and where the packet came
  * from (relay, ciaddr). Pure: no I/O, never throws for any parsed packet.
  */
-import { Mac, macFromBytes } from '../mac';
+import { Mac, macFromBytes } from '../core/mac';
 import { DhcpPacket } from './packet';
 import {
   ClientNdi,

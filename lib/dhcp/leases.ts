@@ -17,8 +17,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { NetbootError } from '../errors';
-import { Mac, normalizeMac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { Mac, normalizeMac } from '../core/mac';
 import { intToIp, ipToInt, isIPv4 } from './packet';
 import { LeaseDecision, LeaseGrant, NetworkOptions } from './responder';
 

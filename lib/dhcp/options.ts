@@ -3,7 +3,7 @@
  * Accessors return `undefined` when the option is absent or its value is malformed (wrong length);
  * they never throw. Builders return `DhcpOption` values to put into a packet, in order.
  */
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import { DhcpOption, DhcpPacket, ipFromBytes, ipToBytes } from './packet';
 
 export const Opt = {

@@ -13,7 +13,7 @@
  *   several instances, ends with END and pads the packet to the 300-byte BOOTP minimum. It does not
  *   overload `file`/`sname` on output.
  */
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 
 export const BOOTP_MIN_SIZE = 300;
 export const BOOTP_HEADER_SIZE = 236;

@@ -27,8 +27,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { RemoteInfo } from 'node:dgram';
-import { NetbootError } from '../errors';
-import { notADevice } from '../mac';
+import { NetbootError } from '../core/errors';
+import { notADevice } from '../core/mac';
 import { ClientFacts, classify } from './classify';
 import { BootConfigInput, BootOverride, resolveBootConfig, BootAnswerConfig } from './boot-answer';
 import { DhcpPacket, encodePacket, intToIp, ipToInt, isIPv4, OP_REPLY, parsePacket } from './packet';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenBuckets, type RateLimitConfig } from '../dhcp/rate-limit';
 import type { Allowlist } from '../net/allowlist';
-import { normalizeMac } from '../mac';
+import { normalizeMac } from '../core/mac';
 
 /**
  * The front door of the public HTTP side (`/boot/…`, `/api/v1/…`, `/metrics`): it runs before any

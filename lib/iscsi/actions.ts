@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import { assertValid } from '../store/schema';
 import type { IscsiService } from './service';
 

@@ -1,6 +1,6 @@
 import { constants, promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 
 /**
  * The disk image files behind iSCSI targets, all inside one folder. Names are relative paths of

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { NetbootError } from '../errors';
-import { normalizeMac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { normalizeMac } from '../core/mac';
 import type { SanBootInfo, SanProvider } from '../policy/boot-script';
 import { deviceIqn, iscsiUri } from '../render';
 import type { Device, Image, InventoryStore, StoreChange } from '../store';

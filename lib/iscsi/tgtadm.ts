@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import type { Plan, Step } from './plan';
 import { parseAccounts, parseTargets, type TgtTarget } from './tgt-show';
 

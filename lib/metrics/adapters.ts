@@ -4,7 +4,7 @@
  * classes. `wire*` subscribes a hub to a server and returns the function that unsubscribes.
  */
 import type { DhcpEventType, NetbootEventInput } from './events';
-import { isMac, normalizeMac } from '../mac';
+import { isMac, normalizeMac } from '../core/mac';
 
 interface Peer {
   address: string;

@@ -7,8 +7,8 @@
  * (normalised `aa:bb:cc:dd:ee:ff`) and `ip`. An event without a MAC gets one from the IP → MAC
  * attribution table when that is unambiguous; `attributed` then says how sure that guess is.
  */
-import { NetbootError } from '../errors';
-import { normalizeMac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { normalizeMac } from '../core/mac';
 
 export type Confidence = 'high' | 'medium' | 'low';
 export type AttributionSource = 'dhcp' | 'checkin' | 'event';

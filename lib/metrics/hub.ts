@@ -4,7 +4,7 @@
  * the per-device figures, the Prometheus registry, the optional event log in the store and any SSE
  * clients. `tick()` moves time forward for stall detection; `start()` does it on an unref'd timer.
  */
-import { normalizeMac } from '../mac';
+import { normalizeMac } from '../core/mac';
 import { AttributionTable } from './attribution';
 import { EventBus } from './bus';
 import { DeviceMetrics, type DeviceMetricsSnapshot, type FigureDebug, type FigureName, type FleetSummary } from './device-metrics';

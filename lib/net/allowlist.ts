@@ -1,5 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 
 /**
  * The optional list of addresses and networks allowed to use the public side (boot endpoints,

@@ -1,5 +1,5 @@
 import * as dgram from 'node:dgram';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import { udpSocket } from './udp-socket';
 
 export interface UdpBindRequest {

@@ -1,5 +1,5 @@
-import { NetbootError } from '../errors';
-import { normalizeMac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { normalizeMac } from '../core/mac';
 import type { BootEvent, InventoryStore } from '../store';
 
 /**

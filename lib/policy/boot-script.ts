@@ -1,4 +1,4 @@
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import type { Image, InventoryStore, Profile } from '../store';
 import {
   deviceIqn,

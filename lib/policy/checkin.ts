@@ -1,5 +1,5 @@
-import { NetbootError } from '../errors';
-import { normalizeMac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { normalizeMac } from '../core/mac';
 import { SELECTOR_KEYS, type Device, type Group, type Image, type InventoryStore, type Profile } from '../store';
 import { parseFacts, type MachineFacts } from './facts';
 import { makeRoomForUnconfirmed } from './growth';

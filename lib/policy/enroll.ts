@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { NetbootError } from '../errors';
-import { deviceMac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { deviceMac } from '../core/mac';
 import { assertValid, type Device, type InventoryStore } from '../store';
 import { makeRoomForUnconfirmed } from './growth';
 

@@ -1,7 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { ARCH_NAMES, RPI_OUIS } from '../dhcp/classify';
-import { NetbootError } from '../errors';
-import { deviceMac, type Mac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { deviceMac, type Mac } from '../core/mac';
 import { parsePiTftpPath } from '../render/pi';
 
 /**

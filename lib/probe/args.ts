@@ -2,7 +2,7 @@
  * Command-line parsing for `netboot-probe`. Pure: argv in, options or a usage error out (exit 2).
  */
 import { parseArgs as nodeParseArgs, type ParseArgsConfig } from 'node:util';
-import { isMac } from '../mac';
+import { isMac } from '../core/mac';
 import { isIPv4 } from '../dhcp/packet';
 import { PROBE_KINDS, isPiKind, isProbeKind, type ProbeOptions, type ProbePorts } from './types';
 

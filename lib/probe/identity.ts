@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { NetbootError } from '../errors';
-import { Mac, macToBytes, normalizeMac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { Mac, macToBytes, normalizeMac } from '../core/mac';
 import { DhcpOption, DhcpPacket, FLAG_BROADCAST, OP_REQUEST, emptyPacket } from '../dhcp/packet';
 import { MessageType, Opt, build, pxe } from '../dhcp/options';
 import { ProbeKind, isPiKind } from './types';

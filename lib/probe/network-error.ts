@@ -2,7 +2,7 @@
  * A failure of the probe's own networking (cannot bind a port, no such interface, nothing can be
  * sent): the CLI exits 3, because it says nothing about whether the machine would boot.
  */
-import { NetbootError, type NetbootErrorCode } from '../errors';
+import { NetbootError, type NetbootErrorCode } from '../core/errors';
 
 export class ProbeNetworkError extends NetbootError {
   constructor(code: NetbootErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {

@@ -9,7 +9,7 @@
  */
 import type * as dgram from 'node:dgram';
 import * as os from 'node:os';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import { isIPv4 } from '../dhcp/packet';
 import { directedBroadcast } from '../dhcp/server';
 import { MESSAGE_TYPE_NAMES, getMessageType } from '../dhcp/options';

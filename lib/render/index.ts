@@ -6,3 +6,4 @@ export * from './iscsi';
 export * from './template';
 export * from './pi';
 export * from './network-config';
+export * from './winpe';

@@ -1,4 +1,4 @@
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 
 /**
  * Allow-list sanitiser for text that ends up inside an iPXE script (protocols.md 2.4).

@@ -1,4 +1,4 @@
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 
 /**
  * A static check of an iPXE script, run on every script we render (and on user templates). It

@@ -1,5 +1,5 @@
-import { NetbootError } from '../errors';
-import { isMac, macToHyphens, normalizeMac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { isMac, macToHyphens, normalizeMac } from '../core/mac';
 import { isValidIqn, safeHostOrIp, safeIqn, unsafe } from './ipxe-safe';
 
 export { isValidIqn };

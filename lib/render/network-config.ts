@@ -1,5 +1,5 @@
 import { DEFAULT_BOOT_CONFIG } from '../dhcp/boot-answer';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import { safeHostOrIp, safeToken, safeUrl } from './ipxe-safe';
 
 /**

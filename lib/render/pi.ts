@@ -1,5 +1,5 @@
-import { NetbootError } from '../errors';
-import { macToHyphens, normalizeMac, type Mac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { macToHyphens, normalizeMac, type Mac } from '../core/mac';
 import { kernelArgList, mergeKernelParams, safeHostOrIp, safeIqn, safeSecret, unsafe, type KernelParams } from './ipxe-safe';
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import { iscsiUri, type IscsiTarget } from './iscsi';
 import { kernelArgList, safeValue, unsafe, type KernelParams, type SafeKind } from './ipxe-safe';
 import { assertValidIpxeScript } from './ipxe-validate';

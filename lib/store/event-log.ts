@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import type { BootEvent } from './schema';
 
 /**

@@ -1,8 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Low } from 'lowdb';
-import { NetbootError } from '../errors';
-import { deviceMac, normalizeMac } from '../mac';
+import { NetbootError } from '../core/errors';
+import { deviceMac, normalizeMac } from '../core/mac';
 import { DurableJsonFile } from './durable-file';
 import { EventLog } from './event-log';
 import { migrate } from './migrate';

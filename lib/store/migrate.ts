@@ -1,4 +1,4 @@
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import { emptyInventory, SCHEMA_VERSION, type InventoryData } from './schema';
 
 /**

@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 
 /**
  * The inventory's records, as TypeBox schemas: one definition gives both the TypeScript type and the

@@ -15,7 +15,7 @@
  */
 import { promises as fsp, type Stats } from 'node:fs';
 import * as nodePath from 'node:path';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 
 export type PathResult = { ok: true; path: string } | { ok: false; error: NetbootError };
 

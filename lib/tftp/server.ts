@@ -21,7 +21,7 @@ import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import * as nodePath from 'node:path';
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 import { udpSocket } from '../net/udp-socket';
 import { negotiateOptions, type NegotiationLimits } from './options';
 import { encodeError, parsePacket, TftpErrorCode, type RequestPacket } from './packet';

@@ -1,4 +1,4 @@
-import { NetbootError } from '../../lib/errors';
+import { NetbootError } from '../../lib/core/errors';
 import { renderBootScript, SCRIPT_KINDS, targetContext, type BootContext, type ScriptKind } from '../../lib/policy/boot-script';
 import type { IpxeFailure } from '../../lib/render';
 import { bootServerOf, runInput } from '../shared/boot-input';

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
-import { wholeNumber } from '../../lib/config';
-import { NetbootError } from '../../lib/errors';
+import { wholeNumber } from '../../lib/server/config';
+import { NetbootError } from '../../lib/core/errors';
 import { IscsiService, runIscsiAction, type ChapConfig, type DaemonMode, type IscsiStatus, type SessionEvent } from '../../lib/iscsi';
 import { runInput } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';

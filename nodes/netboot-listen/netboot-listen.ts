@@ -1,5 +1,5 @@
-import type { ServerBootEvent } from '../../lib/boot-server';
-import { dhcpDecideMessage, eventMessage, fileRequestMessage, readDhcpAnswer, readFileAnswer, wantEvent } from '../../lib/listen-messages';
+import type { ServerBootEvent } from '../../lib/server/boot-server';
+import { dhcpDecideMessage, eventMessage, fileRequestMessage, readDhcpAnswer, readFileAnswer, wantEvent } from '../../lib/server/listen-messages';
 import { wired, type Node, type NodeDef, type NodeMessage, type RED } from '../shared/red';
 import type { NetbootServerNode } from '../shared/server-node';
 

@@ -1,4 +1,4 @@
-import { NetbootError } from '../../lib/errors';
+import { NetbootError } from '../../lib/core/errors';
 import type { BootContext } from '../../lib/policy/boot-script';
 import { renderPiFiles, type PiFiles } from '../../lib/policy/pi-files';
 import type { PiModel, PiPrefixMode } from '../../lib/render';

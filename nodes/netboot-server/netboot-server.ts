@@ -1,5 +1,5 @@
-import { BootServer } from '../../lib/boot-server';
-import { portClaim, resolveServerConfig, type RawServerConfig } from '../../lib/config';
+import { BootServer } from '../../lib/server/boot-server';
+import { portClaim, resolveServerConfig, type RawServerConfig } from '../../lib/server/config';
 import { mountServerRoutes } from '../shared/server-routes';
 import type { Node, NodeDef, RED } from '../shared/red';
 import { ServerRegistry } from '../shared/server-registry';

@@ -1,4 +1,4 @@
-import { errorResponse, type Route } from '../../lib/api/http';
+import { errorResponse, type Route } from '../../lib/api/route';
 import { recordBefore, recordChange, type ChangeAuditContext } from '../../lib/audit/changes';
 import type { Handler, RED } from './red';
 

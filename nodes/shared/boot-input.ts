@@ -1,6 +1,6 @@
 import { bootErrorAnswer } from '../../lib/api/boot-errors';
-import type { BootServer } from '../../lib/boot-server';
-import { NetbootError } from '../../lib/errors';
+import type { BootServer } from '../../lib/server/boot-server';
+import { NetbootError } from '../../lib/core/errors';
 import type { InventoryStore } from '../../lib/store';
 import type { DoneFn, Node, NodeMessage, RED, SendFn } from './red';
 import type { NetbootServerNode } from './server-node';

@@ -1,4 +1,4 @@
-import type { BootServer, BootServerState } from '../../lib/boot-server';
+import type { BootServer, BootServerState } from '../../lib/server/boot-server';
 import type { Node, NodeStatus, RED } from './red';
 
 /** A node that uses this server (netboot-listen and others) and shows its status. */

@@ -1,5 +1,5 @@
-import { NetbootError } from '../../lib/errors';
-import type { BootServer } from '../../lib/boot-server';
+import { NetbootError } from '../../lib/core/errors';
+import type { BootServer } from '../../lib/server/boot-server';
 
 /**
  * The boot servers deployed in this Node-RED runtime, for the admin routes (which are mounted

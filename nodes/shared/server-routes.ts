@@ -1,4 +1,4 @@
-import { errorResponse } from '../../lib/api/http';
+import { errorResponse } from '../../lib/api/route';
 import { createPublicGate } from '../../lib/http/public-gate';
 import { bearerOf, tokenMatches } from '../../lib/http/token';
 import { oncePerSource, parseAllowlist, type Allowlist } from '../../lib/net/allowlist';

@@ -1,3 +1,3 @@
 export * from '../../lib/dhcp/index';
-export { normalizeMac, macToBytes } from '../../lib/mac';
-export { NetbootError } from '../../lib/errors';
+export { normalizeMac, macToBytes } from '../../lib/core/mac';
+export { NetbootError } from '../../lib/core/errors';

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { coreNode, distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
 import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
 import { parsePacket } from '../../lib/dhcp';
-import type { BootServerState } from '../../lib/boot-server';
+import type { BootServerState } from '../../lib/server/boot-server';
 import { ipv4Interfaces } from '../../lib/net/interfaces';
 
 const run = promisify(execFile);

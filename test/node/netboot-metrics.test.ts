@@ -9,7 +9,7 @@ import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
 import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
-import type { BootServerState } from '../../lib/boot-server';
+import type { BootServerState } from '../../lib/server/boot-server';
 
 const run = promisify(execFile);
 const helper = nodeRedHelper();

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { coreNode, distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
-import type { BootServerState } from '../../lib/boot-server';
+import type { BootServerState } from '../../lib/server/boot-server';
 import { statusFor } from '../../nodes/shared/server-node';
 import { tftpGet, tftpPut } from '../helpers/tftp-client';
 

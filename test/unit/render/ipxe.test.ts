@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isNetbootError } from '../../../lib/errors';
+import { isNetbootError } from '../../../lib/core/errors';
 import {
   renderIpxe,
   renderIpxeResult,

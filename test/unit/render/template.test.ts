@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isNetbootError } from '../../../lib/errors';
+import { isNetbootError } from '../../../lib/core/errors';
 import {
   builtinTemplateDir,
   loadTemplate,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveServerConfig, withoutUnresolved } from '../../../lib/config';
+import { resolveServerConfig, withoutUnresolved } from '../../../lib/server/config';
 import { httpBase } from '../../../lib/dhcp/boot-answer';
 import { DEFAULT_BOOT_CONFIG } from '../../../lib/dhcp/boot-answer';
 

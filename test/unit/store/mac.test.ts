@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isMac, macFromBytes, macToHyphens, normalizeMac } from '../../../lib/mac';
-import { NetbootError } from '../../../lib/errors';
+import { isMac, macFromBytes, macToHyphens, normalizeMac } from '../../../lib/core/mac';
+import { NetbootError } from '../../../lib/core/errors';
 
 describe('normalizeMac', () => {
   it.each([

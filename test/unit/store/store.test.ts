@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JsonInventoryStore, openSharedStore } from '../../../lib/store';
-import { NetbootError } from '../../../lib/errors';
+import { NetbootError } from '../../../lib/core/errors';
 
 let dir: string;
 let file: string;

@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isNetbootError } from '../../../lib/errors';
+import { isNetbootError } from '../../../lib/core/errors';
 import { normalizeTftpPath, resolveUnderRoot } from '../../../lib/tftp/path';
 import type { TftpRequest } from '../../../lib/tftp/server';
 import { chainResolvers, createStaticResolver, deadline } from '../../../lib/tftp/static-resolver';

@@ -1,4 +1,4 @@
-import { NetbootError } from '../errors';
+import { NetbootError } from '../core/errors';
 
 /** A framework-free view of an HTTP request, so the API logic is testable without Express. */
 export interface ApiRequest {

@@ -1,9 +1,9 @@
 import * as path from 'node:path';
 import { isIPv4 } from 'node:net';
 import type { BootServerConfig, DhcpMode } from './boot-server';
-import { NetbootError } from './errors';
-import { pickServerAddress } from './net/interfaces';
-import { parseAllowlist } from './net/allowlist';
+import { NetbootError } from '../core/errors';
+import { pickServerAddress } from '../net/interfaces';
+import { parseAllowlist } from '../net/allowlist';
 
 /**
  * The `netboot-server` node's properties as the editor stores them: strings, possibly filled by

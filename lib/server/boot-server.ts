@@ -1,93 +1,20 @@
-import type { IscsiService } from './iscsi/service';
+import type { IscsiService } from '../iscsi/service';
 import type * as dgram from 'node:dgram';
+import type { BootServerConfig, BootServerDeps, BootServerState, PortKey, PortState, ServerBootEvent, VirtualFileAnswer } from './types';
+export type * from './types';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
-import { AuditLog } from './audit/audit-log';
-import { oncePerSource, parseAllowlist } from './net/allowlist';
-import { NetbootError } from './errors';
-import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from './net/bind';
-import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from './store';
+import { AuditLog } from '../audit/audit-log';
+import { oncePerSource, parseAllowlist } from '../net/allowlist';
+import { NetbootError } from '../core/errors';
+import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from '../net/bind';
+import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from '../store';
 import { FlowRequests } from './flow-requests';
-import { DhcpServer, JsonFileLeaseStore, LeasePool, type BootOverride, type ClientFacts } from './dhcp';
-import { ipv4Interfaces, replyAddressFor } from './net/interfaces';
-import { defaultPersist, MetricsHub, wireDhcp, wireTftp } from './metrics';
-import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer, type TftpRequest, type TftpResolver, type TftpServerEvents } from './tftp';
-
-/** What the flow may answer for a file the TFTP server does not have statically. */
-export type VirtualFileAnswer =
-  | { kind: 'data'; data: Buffer }
-  | { kind: 'file'; path: string }
-  | { kind: 'none' };
-
-/** A boot event as the server parts emit it (the metrics layer consumes these). */
-export interface ServerBootEvent {
-  type: string;
-  ts: number;
-  ip?: string;
-  mac?: string;
-  data: Record<string, unknown>;
-}
-
-export type DhcpMode = 'proxy' | 'full' | 'off';
-export type PortKey = 'dhcp' | 'proxy' | 'tftp' | 'monitor';
-
-/** The identity of one boot server, as the `netboot-server` config node holds it. */
-export interface BootServerConfig {
-  /** Address advertised to clients (DHCP option 54, next-server, URLs). */
-  serverIp: string;
-  interface?: string;
-  /** Address the UDP sockets bind to; 0.0.0.0 is needed to receive DHCP broadcasts. */
-  bind: string;
-  /** Base URL of the HTTP side, e.g. http://10.0.0.5:1880 (boot scripts, assets). */
-  httpBaseUrl: string;
-  /** Node-RED's HTTP port; with no explicit base URL, each subnet is told its own server address. */
-  httpPort?: number;
-  httpBaseExplicit?: boolean;
-  /** Path prefix of the boot endpoints (the host's `httpNodeRoot`), used with the per-interface address when the base URL is not explicit. */
-  httpPath?: string;
-  dhcpMode: DhcpMode;
-  /** A port below 0 is disabled; 0 binds an ephemeral port (tests). */
-  ports: Record<PortKey, number>;
-  dataDir: string;
-  assetsRoot: string;
-  iqnPrefix: string;
-  /** DHCP details: the pool for full mode, the flow's deadline. */
-  dhcp?: { rangeStart?: string; rangeEnd?: string; netmask?: string; router?: string; dns?: string[]; leaseTime?: number; deadlineMs?: number };
-  /** Stall threshold and how often stalls are checked. */
-  metrics?: { stallMs?: number; tickMs?: number };
-  /** Addresses / CIDR networks allowed to use the public side (HTTP boot endpoints, TFTP, DHCP); absent = everyone. */
-  allowlist?: string[];
-  /** Public HTTP requests per client address (token bucket); false = no limit; absent = the default 120 burst, 30/s. */
-  httpRate?: { burst: number; perSecond: number } | false;
-  /** TFTP tuning; defaults suit a home LAN. */
-  tftp?: { maxBlksize?: number; mtu?: number; maxWindowsize?: number; maxTransfers?: number; maxTransfersPerClient?: number; virtualFileTimeoutMs?: number; cacheSmallFiles?: number; uploadDir?: string };
-}
-
-export interface PortState {
-  key: PortKey;
-  /** A failure of an optional port is a warning, not an error (the DHCP monitor on 68). */
-  optional?: boolean;
-  purpose: string;
-  envVar: string;
-  port: number;
-  address: string;
-  state: 'listening' | 'failed' | 'disabled' | 'closed';
-  /** The port actually bound (differs from `port` when that was 0). */
-  boundPort?: number;
-  error?: string;
-}
-
-export interface BootServerState {
-  ports: PortState[];
-  store: 'opening' | 'open' | 'failed' | 'closed';
-  storeError?: string;
-}
-
-export interface BootServerDeps {
-  socketFactory?: (type: 'udp4' | 'udp6') => dgram.Socket;
-  log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
-}
+import { DhcpServer, JsonFileLeaseStore, LeasePool, type BootOverride, type ClientFacts } from '../dhcp';
+import { ipv4Interfaces, replyAddressFor } from '../net/interfaces';
+import { defaultPersist, MetricsHub, wireDhcp, wireTftp } from '../metrics';
+import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer, type TftpRequest, type TftpResolver, type TftpServerEvents } from '../tftp';
 
 /** Boot events the inventory's history keeps (see startMetrics). */
 const KEPT = new Set(['stage', 'stall', 'stall.cleared', 'checkin', 'dhcp.request', 'dhcp.ack', 'tftp.abort', 'tftp.notfound', 'iscsi.login', 'iscsi.logout', 'decision']);

@@ -1,7 +1,7 @@
 import type { ServerBootEvent, VirtualFileAnswer } from './boot-server';
-import { NetbootError } from './errors';
-import type { TftpRequest } from './tftp';
-import type { BootOverride, ClientFacts } from './dhcp';
+import { NetbootError } from '../core/errors';
+import type { TftpRequest } from '../tftp';
+import type { BootOverride, ClientFacts } from '../dhcp';
 import { isIPv4 } from 'node:net';
 
 /**

@@ -103,7 +103,7 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
         const boots = await ctx.store.listBoots(mac);
         // a known device that has not booted yet has an empty timeline; 404 only for an unknown MAC
         if (!boots.length && !(await ctx.store.devices.get(mac))) throw new NetbootError('not_found', `no device and no boot recorded for ${mac}`, { id: mac });
-        return { status: 200, body: { mac, current: null, boots } };
+        return { status: 200, body: { mac, current: null, boots, notices: [] } };
       },
     },
     {

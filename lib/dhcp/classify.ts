@@ -4,6 +4,7 @@
  * from (relay, ciaddr). Pure: no I/O, never throws for any parsed packet.
  */
 import { Mac, macFromBytes } from '../core/mac';
+import { archFromCode, type BuildArch, type Platform } from '../events/arch';
 import { DhcpPacket } from './packet';
 import {
   ClientNdi,
@@ -23,26 +24,8 @@ import {
   hasOption,
 } from './options';
 
-/** IANA "Processor Architecture Types" (option 93), with 7 and 9 both x64 as pixiecore does. */
-export const ARCH_NAMES: Readonly<Record<number, string>> = {
-  0: 'bios',
-  6: 'efi-ia32',
-  7: 'efi-x64',
-  9: 'efi-x64',
-  10: 'efi-arm32',
-  11: 'efi-arm64',
-  15: 'http-ia32',
-  16: 'http-x64',
-  18: 'http-arm32',
-  19: 'http-arm64',
-  20: 'bios-http',
-  25: 'efi-riscv32',
-  27: 'efi-riscv64',
-};
+export { ARCH_NAMES, type BuildArch, type Platform } from '../events/arch';
 
-export type Platform = 'pcbios' | 'efi' | 'rpi' | 'unknown';
-/** Close to iPXE's `${buildarch}`, plus RISC-V. */
-export type BuildArch = 'i386' | 'x86_64' | 'arm32' | 'arm64' | 'riscv32' | 'riscv64' | 'unknown';
 export type ClientClass = 'PXEClient' | 'HTTPClient' | 'other';
 export type PiModel = 'pi3' | 'pi4' | 'pi5' | 'unknown';
 
@@ -177,7 +160,7 @@ export function classify(p: DhcpPacket): ClientFacts {
     platform = 'rpi';
     buildarch = 'arm64';
   }
-  const archName = arch === undefined ? 'unknown' : (ARCH_NAMES[arch] ?? `arch-${arch}`);
+  const archName = archFromCode(arch);
   return {
     mac,
     xid: p.xid,

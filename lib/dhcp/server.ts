@@ -216,7 +216,7 @@ export class DhcpServer extends EventEmitter {
   }
 
   /** Listen on caller-owned sockets: port 67, optionally 4011 and a port-68 monitor for rogue servers. */
-  attach(dhcp: DhcpSocket, boot?: DhcpSocket, monitor?: DhcpSocket): void {
+  attach(dhcp: DhcpSocket | undefined, boot?: DhcpSocket, monitor?: DhcpSocket): void {
     this.detach();
     this.sockets = { dhcp, boot, monitor };
     const add = (socket: DhcpSocket | undefined, via: PacketVia) => {

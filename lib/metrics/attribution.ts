@@ -9,8 +9,8 @@
  * self-reported) → medium; any other event that carried both an IP and a MAC → low. A claim older
  * than half the window drops one level.
  */
-import type { AttributionSource, Confidence, NetbootEvent } from './events';
-import { isTransferEvent } from './events';
+import type { AttributionSource, Confidence, NetbootEvent } from '../events/vocabulary';
+import { isTransferEvent } from '../events/vocabulary';
 import { transferKey } from './transfers';
 
 export type AttributionResult =

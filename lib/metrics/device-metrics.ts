@@ -8,8 +8,8 @@
  * Warnings are stable codes with a detail (`stalled:kernel`, `ambiguous-ip:10.0.0.9`,
  * `tftp-abort:undionly.kpxe`), for the UI to translate.
  */
-import type { Confidence, NetbootEvent, StageName } from './events';
-import { isDerivedEvent, isTransferEvent } from './events';
+import type { Confidence, NetbootEvent, StageName } from '../events/vocabulary';
+import { isDerivedEvent, isTransferEvent } from '../events/vocabulary';
 import type { BootTimeline } from './timeline';
 import { parseProgress } from './timeline';
 import { TransferTracker } from './transfers';
@@ -185,7 +185,7 @@ export class DeviceMetrics {
         note(d.figures.disk, 'iscsi', conf);
         break;
       }
-      case 'log': {
+      case 'boot.log': {
         const p = parseProgress(e.line);
         if (p !== undefined) {
           d.logProgress = p;

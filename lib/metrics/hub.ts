@@ -6,9 +6,9 @@
  */
 import { normalizeMac } from '../core/mac';
 import { AttributionTable } from './attribution';
-import { EventBus } from './bus';
+import { EventBus } from '../events/bus';
 import { DeviceMetrics, type DeviceMetricsSnapshot, type FigureDebug, type FigureName, type FleetSummary } from './device-metrics';
-import { normalizeEvent, toBootEventRecord, type AttributionSource, type Confidence, type NetbootEvent, type NetbootEventInput } from './events';
+import { STORED_BY_INVENTORY, groupOf, normalizeEvent, toBootEventRecord, type AttributionSource, type Confidence, type NetbootEvent, type NetbootEventInput } from '../events/vocabulary';
 import { PrometheusMetrics } from './prometheus';
 import { openEventStream, type SseOptions, type SseRequestLike, type SseResponseLike, type SseStream } from './sse';
 import type { PathClassifier } from './stages';
@@ -19,6 +19,8 @@ export interface EventStoreLike {
 }
 
 export interface MetricsHubOptions {
+  /** The bus to publish on (the boot server's); the hub makes its own when absent. */
+  bus?: EventBus<NetbootEvent>;
   clock?: () => number;
   /** Events kept for SSE replay (default 1000). */
   bufferSize?: number;
@@ -46,8 +48,11 @@ export interface MetricsDebugView {
 }
 
 export function defaultPersist(e: NetbootEvent): boolean {
+  // protocol detail is not kept; record events and boot logs are written by the inventory itself
+  const group = groupOf(e.type);
+  if (group === 'protocol' || group === 'record' || STORED_BY_INVENTORY.has(e.type)) return false;
   if (e.type === 'tftp.progress' || e.type === 'http.progress' || e.type === 'tftp.probe') return false;
-  if (e.type === 'log' && e.level === 'debug') return false;
+  if (e.type === 'boot.log' && e.level === 'debug') return false;
   return true;
 }
 
@@ -62,11 +67,12 @@ export class MetricsHub {
   private readonly streams = new Set<SseStream>();
   private timer?: ReturnType<typeof setInterval>;
   private closed = false;
+  private readonly unsubscribe: Array<() => void> = [];
 
   constructor(options: MetricsHubOptions = {}) {
     this.clock = options.clock ?? Date.now;
     this.onError = options.onError ?? (() => undefined);
-    this.bus = new EventBus<NetbootEvent>({ capacity: options.bufferSize ?? 1000, onError: (err) => this.onError(err) });
+    this.bus = options.bus ?? new EventBus<NetbootEvent>({ capacity: options.bufferSize ?? 1000, onError: (err) => this.onError(err) });
     this.attribution = new AttributionTable({ windowMs: options.attributionWindowMs, clock: this.clock });
     this.timeline = new BootTimeline({
       stallMs: options.stallMs, failAfterMs: options.failAfterMs, maxBoots: options.maxBoots, clock: this.clock, classify: options.classify,
@@ -75,17 +81,21 @@ export class MetricsHub {
     this.devices = new DeviceMetrics({ rateWindowMs: options.rateWindowMs, onlineMs: options.onlineMs, offlineMs: options.offlineMs, clock: this.clock, timeline: this.timeline });
     this.prometheus = new PrometheusMetrics({ fleet: () => this.devices.summary() });
 
-    // order matters only for reading: the timeline first, so device figures see the new stage
-    this.bus.subscribe((e) => this.timeline.observe(e));
-    this.bus.subscribe((e) => this.devices.observe(e));
-    this.bus.subscribe((e) => this.prometheus.observe(e));
+    // order matters only for reading: the timeline first, so device figures see the new stage;
+    // protocol detail (ignored packets, option negotiation) is no machine's activity
+    const machineEvent = (e: NetbootEvent) => groupOf(e.type) !== 'protocol';
+    this.unsubscribe.push(
+      this.bus.subscribe((e) => this.timeline.observe(e), machineEvent),
+      this.bus.subscribe((e) => this.devices.observe(e), (e) => machineEvent(e) && groupOf(e.type) !== 'record'),
+      this.bus.subscribe((e) => this.prometheus.observe(e)),
+    );
     const store = options.store;
     if (store) {
       const persist = options.persist ?? defaultPersist;
-      this.bus.subscribe((e) => {
+      this.unsubscribe.push(this.bus.subscribe((e) => {
         if (!persist(e)) return;
         store.appendEvent(toBootEventRecord(e)).catch((err: unknown) => this.onError(err));
-      });
+      }));
     }
   }
 
@@ -171,6 +181,7 @@ export class MetricsHub {
     this.timer = undefined;
     for (const s of this.streams) s.close();
     this.streams.clear();
-    this.bus.clear();
+    // the bus may outlive the hub (the boot server's): drop only what the hub subscribed
+    for (const off of this.unsubscribe.splice(0)) off();
   }
 }

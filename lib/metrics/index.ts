@@ -1,6 +1,6 @@
 /** The metrics layer: boot events, attribution, timelines, per-device figures, Prometheus and SSE. */
-export * from './events';
-export * from './bus';
+export * from '../events/vocabulary';
+export * from '../events/bus';
 export * from './attribution';
 export * from './stages';
 export * from './transfers';
@@ -9,5 +9,6 @@ export * from './timeline';
 export * from './device-metrics';
 export * from './prometheus';
 export * from './sse';
-export * from './adapters';
+export * from '../events/translate';
 export * from './hub';
+export * from './fleet-feed';

@@ -7,7 +7,7 @@
  * `[a-z0-9_-]{1,32}` or beyond 32 distinct values becomes `other`.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NetbootEvent } from './events';
+import type { NetbootEvent } from '../events/vocabulary';
 import type { FleetSummary } from './device-metrics';
 import { STAGES } from './stages';
 

@@ -11,7 +11,7 @@
  * client that stops reading (more than `maxBufferedBytes` queued) is dropped rather than letting
  * memory grow; it reconnects and resumes from its last id. Everything is released on close.
  */
-import type { EventBus } from './bus';
+import type { EventBus } from '../events/bus';
 
 export interface SseResponseLike {
   writeHead(status: number, headers: Record<string, string>): unknown;

@@ -11,7 +11,7 @@
  * - A check-in, enrollment or log line from the booted OS, or DHCP from a non-PXE client once the
  *   kernel was fetched → `os`; an iSCSI login → `iscsi`.
  */
-import type { NetbootEvent, StageName } from './events';
+import type { NetbootEvent, StageName } from '../events/vocabulary';
 
 export const STAGES: readonly StageName[] = ['dhcp', 'firmware-tftp', 'ipxe', 'script', 'kernel', 'os', 'iscsi'];
 
@@ -80,7 +80,8 @@ export function stageOf(e: NetbootEvent, current: StageName | undefined, classif
     case 'checkin':
       return e.origin === 'ipxe' ? 'script' : 'os';
     case 'enroll':
-    case 'log':
+    case 'boot.log':
+    case 'boot.log_upload':
       return 'os';
     case 'iscsi.login':
       return 'iscsi';

@@ -15,8 +15,8 @@
  * emits `stall` once; the next event emits `stall.cleared`. Time comes only from event timestamps
  * and `tick(now)`: the class owns no timers.
  */
-import type { BootOutcome, NetbootEvent, StageEvent, StageName, StallEvent } from './events';
-import { isDerivedEvent, isTransferEvent } from './events';
+import type { BootOutcome, NetbootEvent, StageEvent, StageName, StallEvent } from '../events/vocabulary';
+import { describeEvent, groupOf, isTransferEvent } from '../events/vocabulary';
 import { STAGE_RANK, classifyPath, stageOf, type PathClassifier } from './stages';
 import { TransferTracker } from './transfers';
 
@@ -80,7 +80,19 @@ export interface MachineTimelineJSON {
   current: { bootId: number; stage: StageName; outcome: 'active' | BootOutcome; stalled: boolean } | null;
   /** Oldest first; at most `maxBoots`. */
   boots: BootJSON[];
+  /** What the inventory recorded about the machine (facts changed, enrolment refused, removed), oldest first; the last 20. */
+  notices: NoticeJSON[];
 }
+
+export interface NoticeJSON {
+  ts: number;
+  type: string;
+  message: string;
+  /** The boot that was active then, if any. */
+  bootId: number | null;
+}
+
+const MAX_NOTICES = 20;
 
 interface StageRecord {
   stage: StageName;
@@ -109,6 +121,7 @@ interface Machine {
   nextId: number;
   lastSeen: number;
   transfers: TransferTracker;
+  notices: NoticeJSON[];
 }
 
 const IN_PROGRESS_ACTIONS = new Set(['installing', 'install', 'progress', 'start', 'started', 'booting', 'running', 'boot_image', 'show_menu', 'menu']);
@@ -150,7 +163,13 @@ export class BootTimeline {
 
   /** Feeds one event; returns the events it derived (also handed to `emit`). */
   observe(e: NetbootEvent): (StageEvent | StallEvent)[] {
-    if (!e.mac || isDerivedEvent(e)) return [];
+    if (!e.mac) return [];
+    const group = groupOf(e.type);
+    if (group === 'record') {
+      this.notice(e.mac, e);
+      return [];
+    }
+    if (group !== 'activity') return [];
     const out: (StageEvent | StallEvent)[] = [];
     const m = this.machine(e.mac, e.ts);
     m.lastSeen = Math.max(m.lastSeen, e.ts);
@@ -180,7 +199,7 @@ export class BootTimeline {
       rec.bytes += delta;
     }
 
-    if (e.type === 'log') {
+    if (e.type === 'boot.log') {
       const p = parseProgress(e.line);
       if (p !== undefined) {
         boot.installProgress = p;
@@ -296,7 +315,15 @@ export class BootTimeline {
   toJSON(mac: string, now = this.clock()): MachineTimelineJSON | undefined {
     const m = this.machines.get(mac);
     if (!m) return undefined;
-    return { mac, stallMs: this.stallMs, current: this.current(mac), boots: m.boots.filter((b) => b.stages.length > 0).map((b) => bootJSON(b, now)) };
+    return { mac, stallMs: this.stallMs, current: this.current(mac), boots: m.boots.filter((b) => b.stages.length > 0).map((b) => bootJSON(b, now)), notices: m.notices.map((n) => ({ ...n })) };
+  }
+
+  /** A record event: kept on the machine's timeline, changes no stage and starts no boot. */
+  private notice(mac: string, e: NetbootEvent): void {
+    const m = this.machine(mac, e.ts);
+    const boot = m.boots[m.boots.length - 1];
+    m.notices.push({ ts: e.ts, type: e.type, message: describeEvent(e), bootId: boot && boot.outcome === 'active' ? boot.id : null });
+    if (m.notices.length > MAX_NOTICES) m.notices.splice(0, m.notices.length - MAX_NOTICES);
   }
 
   private machine(mac: string, ts: number): Machine {
@@ -311,7 +338,7 @@ export class BootTimeline {
         const oldest = this.machines.keys().next().value;
         if (oldest !== undefined) this.machines.delete(oldest);
       }
-      m = { mac, boots: [], nextId: 1, lastSeen: ts, transfers: new TransferTracker() };
+      m = { mac, boots: [], nextId: 1, lastSeen: ts, transfers: new TransferTracker(), notices: [] };
       this.machines.set(mac, m);
     }
     return m;

@@ -3,7 +3,7 @@
  * count bytes as they move rather than only when a transfer ends, without counting any byte twice.
  * Also knows which transfers are in flight and how far along each one is.
  */
-import type { HttpEvent, TftpEvent } from './events';
+import type { HttpEvent, TftpEvent } from '../events/vocabulary';
 
 export interface InFlight {
   key: string;

@@ -123,3 +123,23 @@ export function enrollAnswer(result: EnrollResult): { statusCode: number; payloa
   if (result.outcome === 'created') return { statusCode: 201, payload: { status: result.device.status, mac: result.device.mac, created: true } };
   return { statusCode: 200, payload: { mac: result.device.mac, created: false, reported: true } };
 }
+
+/**
+ * Records the outcome in the inventory's event log (and so on the event bus): `enroll` for the
+ * machine that enrolled or reported, `enroll.conflict` on the machine whose identifiers another one
+ * carried. `ip` is the caller's address.
+ */
+export async function recordEnrollment(store: Pick<InventoryStore, 'appendEvent'>, result: EnrollResult, ip?: string): Promise<void> {
+  const at = ip ? { ip: ip.replace(/^::ffff:/, '') } : {};
+  if (result.outcome === 'conflict') {
+    const { conflict } = result;
+    await store.appendEvent({
+      type: 'enroll.conflict', mac: conflict.holder.mac, ...at,
+      message: `refused an enrolment from ${conflict.mac} carrying this device's ${conflict.fields.join(', ')}`,
+      data: { from: conflict.mac, fields: conflict.fields },
+    });
+    return;
+  }
+  const message = result.outcome === 'created' ? 'enrolled' : result.changed.length ? `reported ${result.changed.join(', ')} differing from before` : 'inventory reported';
+  await store.appendEvent({ type: 'enroll', mac: result.device.mac, ...at, message });
+}

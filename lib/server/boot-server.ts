@@ -1,6 +1,6 @@
 import type { IscsiService } from '../iscsi/service';
 import type * as dgram from 'node:dgram';
-import type { BootServerConfig, BootServerDeps, BootServerState, PortKey, PortState, ServerBootEvent, VirtualFileAnswer } from './types';
+import type { BootServerConfig, BootServerDeps, BootServerState, PortKey, PortState, VirtualFileAnswer } from './types';
 export type * from './types';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
@@ -13,8 +13,10 @@ import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from
 import { FlowRequests } from './flow-requests';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type BootOverride, type ClientFacts } from '../dhcp';
 import { ipv4Interfaces, replyAddressFor } from '../net/interfaces';
-import { defaultPersist, MetricsHub, wireDhcp, wireTftp } from '../metrics';
-import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer, type TftpRequest, type TftpResolver, type TftpServerEvents } from '../tftp';
+import { defaultPersist, MetricsHub } from '../metrics';
+import { EventBus, fromStored, wireDhcp, wireHttp, wireTftp, type NetbootEvent, type NetbootEventInput } from '../events';
+import { AssetServer } from '../http/assets';
+import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer, type TftpRequest, type TftpResolver } from '../tftp';
 
 /** Boot events the inventory's history keeps (see startMetrics). */
 const KEPT = new Set(['stage', 'stall', 'stall.cleared', 'checkin', 'dhcp.request', 'dhcp.ack', 'tftp.abort', 'tftp.notfound', 'iscsi.login', 'iscsi.logout', 'decision']);
@@ -32,8 +34,8 @@ const PURPOSE: Record<PortKey, { purpose: string; envVar: string; optional?: boo
  * and the inventory store. A port that cannot be bound is reported (state `failed` with the fix in
  * `error`) while the rest keeps running. `close()` releases everything.
  *
- * Events: `state` (BootServerState) whenever a port or the store changes; `boot` (ServerBootEvent)
- * for every protocol event (TFTP request/done/probe/..., later DHCP).
+ * Events: `state` (BootServerState) whenever a port or the store changes. Boot events (DHCP, TFTP,
+ * HTTP assets, check-ins, the inventory's records) are on `events`, the one bus every consumer reads.
  */
 export class BootServer extends EventEmitter {
   readonly config: BootServerConfig;
@@ -46,6 +48,14 @@ export class BootServer extends EventEmitter {
   private closing = false;
   /** The TFTP server, once its port is bound. */
   tftp?: TftpServer;
+  /** Serves the boot-assets root over HTTP (netboot-assets mounts it on a URL). */
+  readonly assets: AssetServer;
+  /**
+   * The one event bus (lib/events/vocabulary.ts): netboot-listen, netboot-metrics, the timeline,
+   * the event log, the SSE stream and Prometheus all subscribe here. It exists from construction,
+   * so a node may subscribe before the server has started.
+   */
+  readonly events: EventBus<NetbootEvent>;
   /** Boot events, timelines, per-device figures and Prometheus metrics; created at start. */
   metrics?: MetricsHub;
   private unwire: Array<() => void> = [];
@@ -53,8 +63,7 @@ export class BootServer extends EventEmitter {
   audit?: AuditLog;
   /** The DHCP / proxyDHCP server, once its sockets are bound. */
   dhcp?: DhcpServer;
-  /** The iSCSI targets (tgtd), while a netboot-iscsi node runs for this server. */
-  iscsi?: IscsiService;
+  private iscsiService?: IscsiService;
   /** DHCP boot answers the flow may override within the deadline (netboot-listen, output 2). */
   readonly dhcpDecisions = new FlowRequests<ClientFacts, BootOverride>('dhcp:');
   /** Files the TFTP server does not have are asked of the flow (netboot-listen) through this. */
@@ -67,6 +76,8 @@ export class BootServer extends EventEmitter {
     super();
     this.config = config;
     this.deps = deps;
+    this.events = new EventBus<NetbootEvent>({ capacity: 1000, onError: (err: unknown) => deps.log?.warn(`event subscriber: ${(err as Error).message ?? String(err)}`) });
+    this.assets = new AssetServer({ root: config.assetsRoot });
     const list = parseAllowlist(config.allowlist);
     if (list) {
       const warn = oncePerSource((ip, n) => deps.log?.warn(`refused ${ip}: not in the allowlist (${n} request${n === 1 ? '' : 's'} since the last warning)`));
@@ -81,6 +92,26 @@ export class BootServer extends EventEmitter {
       key, ...PURPOSE[key], port: config.ports[key] ?? -1, address: config.bind,
       state: (config.ports[key] ?? -1) < 0 ? 'disabled' : 'closed',
     }));
+  }
+
+  /** The iSCSI targets (tgtd), while a netboot-iscsi node runs for this server. */
+  get iscsi(): IscsiService | undefined {
+    return this.iscsiService;
+  }
+
+  /**
+   * A netboot-iscsi node's service: its sessions feed the event bus (stage `iscsi`, disk figures).
+   * One per server: false (and nothing attached) when another node's is. Returns the detach function.
+   */
+  attachIscsi(service: IscsiService): (() => void) | false {
+    if (this.iscsiService) return false;
+    this.iscsiService = service;
+    const onSession = (e: { type: 'iscsi.login' | 'iscsi.logout'; target: string; ip?: string; mac?: string }) => this.publish({ type: e.type, target: e.target, ip: e.ip, mac: e.mac });
+    service.on('session', onSession);
+    return () => {
+      service.off('session', onSession);
+      if (this.iscsiService === service) this.iscsiService = undefined;
+    };
   }
 
   get state(): BootServerState {
@@ -189,15 +220,6 @@ export class BootServer extends EventEmitter {
       uploadDir: t.uploadDir,
       log: { warn: (m) => this.deps.log?.warn(`TFTP: ${m}`) },
     });
-    const forward = <K extends keyof TftpServerEvents>(name: K) => {
-      tftp.on(name, ((ev: { client?: { address: string } }) => {
-        // per packet: build the event only when a netboot-listen node wants it
-        if (this.listenerCount('boot') === 0) return;
-        const { client, ...rest } = ev as Record<string, unknown> & { client?: { address: string; port: number } };
-        this.emit('boot', { type: `tftp.${name}`, ts: Date.now(), ip: client?.address, data: { ...rest, ...(client ? { port: client.port } : {}) } } satisfies ServerBootEvent);
-      }) as never);
-    };
-    (['request', 'oack', 'progress', 'done', 'probe', 'aborted', 'notfound', 'refused', 'malformed'] as const).forEach(forward);
     tftp.on('warning', (w) => this.deps.log?.warn(`TFTP: ${w.message}`));
     tftp.attach(socket);
     this.tftp = tftp;
@@ -207,6 +229,7 @@ export class BootServer extends EventEmitter {
     const settings = this.config.metrics ?? {};
     const stallMs = settings.stallMs ?? stallFromSettings ?? 180_000;
     const hub = new MetricsHub({
+      bus: this.events,
       store: this.store,
       // the device history keeps what happened, not every packet or file (the timeline has those,
       // and a finished boot is kept whole); boot logs and enrolments are stored by their nodes
@@ -215,18 +238,17 @@ export class BootServer extends EventEmitter {
       onError: (err) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`),
     });
     const onError = (err: unknown) => this.deps.log?.warn(`metrics: ${(err as Error).message ?? String(err)}`);
-    if (this.tftp) this.unwire.push(wireTftp(this.tftp as never, hub, onError));
-    if (this.dhcp) this.unwire.push(wireDhcp(this.dhcp as never, hub, onError));
-    // HTTP asset transfers (netboot-assets emits them on this server)
-    const httpStart = (e: { ip?: string; path: string; requestId?: string }) => this.publish({ type: 'http.start', ip: e.ip, path: e.path, requestId: e.requestId });
-    const httpDone = (e: { ip?: string; path: string; requestId?: string; bytes?: number; size?: number; status?: number; durationMs?: number }) =>
-      this.publish({ type: 'http.done', ip: e.ip, path: e.path, requestId: e.requestId, bytes: e.bytes, size: e.size ?? undefined, status: e.status, durationMs: e.durationMs });
-    this.on('http.start', httpStart);
-    this.on('http.done', httpDone);
-    this.unwire.push(() => {
-      this.off('http.start', httpStart);
-      this.off('http.done', httpDone);
-    });
+    // every part's events are translated once (lib/events/translate.ts) and published through the hub
+    if (this.tftp) this.unwire.push(wireTftp(this.tftp, hub, onError));
+    if (this.dhcp) this.unwire.push(wireDhcp(this.dhcp, hub, onError));
+    this.unwire.push(wireHttp(this.assets, hub, onError));
+    // what the inventory records itself (enrolments, boot logs, changed facts, refusals)
+    if (this.store) {
+      this.unwire.push(this.store.onEvent((rec) => {
+        const ev = fromStored(rec);
+        if (ev) this.publish(ev);
+      }));
+    }
     // a boot that ends (done or failed) is kept in the inventory, the last N per device
     const store = this.store;
     if (store) {
@@ -241,8 +263,8 @@ export class BootServer extends EventEmitter {
     this.metrics = hub;
   }
 
-  /** Parts outside the server (HTTP assets, check-ins, logs) report their events here. */
-  publish(event: Parameters<MetricsHub['publish']>[0]): void {
+  /** Parts outside the server (check-ins, decisions, iSCSI sessions) report their events here. */
+  publish(event: NetbootEventInput): void {
     try {
       this.metrics?.publish(event);
     } catch (err) {
@@ -281,26 +303,8 @@ export class BootServer extends EventEmitter {
       ports: { client: c.ports.dhcp === 67 ? 68 : (c.ports.monitor >= 0 ? c.ports.monitor : 68), server: c.ports.dhcp >= 0 ? c.ports.dhcp : 67 },
       log: { warn: (m) => this.deps.log?.warn(m) },
     });
-    // per packet: the event is built only when a netboot-listen node wants it
-    const emitBoot = (type: string, facts: ClientFacts | undefined, ip: string | undefined, data: () => Record<string, unknown>) => {
-      if (this.listenerCount('boot') > 0) this.emit('boot', { type, ts: Date.now(), ip, mac: facts?.mac, data: data() } satisfies ServerBootEvent);
-    };
-    const factsData = (f: ClientFacts) => ({ arch: f.archName, archCode: f.arch, clientClass: f.clientClass, isIpxe: f.isIpxe, platform: f.platform, uuid: f.uuid, pi: f.pi, xid: f.xid });
-    for (const name of ['discover', 'request', 'release', 'decline', 'inform'] as const) {
-      dhcp.on(name, (ev: { facts: ClientFacts; rinfo: { address: string }; via: string }) => emitBoot(`dhcp.${name}`, ev.facts, ev.rinfo.address, () => ({ ...factsData(ev.facts), via: ev.via })));
-    }
-    for (const name of ['offer', 'ack', 'nak'] as const) {
-      dhcp.on(name, (ev: { facts: ClientFacts; reply: { yiaddr: string; file: string; siaddr: string }; boot?: unknown; destination: { address: string } }) =>
-        emitBoot(`dhcp.${name}`, ev.facts, ev.reply.yiaddr !== '0.0.0.0' ? ev.reply.yiaddr : undefined, () => ({ ...factsData(ev.facts), yiaddr: ev.reply.yiaddr, siaddr: ev.reply.siaddr, file: ev.reply.file, boot: ev.boot, to: ev.destination.address })));
-    }
-    dhcp.on('ignored', (ev: { reason: string; facts?: ClientFacts; detail?: string }) => emitBoot('dhcp.ignored', ev.facts, undefined, () => ({ reason: ev.reason, detail: ev.detail })));
-    dhcp.on('malformed', (ev: { error: Error; rinfo: { address: string } }) => emitBoot('dhcp.malformed', undefined, ev.rinfo.address, () => ({ reason: ev.error.message })));
-    dhcp.on('rogue', (report: Record<string, unknown>) => {
-      // DhcpServer already logged it once, in words; the event carries what it offers
-      emitBoot('dhcp.rogue', undefined, String(report.sourceIp ?? ''), () => report);
-    });
     dhcp.on('error', (err: Error) => this.deps.log?.warn(`DHCP: ${err.message}`));
-    dhcp.attach(this.sockets.get('dhcp') as never, this.sockets.get('proxy') as never, this.sockets.get('monitor') as never);
+    dhcp.attach(this.sockets.get('dhcp'), this.sockets.get('proxy'), this.sockets.get('monitor'));
     this.dhcp = dhcp;
   }
 
@@ -368,5 +372,7 @@ export class BootServer extends EventEmitter {
     this.audit = undefined;
     this.emit('state', this.state);
     this.removeAllListeners();
+    this.assets.removeAllListeners();
+    this.events.clear();
   }
 }

@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import { isIPv4 } from 'node:net';
-import type { BootServerConfig, DhcpMode } from './boot-server';
+import type { BootServerConfig, DhcpMode } from './types';
 import { NetbootError } from '../core/errors';
+import { wholeNumber } from '../core/settings';
 import { pickServerAddress } from '../net/interfaces';
 import { parseAllowlist } from '../net/allowlist';
 
@@ -63,13 +64,7 @@ function seconds(name: string, value: string | number | undefined): number | und
   return Number(t);
 }
 
-/** A whole number from `min` to `max` (node settings may be strings, e.g. from `${ENV}`); empty is undefined. */
-export function wholeNumber(name: string, v: string | number | undefined, min: number, max: number): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  const t = String(v).trim();
-  if (!/^\d+$/.test(t) || Number(t) < min || Number(t) > max) throw new NetbootError('validation', `${name}: "${t}" must be a whole number from ${min} to ${max}`, { field: name });
-  return Number(t);
-}
+export { wholeNumber } from '../core/settings';
 
 function rate(name: string, value: string | undefined): { burst: number; perSecond: number } | false | undefined {
   if (value === undefined) return undefined;

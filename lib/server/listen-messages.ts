@@ -1,4 +1,5 @@
-import type { ServerBootEvent, VirtualFileAnswer } from './boot-server';
+import type { VirtualFileAnswer } from './types';
+import { archCode, platformOf, previousName, type NetbootEvent } from '../events';
 import { NetbootError } from '../core/errors';
 import type { TftpRequest } from '../tftp';
 import type { BootOverride, ClientFacts } from '../dhcp';
@@ -7,8 +8,10 @@ import { isIPv4 } from 'node:net';
 /**
  * The msg contract of `netboot-listen`, as pure functions so it is table-tested without Node-RED.
  *
- * Output 1, boot events: `{ topic: '<type>', payload: { ...facts }, ip?, mac? }`, e.g. topic
- * `tftp.done` with `{ path, bytes, durationMs, rateBps, retransmits, blksize, windowsize }`.
+ * Output 1, boot events: `{ topic: '<type>', payload: <the event>, mac?, ip? }`, the event as the
+ * vocabulary defines it (docs/events.md), e.g. topic `tftp.done` with `{ type, ts, path, ip, port,
+ * bytes, durationMs, rateBps, retransmits, blksize, windowsize }`. `msg.mac` and `msg.payload.mac`
+ * are the same, on every output.
  * Output 2, file requests: `{ topic: 'tftp.file', payload: { path, rawPath, client, mode, options },
  * _netbootRequest: '<id>' }`. The flow answers by sending that msg (or any msg with the same
  * `_netbootRequest`) back into the node with one of:
@@ -29,8 +32,22 @@ export interface FileRequestMsg {
   _netbootRequest: string;
 }
 
-export function eventMessage(ev: ServerBootEvent): ListenEventMsg {
-  const msg: ListenEventMsg = { topic: ev.type, payload: { ...ev.data, ts: ev.ts } };
+/**
+ * Which names a node sends: `current` (the vocabulary), or `previous` for flows written before the
+ * vocabulary became one (one release): `tftp.request`, `tftp.aborted`, `log`, and a DHCP event's
+ * `archCode` and `platform` beside `arch`.
+ */
+export type EventNames = 'current' | 'previous';
+
+export function eventMessage(ev: NetbootEvent, names: EventNames = 'current'): ListenEventMsg {
+  const payload: Record<string, unknown> = { ...ev };
+  let topic: string = ev.type;
+  if (names === 'previous') {
+    topic = previousName(ev.type);
+    const arch = (ev as { arch?: string }).arch;
+    if (ev.type.startsWith('dhcp.') && arch) Object.assign(payload, { archCode: archCode(arch), platform: platformOf(arch) });
+  }
+  const msg: ListenEventMsg = { topic, payload };
   if (ev.ip) msg.ip = ev.ip;
   if (ev.mac) msg.mac = ev.mac;
   return msg;
@@ -59,14 +76,21 @@ export function readFileAnswer(msg: { payload?: unknown; filename?: unknown }): 
   throw new NetbootError('validation', `msg.payload must be a Buffer or a string for a file answer, got ${typeof p}`, { field: 'payload' });
 }
 
+/** The client's facts as DHCP sees them, with `arch` the vocabulary's name (`efi-x64`) and `archCode` its option 93 number. */
+export type DhcpDecidePayload = Omit<ClientFacts, 'arch' | 'archName'> & { arch: string; archCode?: number };
+
 export interface DhcpDecideMsg {
   topic: 'dhcp.decide';
-  payload: ClientFacts;
+  payload: DhcpDecidePayload | ClientFacts;
+  mac: string;
   _netbootRequest: string;
 }
 
-export function dhcpDecideMessage(id: string, facts: ClientFacts): DhcpDecideMsg {
-  return { topic: 'dhcp.decide', payload: { ...facts }, _netbootRequest: id };
+/** With `previous` names, the payload is ClientFacts as before (`arch` the option 93 number, `archName` the name). */
+export function dhcpDecideMessage(id: string, facts: ClientFacts, names: EventNames = 'current'): DhcpDecideMsg {
+  if (names === 'previous') return { topic: 'dhcp.decide', payload: { ...facts }, mac: facts.mac, _netbootRequest: id };
+  const { arch: code, archName, ...rest } = facts;
+  return { topic: 'dhcp.decide', payload: { ...rest, arch: archName, ...(code !== undefined ? { archCode: code } : {}) }, mac: facts.mac, _netbootRequest: id };
 }
 
 /**
@@ -93,6 +117,6 @@ export function readDhcpAnswer(msg: { payload?: unknown }): BootOverride | undef
 
 /** Events worth a message by default; progress only when asked for (it can be several per second). */
 export function wantEvent(type: string, withProgress: boolean): boolean {
-  if (type === 'tftp.progress') return withProgress;
+  if (type.endsWith('.progress')) return withProgress;
   return true;
 }

@@ -7,15 +7,6 @@ export type VirtualFileAnswer =
   | { kind: 'file'; path: string }
   | { kind: 'none' };
 
-/** A boot event as the server parts emit it (the metrics layer consumes these). */
-export interface ServerBootEvent {
-  type: string;
-  ts: number;
-  ip?: string;
-  mac?: string;
-  data: Record<string, unknown>;
-}
-
 export type DhcpMode = 'proxy' | 'full' | 'off';
 export type PortKey = 'dhcp' | 'proxy' | 'tftp' | 'monitor';
 

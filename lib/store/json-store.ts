@@ -141,6 +141,13 @@ export class JsonInventoryStore implements InventoryStore {
 
   private readonly listeners = new Set<(change: StoreChange) => void>();
 
+  private readonly eventListeners = new Set<(event: BootEvent) => void>();
+
+  onEvent(listener: (event: BootEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
   onChange(listener: (change: StoreChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -378,7 +385,15 @@ export class JsonInventoryStore implements InventoryStore {
     if (this.closed) throw new NetbootError('store_io', `inventory ${this.file} is closed`);
     const rec = { ...event, ts: event.ts ?? this.stamp() };
     if (rec.mac) rec.mac = normalizeMac(rec.mac);
-    return this.eventLog.append(rec);
+    const stored = await this.eventLog.append(rec);
+    for (const l of this.eventListeners) {
+      try {
+        l(stored);
+      } catch (err) {
+        this.log?.warn(`event listener: ${(err as Error).message}`);
+      }
+    }
+    return stored;
   }
 
   eventBytes(mac: string, type: string): number {

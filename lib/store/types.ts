@@ -103,6 +103,12 @@ export interface InventoryStore {
    */
   onChange(listener: (change: StoreChange) => void): () => void;
 
+  /**
+   * Calls `listener` with every event record once it is appended (durable as the log's writes
+   * are), so what the inventory records reaches the event bus (lib/events/translate.ts `fromStored`).
+   */
+  onEvent(listener: (event: BootEvent) => void): () => void;
+
   /** Resolves once everything written so far is on disk. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AssetServer, type AssetTransfer } from '../../lib/http/assets';
+import type { AssetTransfer } from '../../lib/http/assets';
 import type { NetbootServerNode } from '../shared/server-node';
+import { useServer } from '../shared/boot-input';
 import { wired, type Handler, type Node, type NodeDef, type RED } from '../shared/red';
 
 /**
@@ -26,15 +27,12 @@ export = function register(RED: RED): void {
     const route = `${url}/*`;
     const cfg = def.server ? (RED.nodes.getNode(def.server) as NetbootServerNode | null) : null;
     const boot = cfg?.bootServer;
-    const assets = boot ? new AssetServer({ root: boot.config.assetsRoot }) : undefined;
+    useServer(RED, node, def.server);
+    // the server's own asset server: its transfers reach the event bus the way TFTP's do
+    const assets = boot?.assets;
     if (!assets) node.status({ fill: 'red', shape: 'ring', text: RED._('netboot-assets.status.noServer') });
     else node.status({ fill: 'grey', shape: 'dot', text: RED._('netboot-assets.status.waiting', { url }) });
 
-    // the boot server's `boot` event feeds the metrics (ServerBootEvent shape, like the TFTP events)
-    assets?.on('http.start', (e: { ip: string; path: string; requestId: string }) => {
-      boot?.emit('http.start', e);
-      boot?.emit('boot', { type: 'http.start', ts: Date.now(), ip: e.ip, data: { path: e.path, requestId: e.requestId } });
-    });
     // The status shows the latest transfer, refreshed at most every STATUS_MS: at thousands of
     // requests a second, a translated status per request cost more than serving the file.
     let latest: AssetTransfer | undefined;
@@ -46,17 +44,15 @@ export = function register(RED: RED): void {
       shown = latest;
       node.status({ fill: 'green', shape: 'dot', text: RED._('netboot-assets.status.serving', { path: latest.path, ip: latest.ip, bytes: latest.bytes }) });
     };
-    assets?.on('http.done', (t: AssetTransfer) => {
-      boot?.emit('http.done', t);
-      const { ip, ...data } = t;
-      boot?.emit('boot', { type: 'http.done', ts: Date.now(), ip, data });
+    const onDone = (t: AssetTransfer) => {
       if (wired(node, 0)) node.send({ topic: 'http.done', payload: t });
       latest = t;
       if (!statusTimer) {
         showLatest();
         statusTimer = setTimeout(showLatest, STATUS_MS);
       }
-    });
+    };
+    assets?.on('http.done', onDone);
 
     const handler: Handler = (req, res) => {
       const r = req as unknown as IncomingMessage & { params: Record<string, string> };
@@ -80,7 +76,7 @@ export = function register(RED: RED): void {
         const r = stack[i].route;
         if (r && r.path === route && r.methods.get) stack.splice(i, 1);
       }
-      assets?.removeAllListeners();
+      assets?.off('http.done', onDone);
       if (statusTimer) clearTimeout(statusTimer);
       node.status({});
       done();

@@ -1,6 +1,6 @@
 import { checkIn, checkInAnswer, type CheckInResult } from '../../lib/policy/checkin';
 import type { FetchNote } from '../../lib/http/public-gate';
-import { bootServerOf, requestOf, runInput } from '../shared/boot-input';
+import { bootServerOf, requestOf, runInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 
 /** Input: machine facts (msg.req.query of `http in`, a DHCP event in msg.payload, or msg.filename of a Pi TFTP read). */
@@ -20,6 +20,7 @@ export = function register(RED: RED): void {
   function NetbootCheckin(this: Node, def: CheckinConfig): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    useServer(RED, node, def.server);
     node.on('input', (msg, send, done) => {
       runInput(node, msg, send, done, async () => {
         const server = bootServerOf(RED, def.server);

@@ -1,6 +1,6 @@
-import { enroll, enrollAnswer, parseEnrollBody } from '../../lib/policy/enroll';
+import { enroll, enrollAnswer, parseEnrollBody, recordEnrollment } from '../../lib/policy/enroll';
 import type { FetchNote } from '../../lib/http/public-gate';
-import { bootServerOf, requestOf, runInput } from '../shared/boot-input';
+import { bootServerOf, requestOf, runInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 
 /**
@@ -16,6 +16,7 @@ export = function register(RED: RED): void {
   function NetbootEnroll(this: Node, def: EnrollConfig): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    useServer(RED, node, def.server);
     node.on('input', (msg: NodeMessage, send, done) => {
       runInput(node, msg, send, done, async () => {
         const server = bootServerOf(RED, def.server);
@@ -26,19 +27,15 @@ export = function register(RED: RED): void {
         if (req) (req as { netbootAudit?: FetchNote }).netbootAudit = { mac: result.outcome === 'conflict' ? result.conflict.mac : result.device.mac };
         msg.statusCode = answer.statusCode;
         msg.payload = answer.payload;
-        const ip = req?.ip ? { ip: req.ip } : {};
+        await recordEnrollment(server.store, result, req?.ip);
         if (result.outcome === 'conflict') {
           const { conflict } = result;
-          await server.store.appendEvent({ type: 'enroll.conflict', mac: conflict.holder.mac, ...ip, message: `refused an enrolment from ${conflict.mac} carrying this device's ${conflict.fields.join(', ')}`, data: { from: conflict.mac, fields: conflict.fields } });
           msg.netboot = { ...((msg.netboot as object | undefined) ?? {}), conflict };
           node.status({ fill: 'yellow', shape: 'ring', text: RED._('netboot-enroll.status.conflict', { mac: conflict.mac }) });
           return [null, msg];
         }
         const { device } = result;
         if (result.outcome === 'created' && result.evicted.length) server.metrics?.prometheus.countEviction('device', result.evicted.length);
-        server.publish({ type: 'enroll', mac: device.mac, ip: req?.ip });
-        const message = result.outcome === 'created' ? 'enrolled' : result.changed.length ? `reported ${result.changed.join(', ')} differing from before` : 'inventory reported';
-        await server.store.appendEvent({ type: 'enroll', mac: device.mac, ...ip, message });
         msg.netboot = { ...((msg.netboot as object | undefined) ?? {}), device };
         node.status({ fill: 'green', shape: 'dot', text: RED._(result.created ? 'netboot-enroll.status.created' : 'netboot-enroll.status.updated', { mac: device.mac }) });
         return [msg, null];

@@ -1,7 +1,7 @@
 import { NetbootError } from '../../lib/core/errors';
 import { renderBootScript, SCRIPT_KINDS, targetContext, type BootContext, type ScriptKind } from '../../lib/policy/boot-script';
 import type { IpxeFailure } from '../../lib/render';
-import { bootServerOf, runInput } from '../shared/boot-input';
+import { bootServerOf, runInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 
 interface IpxeConfig extends NodeDef {
@@ -23,6 +23,7 @@ export = function register(RED: RED): void {
   function NetbootIpxe(this: Node, def: IpxeConfig): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    useServer(RED, node, def.server);
     node.on('input', (msg: IpxeInput, send, done) => {
       runInput(node, msg, send, done, async () => {
         const server = bootServerOf(RED, def.server);

@@ -1,28 +1,13 @@
-import * as path from 'node:path';
-import { wholeNumber } from '../../lib/server/config';
 import { NetbootError } from '../../lib/core/errors';
-import { IscsiService, runIscsiAction, type ChapConfig, type DaemonMode, type IscsiStatus, type SessionEvent } from '../../lib/iscsi';
+import { IscsiService, runIscsiAction, type IscsiStatus } from '../../lib/iscsi';
+import { resolveIscsiConfig, type IscsiCredentials, type RawIscsiConfig } from '../../lib/iscsi/config';
+import type { BootServer } from '../../lib/server/boot-server';
 import { runInput } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 import type { NetbootServerNode } from '../shared/server-node';
 
-interface IscsiDef extends NodeDef {
+interface IscsiDef extends NodeDef, RawIscsiConfig {
   server: string;
-  disksDir?: string;
-  listen?: string;
-  port?: string | number;
-  controlPort?: string | number;
-  daemon?: DaemonMode;
-  allow?: string;
-  stopOnClose?: boolean | string;
-}
-
-const MODES: readonly DaemonMode[] = ['auto', 'own', 'external', 'off'];
-
-function daemonMode(value: unknown): DaemonMode {
-  if (value === undefined || value === '') return 'auto';
-  if (typeof value === 'string' && (MODES as readonly string[]).includes(value)) return value as DaemonMode;
-  throw new NetbootError('validation', `daemon: "${String(value)}" is not one of ${MODES.join(', ')}`, { field: 'daemon' });
 }
 
 /**
@@ -35,56 +20,43 @@ export = function register(RED: RED): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const serverNode = RED.nodes.getNode(def.server) as NetbootServerNode | null;
-    const server = serverNode?.bootServer;
-    if (!server) {
+    if (!serverNode?.bootServer) {
       node.status({ fill: 'red', shape: 'ring', text: RED._('netboot-iscsi.status.noServer') });
       node.error(RED._('netboot-iscsi.errors.noServer'));
       return;
     }
-    const cred = node.credentials ?? {};
+    const owner = serverNode;
     let service: IscsiService | undefined;
-    const show = (s: IscsiStatus) => {
-      if (s.state === 'ready') node.status({ fill: s.busy.length || s.problems.length ? 'yellow' : 'green', shape: 'dot', text: RED._('netboot-iscsi.status.ready', { targets: s.targets, sessions: s.sessions, waiting: s.busy.length + s.problems.length }) });
-      else if (s.state === 'failed') node.status({ fill: 'red', shape: 'ring', text: (s.error ?? 'failed').slice(0, 80) });
-      else node.status({ fill: 'grey', shape: s.state === 'off' ? 'dot' : 'ring', text: RED._(`netboot-iscsi.status.${s.state}`) });
+    let detach: (() => void) | undefined;
+    const show = (st: IscsiStatus) => {
+      if (st.state === 'ready') node.status({ fill: st.busy.length || st.problems.length ? 'yellow' : 'green', shape: 'dot', text: RED._('netboot-iscsi.status.ready', { targets: st.targets, sessions: st.sessions, waiting: st.busy.length + st.problems.length }) });
+      else if (st.state === 'failed') node.status({ fill: 'red', shape: 'ring', text: (st.error ?? 'failed').slice(0, 80) });
+      else node.status({ fill: 'grey', shape: st.state === 'off' ? 'dot' : 'ring', text: RED._(`netboot-iscsi.status.${st.state}`) });
     };
-    // the service starts once the server's inventory is open
-    const attach = () => {
-      if (service || !server.store) return;
-      if (server.iscsi) {
-        node.status({ fill: 'red', shape: 'ring', text: RED._('netboot-iscsi.status.duplicate') });
-        return;
-      }
+    // the service starts once the server's inventory is open (the server calls `ready`)
+    const ready = (boot: BootServer) => {
+      if (service || !boot.store) return;
       try {
-        const chap: ChapConfig = {
-          ...(cred.chapUser || cred.chapPassword ? { incoming: { user: cred.chapUser ?? '', password: cred.chapPassword ?? '' } } : {}),
-          ...(cred.mutualUser || cred.mutualPassword ? { outgoing: { user: cred.mutualUser ?? '', password: cred.mutualPassword ?? '' } } : {}),
-        };
-        service = new IscsiService({
-          store: server.store, iqnPrefix: server.config.iqnPrefix, advertise: server.config.serverIp, stateDir: server.config.dataDir,
-          disksDir: path.resolve(server.config.dataDir, def.disksDir || 'disks'),
-          listen: def.listen || server.config.bind,
-          port: wholeNumber('port', def.port, 1, 65535) ?? 3260,
-          controlPort: wholeNumber('controlPort', def.controlPort, 0, 65535) ?? 0,
-          daemon: daemonMode(def.daemon),
-          allow: (def.allow ?? '').split(/[\s,]+/).filter(Boolean),
-          stopOnClose: def.stopOnClose === true || def.stopOnClose === 'true',
-          chap,
-          log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) },
-        });
+        const options = resolveIscsiConfig(def, boot.config, (node.credentials ?? {}) as IscsiCredentials);
+        service = new IscsiService({ ...options, store: boot.store, log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) } });
       } catch (err) {
         node.status({ fill: 'red', shape: 'ring', text: (err as Error).message.slice(0, 80) });
         node.error((err as Error).message);
         return;
       }
-      server.iscsi = service;
-      service.on('status', show);
       // logins and logouts feed the boot timeline (stage "iscsi") and the per-device disk figures
-      service.on('session', (e: SessionEvent) => server.publish({ type: e.type, target: e.target, ip: e.ip, mac: e.mac, ts: Date.now() }));
+      const attached = boot.attachIscsi(service);
+      if (!attached) {
+        service = undefined;
+        node.status({ fill: 'red', shape: 'ring', text: RED._('netboot-iscsi.status.duplicate') });
+        return;
+      }
+      detach = attached;
+      service.on('status', show);
       void service.start();
     };
-    server.on('state', attach);
-    attach();
+    const user = { id: node.id, ready };
+    owner.register(user);
 
     node.on('input', (msg: NodeMessage, send, done) => {
       runInput(node, msg, send, done, async () => {
@@ -98,11 +70,11 @@ export = function register(RED: RED): void {
 
     // deleted from the flow (not a redeploy): stop the tgtd we started, nothing would manage it any more
     node.on('close', (removed, done) => {
-      server.off('state', attach);
+      owner.deregister(user);
       const s = service;
       service = undefined;
+      detach?.();
       if (!s) return done();
-      if (server.iscsi === s) server.iscsi = undefined;
       s.close({ stopDaemon: removed === true }).catch((err: unknown) => node.error(String(err))).finally(() => {
         node.status({});
         done();

@@ -1,5 +1,5 @@
-import type { ServerBootEvent } from '../../lib/server/boot-server';
-import { dhcpDecideMessage, eventMessage, fileRequestMessage, readDhcpAnswer, readFileAnswer, wantEvent } from '../../lib/server/listen-messages';
+import type { NetbootEvent } from '../../lib/events';
+import { dhcpDecideMessage, eventMessage, fileRequestMessage, readDhcpAnswer, readFileAnswer, wantEvent, type EventNames } from '../../lib/server/listen-messages';
 import { wired, type Node, type NodeDef, type NodeMessage, type RED } from '../shared/red';
 import type { NetbootServerNode } from '../shared/server-node';
 
@@ -8,10 +8,12 @@ interface ListenDef extends NodeDef {
   progress?: boolean;
   askFlow?: boolean;
   decideDhcp?: boolean;
+  /** `current` (the vocabulary) for nodes made since it became one; absent on older nodes: `previous`. */
+  eventNames?: EventNames | '';
 }
 
 /**
- * netboot-listen: the boot events of the server's DHCP and TFTP parts on output 1, and the files
+ * netboot-listen: the boot server's events (the one bus, docs/events.md) on output 1, and the files
  * the TFTP server cannot find on disk, asked of the flow, on output 2 (answered on the input).
  */
 export = function register(RED: RED): void {
@@ -27,16 +29,17 @@ export = function register(RED: RED): void {
     const server = serverNode.bootServer;
     serverNode.register(node);
 
-    const onBoot = (ev: ServerBootEvent) => {
-      if (wantEvent(ev.type, def.progress === true)) node.send([eventMessage(ev) as NodeMessage, null]);
+    const names: EventNames = def.eventNames === 'current' ? 'current' : 'previous';
+    if (names === 'previous') node.warn(RED._('netboot-listen.errors.previousNames'));
+    const onEvent = (ev: NetbootEvent) => {
+      if (wantEvent(ev.type, def.progress === true)) node.send([eventMessage(ev, names) as NodeMessage, null]);
     };
-    // with no listener the server does not even build boot events, most of its per-packet work
-    if (wired(node, 0)) server?.on('boot', onBoot);
+    const unsubscribe = server && wired(node, 0) ? server.events.subscribe(onEvent) : undefined;
     if (server && def.askFlow !== false) {
       server.virtualFiles.setSender((id, req) => node.send([null, fileRequestMessage(id, req) as unknown as NodeMessage]));
     }
     if (server && def.decideDhcp === true) {
-      server.dhcpDecisions.setSender((id, facts) => node.send([null, dhcpDecideMessage(id, facts) as unknown as NodeMessage]));
+      server.dhcpDecisions.setSender((id, facts) => node.send([null, dhcpDecideMessage(id, facts, names) as unknown as NodeMessage]));
     }
 
     node.on('input', (msg, _send, done) => {
@@ -58,7 +61,7 @@ export = function register(RED: RED): void {
     });
 
     node.on('close', (_removed, done) => {
-      server?.off('boot', onBoot);
+      unsubscribe?.();
       server?.virtualFiles.setSender(undefined);
       server?.dhcpDecisions.setSender(undefined);
       serverNode.deregister(node, done);

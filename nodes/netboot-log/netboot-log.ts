@@ -1,5 +1,5 @@
 import { recordBootLog, recordLogUpload } from '../../lib/policy/boot-log';
-import { bootServerOf, requestOf, runInput } from '../shared/boot-input';
+import { bootServerOf, requestOf, runInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 
 /** Input: msg.req.query + msg.payload (line or file). Output: msg.payload {ok, seq}, msg.netboot.event. */
@@ -13,6 +13,7 @@ export = function register(RED: RED): void {
   function NetbootLog(this: Node, def: LogConfig): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    useServer(RED, node, def.server);
     node.on('input', (msg: NodeMessage, send, done) => {
       runInput(node, msg, send, done, async () => {
         const server = bootServerOf(RED, def.server);
@@ -22,10 +23,7 @@ export = function register(RED: RED): void {
         const event = def.mode === 'upload'
           ? await recordLogUpload(server.store, query, body, req?.ip)
           : await recordBootLog(server.store, query, body ?? (req ? undefined : msg.payload), req?.ip);
-        if (event.mac) {
-          const progress = (event.data as { progress?: number } | undefined)?.progress;
-          server.publish({ type: 'log', mac: event.mac, ip: req?.ip, level: 'info', line: `${event.message ?? ''}${progress !== undefined ? ` progress=${progress}` : ''}` });
-        }
+        // the stored record reaches the event bus through the inventory (BootServer wires store.onEvent)
         msg.statusCode = 200;
         msg.payload = { ok: true, seq: event.seq };
         msg.netboot = { ...((msg.netboot as object | undefined) ?? {}), event };

@@ -1,4 +1,5 @@
-import type { NetbootEvent } from '../../lib/metrics';
+import { previousName } from '../../lib/events';
+import { FleetFeed } from '../../lib/metrics/fleet-feed';
 import { wired, type Node, type NodeDef, type NodeMessage, type RED } from '../shared/red';
 import type { NetbootServerNode } from '../shared/server-node';
 
@@ -6,12 +7,9 @@ interface MetricsDef extends NodeDef {
   server: string;
   interval?: string | number;
   progress?: boolean;
+  /** `current` (the vocabulary) for nodes made since it became one; absent on older nodes: `previous`. */
+  eventNames?: 'current' | '';
 }
-
-/** Events that change what a device's metrics say: emit that device at once. */
-const CHANGES = new Set(['stage', 'stall', 'stall.cleared']);
-/** Device snapshots sent per turn of the event loop. */
-const SLICE = 200;
 
 /**
  * netboot-metrics: per-device figures (output 1, `topic` = MAC, plus `topic` "fleet" for the
@@ -28,74 +26,37 @@ export = function register(RED: RED): void {
       return;
     }
     const server = serverNode.bootServer;
+    // registered for its lifetime; its status is the fleet's, not the server's
+    const user = { id: node.id };
+    serverNode.register(user);
+    const previous = def.eventNames !== 'current';
+    if (previous) node.warn(RED._('netboot-metrics.errors.previousNames'));
+    const feed = new FleetFeed({
+      hub: () => server.metrics,
+      progress: def.progress === true,
+      wantsDevices: () => wired(node, 0),
+      wantsEvents: () => wired(node, 1),
+      device: (d) => node.send([{ topic: d.mac, payload: d } as NodeMessage, null]),
+      event: (e) => node.send([null, { topic: previous ? previousName(e.type) : e.type, payload: e } as unknown as NodeMessage]),
+      fleet: (summary) => {
+        if (wired(node, 0)) node.send([{ topic: 'fleet', payload: summary } as NodeMessage, null]);
+        node.status({ fill: summary.stalled ? 'yellow' : 'green', shape: 'dot', text: RED._('netboot-metrics.status.fleet', { ...summary }) });
+      },
+    });
+    const unsubscribe = server.events.subscribe((e) => feed.onEvent(e));
     const seconds = Math.max(1, Number(def.interval) || 5);
-    let unsubscribe: (() => void) | undefined;
-
-    let emitting: NodeJS.Immediate | undefined;
-    let closed = false;
-    const sendFleet = () => {
-      const summary = server.metrics?.summary();
-      if (!summary) return;
-      if (wired(node, 0)) node.send([{ topic: 'fleet', payload: summary } as NodeMessage, null]);
-      node.status({ fill: summary.stalled ? 'yellow' : 'green', shape: 'dot', text: RED._('netboot-metrics.status.fleet', { ...summary }) });
-    };
-    // Every device, then the fleet summary. A snapshot costs a few µs, so thousands of devices (a
-    // storm of distinct MACs) are sent SLICE at a time with the event loop free in between: one
-    // synchronous pass over 5000 devices held DHCP answers back by 30 ms or more.
-    const emitAll = () => {
-      const hub = server.metrics;
-      if (!hub || emitting || closed) return;
-      if (!wired(node, 0)) {
-        sendFleet();
-        return;
-      }
-      const macs = hub.devices.macs();
-      let i = 0;
-      const step = () => {
-        emitting = undefined;
-        if (closed) return;
-        for (const end = Math.min(macs.length, i + SLICE); i < end; i++) {
-          const d = hub.devices.get(macs[i]);
-          if (d) node.send([{ topic: d.mac, payload: d } as NodeMessage, null]);
-        }
-        if (i < macs.length) emitting = setImmediate(step);
-        else sendFleet();
-      };
-      step();
-    };
-    const onEvent = (e: NetbootEvent) => {
-      if (e.type.endsWith('.progress') && !def.progress) return;
-      if (wired(node, 1)) node.send([null, { topic: e.type, payload: e } as unknown as NodeMessage]);
-      if (CHANGES.has(e.type) && e.mac && wired(node, 0)) {
-        const d = server.metrics?.device(e.mac);
-        if (d) node.send([{ topic: d.mac, payload: d } as NodeMessage, null]);
-      }
-    };
-    // the hub appears once the server has started
-    const attach = () => {
-      if (unsubscribe || !server.metrics) return;
-      unsubscribe = server.metrics.bus.subscribe(onEvent);
-    };
-    server.on('state', attach);
-    attach();
-    const timer = setInterval(() => {
-      attach();
-      emitAll();
-    }, seconds * 1000);
+    const timer = setInterval(() => feed.emitAll(), seconds * 1000);
 
     node.on('input', (_msg, _send, done) => {
-      attach();
-      emitAll();
+      feed.emitAll();
       done();
     });
     node.on('close', (_removed, done) => {
-      closed = true;
-      if (emitting) clearImmediate(emitting);
+      feed.close();
       clearInterval(timer);
-      server.off('state', attach);
-      unsubscribe?.();
+      unsubscribe();
       node.status({});
-      done();
+      serverNode.deregister(user, done);
     });
   }
 

@@ -2,7 +2,7 @@ import { NetbootError } from '../../lib/core/errors';
 import type { BootContext } from '../../lib/policy/boot-script';
 import { renderPiFiles, type PiFiles } from '../../lib/policy/pi-files';
 import type { PiModel, PiPrefixMode } from '../../lib/render';
-import { bootServerOf, runInput } from '../shared/boot-input';
+import { bootServerOf, runInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 
 interface PiConfig extends NodeDef {
@@ -25,6 +25,7 @@ export = function register(RED: RED): void {
   function NetbootPi(this: Node, def: PiConfig): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    useServer(RED, node, def.server);
     node.on('input', (msg: PiInput, send, done) => {
       runInput(node, msg, send, done, async () => {
         const server = bootServerOf(RED, def.server);

@@ -14,14 +14,25 @@ export = function register(RED: RED): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const users = new Map<string, ServerUser>();
-    const refresh = () => users.forEach((u) => u.status(statusFor(RED, node.bootServer?.state, node.configError)));
+    /** Users already told that the inventory is open. */
+    const told = new Set<string>();
+    const tell = (u: ServerUser) => {
+      u.status?.(statusFor(RED, node.bootServer?.state, node.configError));
+      const server = node.bootServer;
+      if (u.ready && server?.store && !told.has(u.id)) {
+        told.add(u.id);
+        u.ready(server);
+      }
+    };
+    const refresh = () => users.forEach(tell);
 
     node.register = (user) => {
       users.set(user.id, user);
-      user.status(statusFor(RED, node.bootServer?.state, node.configError));
+      tell(user);
     };
     node.deregister = (user, done) => {
       users.delete(user.id);
+      told.delete(user.id);
       done?.();
     };
 

@@ -53,3 +53,15 @@ export function requestOf(msg: NodeMessage): HttpInRequest | undefined {
   const req = msg.req;
   return req && typeof req === 'object' ? (req as HttpInRequest) : undefined;
 }
+
+/**
+ * Registers a node with its netboot-server for the node's lifetime (the mqtt-broker pattern), for
+ * nodes that look the server up per message; deregisters on close. No server: nothing to do.
+ */
+export function useServer(RED: RED, node: Node, serverId: unknown): void {
+  const cfg = typeof serverId === 'string' && serverId ? (RED.nodes.getNode(serverId) as NetbootServerNode | null) : null;
+  if (!cfg?.register) return;
+  const user = { id: node.id };
+  cfg.register(user);
+  node.on('close', (_removed: boolean, done: () => void) => cfg.deregister(user, done));
+}

@@ -1,10 +1,15 @@
 import type { BootServer, BootServerState } from '../../lib/server/boot-server';
 import type { Node, NodeStatus, RED } from './red';
 
-/** A node that uses this server (netboot-listen and others) and shows its status. */
+/**
+ * A node that uses this server (the mqtt-broker pattern): it registers on start and deregisters on
+ * close. `status` shows the server's status (nodes with no status of their own); `ready` is called
+ * once the server's inventory is open (at once when it already is), e.g. to start the iSCSI service.
+ */
 export interface ServerUser {
   id: string;
-  status(s: NodeStatus): void;
+  status?(s: NodeStatus): void;
+  ready?(server: BootServer): void;
 }
 
 export interface NetbootServerNode extends Node {

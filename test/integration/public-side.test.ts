@@ -77,6 +77,9 @@ describe('anonymous requests never change what a known machine boots', () => {
     // the victim's history says who tried
     const events = (await (await api(`/devices/${VICTIM}/events`)).json()) as Array<{ type: string; data?: { from?: string } }>;
     expect(events.find((e) => e.type === 'enroll.conflict')?.data?.from).toBe('52:54:00:00:00:66');
+    // and so does its timeline, as a notice that moves no stage
+    const tl = (await (await api(`/devices/${VICTIM}/timeline`)).json()) as { notices: Array<{ type: string; message: string }>; boots: unknown[] };
+    expect(tl.notices.find((n) => n.type === 'enroll.conflict')?.message).toMatch(/^refused an enrolment from 52:54:00:00:00:66 carrying this device's /);
   });
 
   it('1: a Pi 4 claiming to be a Pi 5 keeps its model; the claim is only reported', async () => {
@@ -100,6 +103,8 @@ describe('anonymous requests never change what a known machine boots', () => {
     expect(dev).toMatchObject({ arch: 'x86_64', lastIp: '127.0.0.1', reported: { arch: 'i386' } });
     const events = (await (await api(`/devices/${VICTIM}/events`)).json()) as Array<{ type: string; message: string }>;
     expect(events.find((e) => e.type === 'facts.changed')?.message).toBe('arch changed from x86_64 to i386 (reported over HTTP)');
+    const tl = (await (await api(`/devices/${VICTIM}/timeline`)).json()) as { notices: Array<{ type: string; message: string }> };
+    expect(tl.notices.find((n) => n.type === 'facts.changed')?.message).toBe('arch changed from x86_64 to i386 (reported over HTTP)');
   });
 
   it('10: broadcast, multicast and all-zero MACs are refused with a clear error', async () => {

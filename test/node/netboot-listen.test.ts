@@ -128,11 +128,11 @@ describe('netboot-listen', () => {
       client.close();
     }
   });
-  it('builds no boot events while nothing is wired to output 1, and still answers and feeds the metrics', async () => {
+  it('does not subscribe to the event bus while nothing is wired to output 1, and the server still answers and feeds the metrics', async () => {
     await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], flow({}, '', []));
     const state = await started();
     const server = helper.getNode('srv').bootServer;
-    expect(server.listenerCount('boot')).toBe(0);
+    const unwired = server.events.subscriberCount;
     const client = dgram.createSocket('udp4');
     await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
     try {
@@ -149,6 +149,62 @@ describe('netboot-listen', () => {
     rmSync(dir, { recursive: true, force: true });
     await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], flow());
     await started();
-    expect(helper.getNode('srv').bootServer.listenerCount('boot')).toBe(1);
+    expect(helper.getNode('srv').bootServer.events.subscriberCount).toBe(unwired + 1);
+  });
+
+  it('sends the vocabulary\'s names; a node saved before it sends the previous names and warns', async () => {
+    const answer = 'msg.payload = null; return msg;';
+    const ask = async (listen: Record<string, unknown>) => {
+      // output 2 also goes to a helper node, which gets its own copy of each request
+      const nodes = flow({ decideDhcp: true, ...listen }, answer);
+      (nodes[1] as { wires: string[][] }).wires[1].push('asked');
+      nodes.push({ id: 'asked', type: 'helper' });
+      await helper.load([distNode('netboot-server'), distNode('netboot-listen'), functionNode], nodes);
+      const state = await started();
+      const events: Array<{ topic: string; mac?: string; payload: Record<string, unknown> }> = [];
+      helper.getNode('events').on('input', (msg: { topic: string; mac?: string; payload: Record<string, unknown> }) => events.push(msg));
+      const asked: Array<{ topic: string; mac?: string; payload: Record<string, unknown> }> = [];
+      helper.getNode('asked').on('input', (msg: { topic: string; mac?: string; payload: Record<string, unknown> }) => {
+        if (msg.topic === 'dhcp.decide') asked.push(msg);
+      });
+      await curlTftp(portOf(state, 'tftp'), 'undionly.kpxe');
+      const client = dgram.createSocket('udp4');
+      await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+      const reply = new Promise<Buffer>((resolve) => client.once('message', (m) => resolve(m)));
+      client.send(clientBytes({ mac: '52:54:00:aa:bb:03', type: 3, vendorClass: PXE_EFI_X64, arch: 7, serverId: '127.0.0.1' }), portOf(state, 'proxy'), '127.0.0.1');
+      await reply;
+      client.close();
+      await waitFor(() => events.some((e) => e.topic === 'dhcp.ack') && events.some((e) => e.topic === 'tftp.done'), 'events');
+      const warned = helper.log().args.some((a) => {
+        const m = a[0] as { level?: number; type?: string; msg?: unknown };
+        return m.type === 'netboot-listen' && m.level === 30 && String(m.msg).includes('previousNames');
+      });
+      return { events, decide: asked[0].payload, decideMac: asked[0].mac, warned };
+    };
+    const current = await ask({ eventNames: 'current' });
+    const topics = current.events.map((e) => e.topic);
+    expect(topics).toContain('tftp.start');
+    expect(topics).not.toContain('tftp.request');
+    const ack = current.events.find((e) => e.topic === 'dhcp.ack')!;
+    // one MAC, in msg.mac and payload.mac; one arch name, the option 93 number beside it only where DHCP carries one
+    expect(ack.mac).toBe('52:54:00:aa:bb:03');
+    expect(ack.payload.mac).toBe(ack.mac);
+    expect(ack.payload.arch).toBe('efi-x64');
+    expect(ack.payload).not.toHaveProperty('archCode');
+    expect(current.decide.arch).toBe('efi-x64');
+    expect(current.decide.archCode).toBe(7);
+    expect(current.decideMac).toBe('52:54:00:aa:bb:03');
+    expect(current.warned).toBe(false);
+    await helper.unload();
+    rmSync(dir, { recursive: true, force: true });
+
+    const previous = await ask({});
+    const old = previous.events.map((e) => e.topic);
+    expect(old).toContain('tftp.request');
+    expect(old).not.toContain('tftp.start');
+    expect(previous.events.find((e) => e.topic === 'dhcp.ack')!.payload.archCode).toBe(7);
+    expect(previous.decide.arch).toBe(7);
+    expect(previous.decide.archName).toBe('efi-x64');
+    expect(previous.warned).toBe(true);
   });
 });

@@ -98,10 +98,10 @@ describe('IP → MAC attribution', () => {
   it('rejects hostile input at the boundary', () => {
     const hub = new MetricsHub();
     expect(() => hub.publish({ type: 'nope' } as unknown as NetbootEvent)).toThrow(/unknown event type/);
-    expect(() => hub.publish({ type: 'log', line: 'x', mac: 'not-a-mac' })).toThrow(/invalid MAC/);
+    expect(() => hub.publish({ type: 'boot.log', line: 'x', mac: 'not-a-mac' })).toThrow(/invalid MAC/);
     expect(() => hub.publish({ type: 'tftp.done', path: 'x', bytes: -1 })).toThrow(/non-negative/);
     expect(() => hub.publish({ type: 'tftp.done', path: 'x', ts: Number.NaN })).toThrow(/ts/);
-    const long = hub.publish({ type: 'log', line: 'a'.repeat(10_000), level: 'shout' as 'info' })!;
+    const long = hub.publish({ type: 'boot.log', line: 'a'.repeat(10_000), level: 'shout' as 'info' })!;
     expect((long.event as { line: string }).line.length).toBeLessThan(4200);
     expect((long.event as { level?: string }).level).toBeUndefined();
     hub.close();

@@ -83,7 +83,7 @@ describe('device metrics', () => {
   it('lists what changed since the last look and keeps warnings as codes', () => {
     const dm = new DeviceMetrics();
     dm.observe({ type: 'tftp.abort', ts: T0, mac: MAC, ip: IP, path: 'ipxe.efi', reason: 'timeout', bytes: 10 });
-    dm.observe({ type: 'log', ts: T0, mac: '52:54:00:00:00:02', line: 'disk full', level: 'error' });
+    dm.observe({ type: 'boot.log', ts: T0, mac: '52:54:00:00:00:02', line: 'disk full', level: 'error' });
     expect(dm.takeChanged().sort()).toEqual(['52:54:00:00:00:02', MAC]);
     expect(dm.takeChanged()).toEqual([]);
     expect(dm.get(MAC, T0)!.warnings).toEqual(['tftp-abort:ipxe.efi']);

@@ -42,7 +42,7 @@ export function biosBoot(mac: string, ip: string): Step[] {
     [7100, { type: 'http.start', ip, path: '/boot/assets/debian/initrd.gz', size: 40_000_000 }],
     [11_000, { type: 'http.progress', ip, path: '/boot/assets/debian/initrd.gz', bytes: 20_000_000, size: 40_000_000 }],
     [15_000, { type: 'http.done', ip, path: '/boot/assets/debian/initrd.gz', bytes: 40_000_000, status: 200 }],
-    [20_000, { type: 'log', ip, line: 'installer: progress=50', level: 'info' }],
+    [20_000, { type: 'boot.log', ip, line: 'installer: progress=50', level: 'info' }],
     [30_000, { type: 'checkin', mac, ip, action: 'ready' }],
   ];
 }

@@ -86,7 +86,7 @@ function fakeTimers(): SseTimers & { fire(): void; active: number } {
 }
 
 const MAC = '52:54:00:12:34:56';
-const log = (n: number): NetbootEvent => ({ type: 'log', ts: 1000 + n, mac: MAC, line: `line ${n}` });
+const log = (n: number): NetbootEvent => ({ type: 'boot.log', ts: 1000 + n, mac: MAC, line: `line ${n}` });
 
 describe('SSE over a fake response', () => {
   it('writes the headers, replays the newest events, then streams new ones in order with ids', () => {
@@ -101,7 +101,7 @@ describe('SSE over a fake response', () => {
     bus.publish({ type: 'stall', ts: 5000, mac: MAC, stage: 'kernel', bootId: 1, quietMs: 180_000 });
     const evs = res.events();
     expect(evs.map((e) => e.id)).toEqual([3, 4, 5, 6, 7]);
-    expect(evs.map((e) => e.event)).toEqual(['log', 'log', 'log', 'log', 'stall']);
+    expect(evs.map((e) => e.event)).toEqual(['boot.log', 'boot.log', 'boot.log', 'boot.log', 'stall']);
     expect(evs[3].data).toEqual(log(6));
     expect(s.sent).toBe(5);
 

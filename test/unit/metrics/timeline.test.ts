@@ -88,7 +88,7 @@ describe('boot timeline', () => {
     ev(20, { type: 'dhcp.discover', isIpxe: false, clientClass: 'other' }); // the OS getting its address
     expect(tl.current(MAC)).toMatchObject({ stage: 'os', outcome: 'active' });
     expect(tl.tick(T0 + 10_000)).toEqual([]);
-    ev(20_000, { type: 'log', line: 'progress: 12%' });
+    ev(20_000, { type: 'boot.log', line: 'progress: 12%' });
     expect(tl.tick(T0 + 21_500).map((e) => e.type)).toEqual(['stall']);
   });
 
@@ -98,7 +98,7 @@ describe('boot timeline', () => {
     const seen = derived(hub);
     play(hub, clock, biosBoot(MAC, IP));
     // a late OS log after the boot finished neither revives it nor starts another
-    play(hub, clock, [[31_000, { type: 'log', mac: MAC, line: 'still here' }]]);
+    play(hub, clock, [[31_000, { type: 'boot.log', mac: MAC, line: 'still here' }]]);
     expect(hub.timelineOf(MAC)!.boots).toHaveLength(1);
 
     const second = T0 + 100_000;

@@ -1,7 +1,9 @@
 /**
- * The boot events the metrics layer understands: one discriminated union (by `type`) fed by the
- * DHCP and TFTP servers, the HTTP asset handler, the check-in/log endpoints, the iSCSI driver and
- * the policy. The metrics layer itself adds `stage` and `stall` / `stall.cleared`.
+ * The one vocabulary of boot events (docs/events.md lists it for users): a discriminated union (by
+ * `type`) fed by the DHCP, TFTP and HTTP asset servers (translated once, in translate.ts), the
+ * check-in and enrolment endpoints, the inventory's event log, the iSCSI driver and the policy. The
+ * metrics layer adds `stage` and `stall` / `stall.cleared`. netboot-listen, netboot-metrics, the
+ * timeline, the event log, the SSE stream and Prometheus all read the same events from one bus.
  *
  * Every event carries `ts` (milliseconds since the epoch), optionally the client's `mac`
  * (normalised `aa:bb:cc:dd:ee:ff`) and `ip`. An event without a MAC gets one from the IP → MAC
@@ -28,10 +30,10 @@ export interface EventBase {
   attributed?: Attributed;
 }
 
-export type DhcpEventType = 'dhcp.discover' | 'dhcp.offer' | 'dhcp.request' | 'dhcp.ack';
+export type DhcpEventType = 'dhcp.discover' | 'dhcp.offer' | 'dhcp.request' | 'dhcp.ack' | 'dhcp.nak' | 'dhcp.release' | 'dhcp.decline' | 'dhcp.inform';
 export interface DhcpEvent extends EventBase {
   type: DhcpEventType;
-  /** Architecture name (`bios`, `efi-x86_64`, ...), as the classifier names it. */
+  /** Architecture as option 93 names it (`bios`, `efi-x64`, ...; see arch.ts for the derived forms). */
   arch?: string;
   /** `PXEClient`, `HTTPClient` or `other` (a client that does not net-boot, e.g. an OS). */
   clientClass?: string;
@@ -45,11 +47,28 @@ export interface DhcpEvent extends EventBase {
   ciaddr?: string;
   /** Option 50 (request). */
   requestedIp?: string;
+  /** Raspberry Pi facts when the client is one (model, serial, how we know). */
+  pi?: { model: string; via: string; serial?: string };
+  /** Which of our sockets got it: `dhcp` (67) or `boot` (proxyDHCP 4011). */
+  via?: string;
+  /** The boot file and next-server we answered with (offer, ack). */
+  file?: string;
+  siaddr?: string;
+}
+
+/** DHCP traffic that is not a client's boot: ignored packets, malformed ones, another DHCP server seen. */
+export interface DhcpNoticeEvent extends EventBase {
+  type: 'dhcp.ignored' | 'dhcp.malformed' | 'dhcp.rogue';
+  reason?: string;
+  detail?: string;
+  /** dhcp.rogue: what the other server offers. */
+  server?: string;
+  offers?: Record<string, unknown>;
 }
 
 export type Direction = 'read' | 'write';
 
-export type TftpEventType = 'tftp.start' | 'tftp.progress' | 'tftp.done' | 'tftp.abort' | 'tftp.probe' | 'tftp.notfound';
+export type TftpEventType = 'tftp.start' | 'tftp.oack' | 'tftp.progress' | 'tftp.done' | 'tftp.abort' | 'tftp.probe' | 'tftp.notfound' | 'tftp.refused' | 'tftp.malformed';
 export interface TftpEvent extends EventBase {
   type: TftpEventType;
   path: string;
@@ -63,6 +82,16 @@ export interface TftpEvent extends EventBase {
   /** `read` (we send, the default) or `write` (the client uploads). */
   direction?: Direction;
   reason?: string;
+  /** done: the transfer's figures. */
+  rateBps?: number;
+  retransmits?: number;
+  timeouts?: number;
+  blksize?: number;
+  windowsize?: number;
+  /** oack: the options agreed; start: the options asked for. */
+  options?: Record<string, string>;
+  /** refused: the TFTP error code sent. */
+  code?: number;
 }
 
 export type HttpEventType = 'http.start' | 'http.progress' | 'http.done';
@@ -89,13 +118,34 @@ export interface CheckinEvent extends EventBase {
 export interface EnrollEvent extends EventBase {
   type: 'enroll';
   hostname?: string;
+  message?: string;
+}
+
+/**
+ * What the inventory records about a known machine that the machine did not decide: facts it
+ * reported that differ from before, an enrolment refused because it carried this machine's
+ * identifiers, the machine removed by the growth cap. Shown on the machine's timeline as notices.
+ */
+export interface RecordEvent extends EventBase {
+  type: 'facts.changed' | 'enroll.conflict' | 'device.evicted';
+  mac: string;
+  message?: string;
+  /** facts.changed: what changed, `{ arch: { from, to } }`. */
+  changes?: Record<string, { from?: unknown; to?: unknown }>;
+  /** enroll.conflict: the MAC that asked, and which of this machine's identifiers it carried. */
+  from?: string;
+  fields?: string[];
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** A progress line from a booting or installing machine (`boot.log`), or a whole uploaded log (`boot.log_upload`, its text stays in the store). */
 export interface LogEvent extends EventBase {
-  type: 'log';
+  type: 'boot.log' | 'boot.log_upload';
   line: string;
   level?: LogLevel;
+  /** boot.log_upload: the file's name and size. */
+  name?: string;
+  bytes?: number;
 }
 
 export interface IscsiEvent extends EventBase {
@@ -141,10 +191,12 @@ export interface StageEvent extends EventBase {
 
 export type NetbootEvent =
   | DhcpEvent
+  | DhcpNoticeEvent
   | TftpEvent
   | HttpEvent
   | CheckinEvent
   | EnrollEvent
+  | RecordEvent
   | LogEvent
   | IscsiEvent
   | DecisionEvent
@@ -156,14 +208,87 @@ export type NetbootEventType = NetbootEvent['type'];
 /** An event as a publisher hands it in: `ts` defaults to the hub's clock. */
 export type NetbootEventInput = NetbootEvent extends infer E ? (E extends NetbootEvent ? Omit<E, 'ts'> & { ts?: number } : never) : never;
 
-export const EVENT_TYPES: readonly NetbootEventType[] = [
-  'dhcp.discover', 'dhcp.offer', 'dhcp.request', 'dhcp.ack',
-  'tftp.start', 'tftp.progress', 'tftp.done', 'tftp.abort', 'tftp.probe', 'tftp.notfound',
-  'http.start', 'http.progress', 'http.done',
-  'checkin', 'enroll', 'log', 'iscsi.login', 'iscsi.logout', 'iscsi.stats', 'decision',
-  'stall', 'stall.cleared', 'stage',
-];
+/**
+ * How an event is used, besides reaching every subscriber of the bus:
+ * - `activity`: something a machine did in its boot; feeds its timeline stages, figures and Prometheus.
+ * - `protocol`: protocol detail for flows and the event stream (ignored or malformed packets, option
+ *   negotiation, refusals); not a machine's progress.
+ * - `record`: what the inventory recorded about a known machine; a notice on its timeline.
+ * - `derived`: made by the metrics layer from the others (stages, stalls).
+ */
+export type EventGroup = 'activity' | 'protocol' | 'record' | 'derived';
+
+/** Every event type, its group and the boot stage it points at (docs/events.md is checked against this table). */
+export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; stage: string }>> = {
+  'dhcp.discover': { group: 'activity', stage: 'dhcp (firmware) or ipxe (iPXE); os for a non-PXE client after its kernel' },
+  'dhcp.offer': { group: 'activity', stage: 'as dhcp.discover' },
+  'dhcp.request': { group: 'activity', stage: 'as dhcp.discover' },
+  'dhcp.ack': { group: 'activity', stage: 'as dhcp.discover' },
+  'dhcp.nak': { group: 'protocol', stage: '-' },
+  'dhcp.release': { group: 'protocol', stage: '-' },
+  'dhcp.decline': { group: 'protocol', stage: '-' },
+  'dhcp.inform': { group: 'protocol', stage: '-' },
+  'dhcp.ignored': { group: 'protocol', stage: '-' },
+  'dhcp.malformed': { group: 'protocol', stage: '-' },
+  'dhcp.rogue': { group: 'protocol', stage: '-' },
+  'tftp.start': { group: 'activity', stage: 'by file name: firmware-tftp, script or kernel' },
+  'tftp.oack': { group: 'protocol', stage: '-' },
+  'tftp.progress': { group: 'activity', stage: 'as tftp.start' },
+  'tftp.done': { group: 'activity', stage: 'as tftp.start' },
+  'tftp.abort': { group: 'activity', stage: '-' },
+  'tftp.probe': { group: 'activity', stage: '-' },
+  'tftp.notfound': { group: 'activity', stage: '-' },
+  'tftp.refused': { group: 'protocol', stage: '-' },
+  'tftp.malformed': { group: 'protocol', stage: '-' },
+  'http.start': { group: 'activity', stage: 'by file name: firmware-tftp, script or kernel' },
+  'http.progress': { group: 'activity', stage: 'as http.start' },
+  'http.done': { group: 'activity', stage: 'as http.start' },
+  checkin: { group: 'activity', stage: 'script (from iPXE) or os (from the booted system)' },
+  decision: { group: 'activity', stage: '-' },
+  enroll: { group: 'activity', stage: 'os' },
+  'boot.log': { group: 'activity', stage: 'os' },
+  'boot.log_upload': { group: 'activity', stage: 'os' },
+  'iscsi.login': { group: 'activity', stage: 'iscsi' },
+  'iscsi.logout': { group: 'activity', stage: '-' },
+  'iscsi.stats': { group: 'activity', stage: '-' },
+  'facts.changed': { group: 'record', stage: '-' },
+  'enroll.conflict': { group: 'record', stage: '-' },
+  'device.evicted': { group: 'record', stage: '-' },
+  stage: { group: 'derived', stage: '-' },
+  stall: { group: 'derived', stage: '-' },
+  'stall.cleared': { group: 'derived', stage: '-' },
+};
+
+export const EVENT_TYPES: readonly NetbootEventType[] = Object.keys(VOCABULARY) as NetbootEventType[];
 const KNOWN = new Set<string>(EVENT_TYPES);
+
+/**
+ * Names that changed when the vocabulary became one; flows may still test for them for one release
+ * (netboot-listen and netboot-metrics send them when the node is set to the previous names).
+ */
+export const DEPRECATED_NAMES: Readonly<Record<string, NetbootEventType>> = {
+  'tftp.request': 'tftp.start',
+  'tftp.aborted': 'tftp.abort',
+  log: 'boot.log',
+};
+export const PREVIOUS_NAME: Readonly<Partial<Record<NetbootEventType, string>>> = Object.fromEntries(
+  Object.entries(DEPRECATED_NAMES).map(([old, current]) => [current, old]),
+);
+
+/**
+ * Types the inventory writes to its event log itself (the policy stores them, then the store's
+ * `onEvent` puts them on the bus), so the bus's own writer must not store them again.
+ */
+export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted']);
+
+export function groupOf(type: string): EventGroup | undefined {
+  return (VOCABULARY as Record<string, { group: EventGroup }>)[type]?.group;
+}
+
+/** Events of a machine's boot: they feed its timeline stages, its figures and the counters. */
+export function isActivityEvent(e: NetbootEvent): boolean {
+  return groupOf(e.type) === 'activity';
+}
 
 export function isTransferEvent(e: NetbootEvent): e is TftpEvent | HttpEvent {
   return e.type.startsWith('tftp.') || e.type.startsWith('http.');
@@ -203,8 +328,9 @@ function oneOf(out: Record<string, unknown>, field: string, allowed: readonly st
 const TEXT_FIELDS: Record<string, number> = {
   path: MAX_PATH, line: MAX_TEXT, target: 256, action: 64, profile: 128, image: 128, reason: 256, arch: 32,
   clientClass: 32, hostname: 253, uuid: 64, yiaddr: 64, ciaddr: 64, requestedIp: 64, requestId: 64, ip: 64,
+  message: 512, detail: MAX_TEXT, from: 64, name: 128, via: 16, file: 255, siaddr: 64, server: 64,
 };
-const COUNT_FIELDS = ['bytes', 'size', 'durationMs', 'readBytes', 'writeBytes', 'port', 'status', 'xid', 'quietMs', 'bootDurationMs'];
+const COUNT_FIELDS = ['bytes', 'size', 'durationMs', 'readBytes', 'writeBytes', 'port', 'status', 'xid', 'quietMs', 'bootDurationMs', 'rateBps', 'retransmits', 'timeouts', 'blksize', 'windowsize', 'code'];
 
 /**
  * Checks an event at the boundary and returns a clean copy: known type, finite `ts`, MAC
@@ -246,8 +372,9 @@ export function normalizeEvent(input: NetbootEventInput | NetbootEvent, now: num
   if ((type.startsWith('tftp.') || type.startsWith('http.')) && typeof out.path !== 'string') {
     throw new NetbootError('validation', `${type} event: path is required`, { type });
   }
-  if (type === 'log' && typeof out.line !== 'string') throw new NetbootError('validation', 'log event: line is required', { type });
-  if (type.startsWith('dhcp.')) out.isIpxe = out.isIpxe === true;
+  if ((type === 'boot.log' || type === 'boot.log_upload') && typeof out.line !== 'string') throw new NetbootError('validation', `${type} event: line is required`, { type });
+  if (groupOf(type) === 'record' && typeof out.mac !== 'string') throw new NetbootError('validation', `${type} event: mac is required`, { type });
+  if (VOCABULARY[type as NetbootEventType].group === 'activity' && type.startsWith('dhcp.')) out.isIpxe = out.isIpxe === true;
   oneOf(out, 'direction', ['read', 'write']);
   oneOf(out, 'origin', ['ipxe', 'os']);
   oneOf(out, 'level', ['debug', 'info', 'warn', 'error']);
@@ -272,19 +399,22 @@ export function toBootEventRecord(e: NetbootEvent): { type: string; ts: string; 
 /** A short human line for logs and the store. */
 export function describeEvent(e: NetbootEvent): string {
   switch (e.type) {
-    case 'dhcp.discover':
-    case 'dhcp.offer':
-    case 'dhcp.request':
-    case 'dhcp.ack':
+    case 'dhcp.discover': case 'dhcp.offer': case 'dhcp.request': case 'dhcp.ack':
+    case 'dhcp.nak': case 'dhcp.release': case 'dhcp.decline': case 'dhcp.inform':
       return `${e.type.slice(5)} ${e.arch ?? ''}${e.isIpxe ? ' (iPXE)' : ''}`.trim();
-    case 'tftp.start': case 'tftp.progress': case 'tftp.done': case 'tftp.abort': case 'tftp.probe': case 'tftp.notfound':
+    case 'dhcp.ignored': case 'dhcp.malformed': case 'dhcp.rogue':
+      return `${e.type}${e.reason ? ` ${e.reason}` : ''}${e.server ? ` from ${e.server}` : ''}`;
+    case 'tftp.start': case 'tftp.oack': case 'tftp.progress': case 'tftp.done': case 'tftp.abort': case 'tftp.probe': case 'tftp.notfound':
+    case 'tftp.refused': case 'tftp.malformed':
     case 'http.start': case 'http.progress': case 'http.done':
       return `${e.type} ${e.path}${e.bytes !== undefined ? ` ${e.bytes} B` : ''}`;
     case 'checkin':
       return `check-in${e.action ? ` ${e.action}` : ''}`;
     case 'enroll':
-      return `enroll${e.hostname ? ` ${e.hostname}` : ''}`;
-    case 'log':
+      return e.message ?? `enroll${e.hostname ? ` ${e.hostname}` : ''}`;
+    case 'facts.changed': case 'enroll.conflict': case 'device.evicted':
+      return e.message ?? e.type;
+    case 'boot.log': case 'boot.log_upload':
       return e.line;
     case 'iscsi.login': case 'iscsi.logout': case 'iscsi.stats':
       return `${e.type} ${e.target}`;

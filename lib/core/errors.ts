@@ -1,7 +1,6 @@
 /**
- * Typed errors for the whole package. `code` is stable and machine-readable, `i18nKey` names the
- * locale string a node shows, and `details` carries the facts (field, port, path...) that make the
- * message useful. Messages wrap context from the inside out: "parsing option 93 from aa:..: length 3, want 2".
+ * Typed errors for the whole package. `code` is stable and machine-readable, and `details` carries
+ * the facts (field, port, path...) that make the message useful. Messages wrap context from the inside out: "parsing option 93 from aa:..: length 3, want 2".
  */
 export type NetbootErrorCode =
   | 'invalid_mac'
@@ -21,14 +20,12 @@ export type NetbootErrorCode =
 
 export class NetbootError extends Error {
   readonly code: NetbootErrorCode;
-  readonly i18nKey: string;
   readonly details: Record<string, unknown>;
 
   constructor(code: NetbootErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'NetbootError';
     this.code = code;
-    this.i18nKey = `errors.${code}`;
     this.details = details;
   }
 

@@ -16,14 +16,15 @@
  *   entry to unicast to a client without an address, so non-broadcast-flag clients get a broadcast).
  *   With `broadcast: 'directed'` the subnet broadcast of the chosen interface replaces 255.255.255.255.
  *
- * The `decide` hook: before a boot answer goes out, the server emits `decide` (facts, respond) and
- * calls `options.decide(facts)`. The first answer wins; `undefined` means "the default". If nothing
- * answers within `deadlineMs` (default 300 ms) the default answer is sent.
+ * The `decide` hook (the boot policy's seam, lib/policy/booter.ts): before a boot answer goes out the
+ * server calls `options.decide(facts, signal)`; `undefined` means "the default". The deadline
+ * (`deadlineMs`, default 300 ms) is kept here, by one timer: past it the default answer is sent, the
+ * signal is aborted (so whoever was asked can drop the question) and a late answer is ignored.
  *
  * Events: discover, request, release, decline, inform (received, `{ facts, rinfo, via }`);
  * offer, ack, nak (sent, `{ facts, reply, destination, boot }`); ignored (`{ reason, facts, detail }`,
  * reasons: not-pxe, other-server, rate-limited, mode-off, no-lease, skipped, ...); malformed
- * (`{ error, rinfo, count }`); rogue (`RogueReport`); decide; deadline; error (only when listened to).
+ * (`{ error, rinfo, count }`); rogue (`RogueReport`); deadline; error (only when listened to).
  */
 import { EventEmitter } from 'node:events';
 import type { RemoteInfo } from 'node:dgram';
@@ -86,7 +87,8 @@ export interface DhcpServerOptions {
   defaultInterface?: string;
   boot?: BootConfigInput;
   serverName?: string;
-  decide?: (facts: ClientFacts) => Promise<BootOverride | undefined>;
+  /** What this machine gets, asked before each boot answer; `signal` aborts at the deadline. */
+  decide?: (facts: ClientFacts, signal: AbortSignal) => Promise<BootOverride | undefined>;
   deadlineMs?: number;
   /** Per-MAC and per-source token buckets; `false` turns one off. Sources 0.0.0.0 and relayed packets (giaddr set) are not limited per source. */
   rateLimit?: { perMac?: RateLimitConfig | false; perSource?: RateLimitConfig | false };
@@ -419,15 +421,16 @@ export class DhcpServer extends EventEmitter {
   }
 
   private runDecide(facts: ClientFacts): Promise<{ override?: BootOverride; how: 'hook' | 'deadline' | 'default' }> {
-    const listening = this.listenerCount('decide') > 0;
     const hook = this.options.decide;
-    if (!listening && !hook) return Promise.resolve({ how: 'default' });
+    if (!hook) return Promise.resolve({ how: 'default' });
     return new Promise((resolve) => {
+      const deadline = new AbortController();
       let done = false;
       const expire = () => {
         this.pending.delete(timer);
         if (done) return;
         done = true;
+        deadline.abort();
         this.emit('deadline', { facts, deadlineMs: this.deadlineMs });
         resolve({ how: 'deadline' });
       };
@@ -440,19 +443,16 @@ export class DhcpServer extends EventEmitter {
         this.pending.delete(timer);
         resolve({ override: override ?? undefined, how: 'hook' });
       };
-      if (listening) this.emit('decide', facts, (override?: BootOverride) => finish(override));
-      if (hook) {
-        let pending: Promise<BootOverride | undefined>;
-        try {
-          pending = Promise.resolve(hook(facts));
-        } catch (err) {
-          pending = Promise.reject(err);
-        }
-        pending.then(finish, (err: unknown) => {
-          this.fail(`decide hook for ${facts.mac}`, err);
-          finish(undefined);
-        });
+      let answer: Promise<BootOverride | undefined>;
+      try {
+        answer = Promise.resolve(hook(facts, deadline.signal));
+      } catch (err) {
+        answer = Promise.reject(err);
       }
+      answer.then(finish, (err: unknown) => {
+        this.fail(`decide hook for ${facts.mac}`, err);
+        finish(undefined);
+      });
     });
   }
 }

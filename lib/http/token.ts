@@ -16,3 +16,22 @@ export function tokenMatches(given: unknown, want: string | undefined): boolean 
 export function bearerOf(header: unknown): string {
   return typeof header === 'string' && /^Bearer /i.test(header) ? header.slice(7).trim() : '';
 }
+
+/** What the public `/metrics` endpoint answers, decided without Express. */
+export type MetricsAnswer =
+  | { kind: 'pass' }
+  | { kind: 'unauthorized'; status: 401; headers: Record<string, string>; body: { error: { code: 'unauthorized'; message: string } } }
+  | { kind: 'metrics' };
+
+/**
+ * Prometheus scrapes without a browser login: `/metrics` on the public side answers only with the
+ * bearer token stored in the netboot-server node's credentials. Without a configured token the path
+ * is not ours (`pass`), so a user's own `[http in] /metrics` still answers.
+ */
+export function publicMetricsAnswer(configuredToken: string | undefined, authorization: unknown): MetricsAnswer {
+  if (!configuredToken) return { kind: 'pass' };
+  if (!tokenMatches(bearerOf(authorization), configuredToken)) {
+    return { kind: 'unauthorized', status: 401, headers: { 'WWW-Authenticate': 'Bearer' }, body: { error: { code: 'unauthorized', message: 'bearer token required' } } };
+  }
+  return { kind: 'metrics' };
+}

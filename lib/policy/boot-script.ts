@@ -292,3 +292,51 @@ export async function targetContext(store: Pick<InventoryStore, 'profiles' | 'im
   const image = ctx.decision.profileId === profile.id ? ctx.image : undefined;
   return { ctx: { ...ctx, profile, image, decision: { ...ctx.decision, action: 'boot_profile', profileId: profile.id } }, kind: 'auto' };
 }
+
+/** What netboot-ipxe is asked for: the check-in's context and script, a script name, and the node's setting. */
+export interface ScriptRequest {
+  /** msg.netboot from netboot-checkin (with an optional `script` kind). */
+  netboot?: (BootContext & { script?: ScriptKind }) | { script?: ScriptKind };
+  /** msg.profile: a script name from the URL, `/boot/<name>.ipxe`. */
+  profile?: unknown;
+  /** The node's "script" setting. */
+  nodeScript?: ScriptKind;
+}
+
+/** The context of a request that has none (no check-in): an anonymous machine, shown the menu. */
+export const ANONYMOUS_CONTEXT: BootContext = { decision: { action: 'show_menu', output: 3, known: false, source: 'none', anonymous: true }, facts: { deviceType: 'other' }, params: {} };
+
+/** Kinds that need no check-in context: they are the same for every machine. */
+const CONTEXT_FREE: readonly ScriptKind[] = ['identify', 'menu', 'retry', 'winpeshl', 'register'];
+
+/**
+ * Which script, for which context. Precedence: the check-in's `script`, then the script a name
+ * selects (`/boot/debian.ipxe` → that profile), then the node's setting, then `auto`.
+ */
+export async function resolveScriptRequest(store: Pick<InventoryStore, 'profiles' | 'images'>, req: ScriptRequest): Promise<{ kind: ScriptKind; ctx: BootContext }> {
+  let kind: ScriptKind | undefined = req.netboot?.script;
+  let ctx: BootContext | undefined = req.netboot && 'decision' in req.netboot && req.netboot.decision ? req.netboot : undefined;
+  if (typeof req.profile === 'string' && req.profile !== '') {
+    const target = await targetContext(store, ctx ?? ANONYMOUS_CONTEXT, req.profile);
+    ctx = target.ctx;
+    kind ??= target.kind;
+  }
+  kind ??= req.nodeScript ?? 'auto';
+  if (!(SCRIPT_KINDS as readonly string[]).includes(kind)) throw new NetbootError('validation', `field "script": "${String(kind)}" is not one of ${SCRIPT_KINDS.join(', ')}`, { field: 'script' });
+  if (!ctx) {
+    if (!CONTEXT_FREE.includes(kind)) throw new NetbootError('validation', 'field "netboot": msg.netboot from a netboot-checkin node is needed for this script', { field: 'netboot' });
+    ctx = ANONYMOUS_CONTEXT;
+  }
+  return { kind, ctx };
+}
+
+/** The script's options from the inventory: menu settings, and every profile and image when a menu is shown. */
+export async function scriptOptionsFrom(store: Pick<InventoryStore, 'profiles' | 'images' | 'getSettings'>, kind: ScriptKind, ctx: BootContext): Promise<Pick<ScriptOptions, 'menuTimeoutMs' | 'menuDefault' | 'profiles' | 'images'>> {
+  const settings = await store.getSettings();
+  const needsMenu = kind === 'menu' || kind === 'register' || (kind === 'auto' && ctx.decision.action === 'show_menu');
+  return {
+    menuTimeoutMs: settings.menuTimeoutMs,
+    menuDefault: settings.menuDefault,
+    ...(needsMenu ? { profiles: (await store.profiles.list({ limit: 1000 })).items, images: (await store.images.list({ limit: 1000 })).items } : {}),
+  };
+}

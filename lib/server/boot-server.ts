@@ -1,7 +1,8 @@
 import type { IscsiService } from '../iscsi/service';
 import type * as dgram from 'node:dgram';
-import type { BootServerConfig, BootServerDeps, BootServerState, PortKey, PortState, VirtualFileAnswer } from './types';
+import type { BootServerConfig, BootServerDeps, BootServerState, PortKey, PortState } from './types';
 export type * from './types';
+export type { VirtualFileAnswer } from '../policy/booter';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -10,13 +11,13 @@ import { oncePerSource, parseAllowlist } from '../net/allowlist';
 import { NetbootError } from '../core/errors';
 import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from '../net/bind';
 import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from '../store';
-import { FlowRequests } from './flow-requests';
-import { DhcpServer, JsonFileLeaseStore, LeasePool, type BootOverride, type ClientFacts } from '../dhcp';
+import { FlowBooter } from '../policy/booter';
+import { DhcpServer, JsonFileLeaseStore, LeasePool } from '../dhcp';
 import { ipv4Interfaces, replyAddressFor } from '../net/interfaces';
 import { defaultPersist, MetricsHub } from '../metrics';
 import { EventBus, fromStored, wireDhcp, wireHttp, wireTftp, type NetbootEvent, type NetbootEventInput } from '../events';
 import { AssetServer } from '../http/assets';
-import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer, type TftpRequest, type TftpResolver } from '../tftp';
+import { chainResolvers, createStaticResolver, TftpServer } from '../tftp';
 
 /** Boot events the inventory's history keeps (see startMetrics). */
 const KEPT = new Set(['stage', 'stall', 'stall.cleared', 'checkin', 'dhcp.request', 'dhcp.ack', 'tftp.abort', 'tftp.notfound', 'iscsi.login', 'iscsi.logout', 'decision']);
@@ -64,10 +65,8 @@ export class BootServer extends EventEmitter {
   /** The DHCP / proxyDHCP server, once its sockets are bound. */
   dhcp?: DhcpServer;
   private iscsiService?: IscsiService;
-  /** DHCP boot answers the flow may override within the deadline (netboot-listen, output 2). */
-  readonly dhcpDecisions = new FlowRequests<ClientFacts, BootOverride>('dhcp:');
-  /** Files the TFTP server does not have are asked of the flow (netboot-listen) through this. */
-  readonly virtualFiles = new FlowRequests<TftpRequest, VirtualFileAnswer>('tftp:');
+  /** What each machine gets: DHCP, TFTP and HTTP check-ins all ask it (lib/policy/booter.ts). */
+  readonly booter: FlowBooter;
 
   /** The allowlist check for TFTP and DHCP (undefined: everyone), counting and logging refusals. */
   private readonly allow?: (where: 'tftp' | 'dhcp') => (address: string) => boolean;
@@ -78,6 +77,7 @@ export class BootServer extends EventEmitter {
     this.deps = deps;
     this.events = new EventBus<NetbootEvent>({ capacity: 1000, onError: (err: unknown) => deps.log?.warn(`event subscriber: ${(err as Error).message ?? String(err)}`) });
     this.assets = new AssetServer({ root: config.assetsRoot });
+    this.booter = new FlowBooter({ store: () => this.store, assetsRoot: config.assetsRoot, fileDeadlineMs: config.tftp?.virtualFileTimeoutMs, publish: (e) => this.publish(e) });
     const list = parseAllowlist(config.allowlist);
     if (list) {
       const warn = oncePerSource((ip, n) => deps.log?.warn(`refused ${ip}: not in the allowlist (${n} request${n === 1 ? '' : 's'} since the last warning)`));
@@ -193,15 +193,6 @@ export class BootServer extends EventEmitter {
   private startTftp(socket: dgram.Socket): void {
     const t = this.config.tftp ?? {};
     const root = this.config.assetsRoot;
-    const fromFlow: TftpResolver = async (req) => {
-      const answer = await this.virtualFiles.ask(req, t.virtualFileTimeoutMs ?? 2000);
-      if (!answer || answer.kind === 'none') return null;
-      if (answer.kind === 'data') return { kind: 'buffer', data: answer.data };
-      // a file the flow names must also stay inside the root
-      const found = await resolveUnderRoot(root, answer.path);
-      if (found.kind === 'unsafe') throw found.error;
-      return found.kind === 'missing' ? null : { kind: 'file', path: found.realPath, size: found.stat.size };
-    };
     // bound to 0.0.0.0, a transfer must still answer from the address the client talked to
     const interfaces = ipv4Interfaces();
     const tftp = new TftpServer({
@@ -209,7 +200,7 @@ export class BootServer extends EventEmitter {
       replyAddress: this.config.bind === '0.0.0.0'
         ? (client) => replyAddressFor(client.address, [{ address: this.config.serverIp, netmask: '255.255.255.255' }, ...interfaces], this.config.serverIp)
         : undefined,
-      resolver: chainResolvers(createStaticResolver(root, { cacheSmallFiles: t.cacheSmallFiles ?? 256 * 1024 }), fromFlow),
+      resolver: chainResolvers(createStaticResolver(root, { cacheSmallFiles: t.cacheSmallFiles ?? 256 * 1024 }), (req) => this.booter.file(req)),
       socketFactory: this.deps.socketFactory,
       maxBlksize: t.maxBlksize,
       mtu: t.mtu,
@@ -255,7 +246,8 @@ export class BootServer extends EventEmitter {
       this.unwire.push(hub.bus.subscribe((e) => {
         if (e.type !== 'stage' || !e.mac || (e.to !== 'done' && e.to !== 'failed')) return;
         const boot = hub.timelineOf(e.mac)?.boots.at(-1);
-        if (boot) store.recordBoot({ ...boot, mac: e.mac } as never).catch(onError);
+        // a timeline's boot ids restart at 1 with the process: the start time keeps kept boots apart
+        if (boot) store.recordBoot({ ...boot, id: `${boot.startedAt}-${boot.id}`, mac: e.mac }).catch(onError);
       }));
     }
     // check often enough to report a stall within a tenth of the threshold past it
@@ -299,7 +291,7 @@ export class BootServer extends EventEmitter {
       boot: { httpPort: c.httpPort ?? Number(base.port || 80), httpBase: c.httpBaseExplicit === false ? undefined : c.httpBaseUrl, httpPath: c.httpPath },
       deadlineMs: d.deadlineMs ?? 300,
       allow: this.allow?.('dhcp'),
-      decide: async (facts) => (this.dhcpDecisions.hasSender ? this.dhcpDecisions.ask(facts, d.deadlineMs ?? 300) : undefined),
+      decide: (facts, signal) => this.booter.dhcp(facts, signal),
       ports: { client: c.ports.dhcp === 67 ? 68 : (c.ports.monitor >= 0 ? c.ports.monitor : 68), server: c.ports.dhcp >= 0 ? c.ports.dhcp : 67 },
       log: { warn: (m) => this.deps.log?.warn(m) },
     });
@@ -349,10 +341,7 @@ export class BootServer extends EventEmitter {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.virtualFiles.setSender(undefined);
-    this.virtualFiles.cancelAll();
-    this.dhcpDecisions.setSender(undefined);
-    this.dhcpDecisions.cancelAll();
+    this.booter.close();
     this.unwire.forEach((fn) => fn());
     this.unwire = [];
     this.metrics?.close();

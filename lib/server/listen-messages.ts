@@ -1,4 +1,4 @@
-import type { VirtualFileAnswer } from './types';
+import type { VirtualFileAnswer } from '../policy/booter';
 import { archCode, platformOf, previousName, type NetbootEvent } from '../events';
 import { NetbootError } from '../core/errors';
 import type { TftpRequest } from '../tftp';

@@ -1,12 +1,6 @@
 /** The shapes of one boot server: its configuration, its state and what it is given (no runtime code). */
 import type * as dgram from 'node:dgram';
 
-/** What the flow may answer for a file the TFTP server does not have statically. */
-export type VirtualFileAnswer =
-  | { kind: 'data'; data: Buffer }
-  | { kind: 'file'; path: string }
-  | { kind: 'none' };
-
 export type DhcpMode = 'proxy' | 'full' | 'off';
 export type PortKey = 'dhcp' | 'proxy' | 'tftp' | 'monitor';
 

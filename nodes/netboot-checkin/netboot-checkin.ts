@@ -1,4 +1,5 @@
-import { checkIn, checkInAnswer, type CheckInResult } from '../../lib/policy/checkin';
+import { httpCheckInInput } from '../../lib/policy/booter';
+import { checkInAnswer, type CheckInResult } from '../../lib/policy/checkin';
 import type { FetchNote } from '../../lib/http/public-gate';
 import { bootServerOf, requestOf, runInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
@@ -25,13 +26,14 @@ export = function register(RED: RED): void {
       runInput(node, msg, send, done, async () => {
         const server = bootServerOf(RED, def.server);
         const req = requestOf(msg);
-        const input = req ? { ...(req.params ?? {}), ...(req.query ?? {}) } : msg.payload;
-        const settings = await server.store.getSettings();
-        const result = await checkIn(server.store, input, {
-          registerUnknown: def.registerUnknown === true || settings.registerUnknown,
+        // the server's boot policy decides (and puts the check-in on the machine's timeline)
+        const result = await server.booter.checkIn({
+          input: req ? httpCheckInInput(req) : msg.payload,
+          http: req ? { ip: req.ip, path: String((req as { path?: string }).path ?? '') } : undefined,
+          filename: typeof msg.filename === 'string' ? msg.filename : undefined,
+          registerUnknown: def.registerUnknown === true,
           useBootOnce: def.useBootOnce !== false,
-          source: req ? 'http' : 'trusted',
-        }, { ip: req?.ip, filename: typeof msg.filename === 'string' ? msg.filename : undefined });
+        });
         // the audit log's record of this request names what was decided
         if (req) (req as { netbootAudit?: FetchNote }).netbootAudit = { mac: result.device?.mac ?? result.facts.mac, profile: result.profile?.id, image: result.image?.id };
         if (result.evicted) server.metrics?.prometheus.countEviction('device', result.evicted.length);
@@ -39,11 +41,6 @@ export = function register(RED: RED): void {
         out.netboot = result;
         if (def.setPayload) out.payload = checkInAnswer(result, { baseUrl: server.config.httpBaseUrl });
         const { decision } = result;
-        // an HTTP check-in moves the machine's boot timeline: iPXE fetching its script, or the OS calling home
-        if (req && result.facts.mac) {
-          const path = String((req as { path?: string }).path ?? '');
-          server.publish({ type: 'checkin', mac: result.facts.mac, ip: req.ip, action: decision.action, origin: /\.ipxe$|\/ipxe\//.test(path) ? 'ipxe' : 'os' });
-        }
         const who = result.device?.mac ?? result.facts.mac ?? '?';
         node.status({
           fill: decision.output === 3 ? 'yellow' : 'green', shape: 'dot',

@@ -36,10 +36,10 @@ export = function register(RED: RED): void {
     };
     const unsubscribe = server && wired(node, 0) ? server.events.subscribe(onEvent) : undefined;
     if (server && def.askFlow !== false) {
-      server.virtualFiles.setSender((id, req) => node.send([null, fileRequestMessage(id, req) as unknown as NodeMessage]));
+      server.booter.virtualFiles.setSender((id, req) => node.send([null, fileRequestMessage(id, req) as unknown as NodeMessage]));
     }
     if (server && def.decideDhcp === true) {
-      server.dhcpDecisions.setSender((id, facts) => node.send([null, dhcpDecideMessage(id, facts, names) as unknown as NodeMessage]));
+      server.booter.dhcpDecisions.setSender((id, facts) => node.send([null, dhcpDecideMessage(id, facts, names) as unknown as NodeMessage]));
     }
 
     node.on('input', (msg, _send, done) => {
@@ -50,20 +50,20 @@ export = function register(RED: RED): void {
       }
       const isDhcp = id.startsWith('dhcp:');
       try {
-        const answered = (isDhcp ? server?.dhcpDecisions.answer(id, readDhcpAnswer(msg)) : server?.virtualFiles.answer(id, readFileAnswer(msg))) ?? false;
+        const answered = (isDhcp ? server?.booter.dhcpDecisions.answer(id, readDhcpAnswer(msg)) : server?.booter.virtualFiles.answer(id, readFileAnswer(msg))) ?? false;
         if (!answered) node.warn(RED._('netboot-listen.errors.late', { id }));
         done();
       } catch (err) {
-        if (isDhcp) server?.dhcpDecisions.answer(id, undefined);
-        else server?.virtualFiles.answer(id, { kind: 'none' });
+        if (isDhcp) server?.booter.dhcpDecisions.answer(id, undefined);
+        else server?.booter.virtualFiles.answer(id, { kind: 'none' });
         done(err as Error);
       }
     });
 
     node.on('close', (_removed, done) => {
       unsubscribe?.();
-      server?.virtualFiles.setSender(undefined);
-      server?.dhcpDecisions.setSender(undefined);
+      server?.booter.virtualFiles.setSender(undefined);
+      server?.booter.dhcpDecisions.setSender(undefined);
       serverNode.deregister(node, done);
     });
   }

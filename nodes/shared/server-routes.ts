@@ -1,6 +1,6 @@
 import { errorResponse } from '../../lib/api/route';
 import { createPublicGate } from '../../lib/http/public-gate';
-import { bearerOf, tokenMatches } from '../../lib/http/token';
+import { publicMetricsAnswer } from '../../lib/http/token';
 import { oncePerSource, parseAllowlist, type Allowlist } from '../../lib/net/allowlist';
 import { managementRoutes, prometheusRoute, type ManagementContext } from '../../lib/api/management';
 import { iscsiRoutes } from '../../lib/api/iscsi-route';
@@ -63,9 +63,7 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
   };
   RED.httpAdmin.get('/netboot/api/events', closedWithoutAdminAuth(RED), refuseQueryToken, RED.auth.needsPermission('netboot.read'), sse);
 
-  // Prometheus scrapes without a browser login: /metrics on the public side, only with the bearer
-  // token stored in the netboot-server node's credentials. Without a token the path is not ours:
-  // the request passes on, so a user's own `[http in] /metrics` still answers.
+  // Prometheus on the public side, with the bearer token of the node's credentials (lib/http/token.ts)
   RED.httpNode.get('/metrics', (req, res, next) => {
     let entry;
     try {
@@ -74,13 +72,10 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
       next();
       return;
     }
-    if (!entry.metricsToken) {
-      next();
-      return;
-    }
-    const want = entry.metricsToken;
-    if (!tokenMatches(bearerOf(req.headers.authorization), want)) {
-      res.status(401).set({ 'WWW-Authenticate': 'Bearer' }).json({ error: { code: 'unauthorized', message: 'bearer token required' } });
+    const answer = publicMetricsAnswer(entry.metricsToken, req.headers.authorization);
+    if (answer.kind === 'pass') return next();
+    if (answer.kind === 'unauthorized') {
+      res.status(answer.status).set(answer.headers).json(answer.body);
       return;
     }
     entry.server.metrics?.metrics().then((m) => res.status(200).set({ 'Content-Type': m.contentType }).send(m.text))

@@ -82,11 +82,22 @@ describe('DhcpServer on loopback sockets', () => {
     expect(inbox.packets).toHaveLength(2);
   });
 
-  it('the decide event with respond() works like the hook', async () => {
-    const srv = start({ deadlineMs: 1000 });
-    srv.on('decide', (_facts, respond: (o: { filename: string }) => void) => setTimeout(() => respond({ filename: 'from-flow.kpxe' }), 20));
+  it('tells the hook when its deadline passes (the signal aborts), so a question into a flow is dropped', async () => {
+    const aborted: string[] = [];
+    start({
+      deadlineMs: 100,
+      decide: (facts, signal) => new Promise((resolve) => {
+        signal.addEventListener('abort', () => {
+          aborted.push(facts.mac);
+          resolve({ filename: 'too-late.kpxe' });
+        });
+      }),
+    });
     await send(client, clientBytes({ mac: '52:54:00:00:00:0c', vendorClass: PXE_BIOS, arch: 0 }), portOf(s67));
-    expect((await inbox.nth(1)).packet.file).toBe('from-flow.kpxe');
+    expect((await inbox.nth(1)).packet.file).toBe('undionly.kpxe');
+    expect(aborted).toEqual(['52:54:00:00:00:0c']);
+    await sleep(200);
+    expect(inbox.packets).toHaveLength(1);
   });
 
   it('malformed packets are counted and dropped; the server still answers', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { oncePerSource, parseAllowlist } from '../../../lib/net/allowlist';
-import { bearerOf, tokenMatches } from '../../../lib/http/token';
+import { bearerOf, publicMetricsAnswer, tokenMatches } from '../../../lib/http/token';
 import { isPublicPath, parseBody } from '../../../lib/http/public-gate';
 import { checkDataModes } from '../../../lib/store/file-modes';
 
@@ -45,6 +45,16 @@ describe('bearer tokens', () => {
     expect(tokenMatches('x', undefined)).toBe(false);
     expect(bearerOf('Bearer abc')).toBe('abc');
     expect(bearerOf('Basic abc')).toBe('');
+  });
+
+  it('the public /metrics: not ours without a token, 401 without the right one, the figures with it', () => {
+    expect(publicMetricsAnswer(undefined, 'Bearer anything')).toEqual({ kind: 'pass' });
+    expect(publicMetricsAnswer('', undefined)).toEqual({ kind: 'pass' });
+    const refused = publicMetricsAnswer('t0ken', 'Bearer wrong');
+    expect(refused).toMatchObject({ kind: 'unauthorized', status: 401, headers: { 'WWW-Authenticate': 'Bearer' } });
+    expect(publicMetricsAnswer('t0ken', undefined).kind).toBe('unauthorized');
+    expect(publicMetricsAnswer('t0ken', 'Basic t0ken').kind).toBe('unauthorized');
+    expect(publicMetricsAnswer('t0ken', 'Bearer t0ken')).toEqual({ kind: 'metrics' });
   });
 });
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
  * answer is ignored, so a slow or broken flow never stalls a boot.
  */
 export class FlowRequests<Q, A> {
-  private readonly pending = new Map<string, { resolve: (a: A | undefined) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<string, { resolve: (a: A | undefined) => void; timer?: NodeJS.Timeout }>();
   private sender?: (id: string, question: Q) => void;
 
   /** `prefix` starts every id, so one node input can tell which kind of question an answer is for. */
@@ -22,16 +22,27 @@ export class FlowRequests<Q, A> {
     return this.sender !== undefined;
   }
 
-  ask(question: Q, deadlineMs: number): Promise<A | undefined> {
+  /**
+   * Sends the question into the flow. The deadline is either a number of ms (this class keeps the
+   * timer) or the asker's AbortSignal (the asker keeps the one timer, e.g. the DHCP server's).
+   */
+  ask(question: Q, deadline: number | AbortSignal): Promise<A | undefined> {
     const send = this.sender;
     if (!send) return Promise.resolve(undefined);
+    if (typeof deadline !== 'number' && deadline.aborted) return Promise.resolve(undefined);
     const id = `${this.prefix}${randomUUID()}`;
     return new Promise<A | undefined>((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
+      const expire = () => {
+        if (!this.pending.delete(id)) return;
         resolve(undefined);
-      }, deadlineMs);
-      timer.unref?.();
+      };
+      let timer: NodeJS.Timeout | undefined;
+      if (typeof deadline === 'number') {
+        timer = setTimeout(expire, deadline);
+        timer.unref?.();
+      } else {
+        deadline.addEventListener('abort', expire, { once: true });
+      }
       this.pending.set(id, { resolve, timer });
       try {
         send(id, question);

@@ -77,3 +77,13 @@ export function deviceMac(input: unknown): Mac {
   if (why) throw new NetbootError('invalid_mac', `MAC address ${mac} ${why}`, { value: input });
   return mac;
 }
+
+/**
+ * The machine a path segment names, if any: a separated MAC (`dc-a6-32-01-02-03`, the Raspberry Pi
+ * per-MAC folder; `aa:bb:…`) or a PXELINUX config name (`01-52-54-00-12-34-56`, hardware type 1).
+ * Only separated forms count, so a 12-digit serial folder is never taken for a MAC.
+ */
+export function macOfPathSegment(segment: string): Mac | undefined {
+  const m = /^(?:01-)?([0-9a-fA-F]{2}([-:])(?:[0-9a-fA-F]{2}\2){4}[0-9a-fA-F]{2})$/.exec(segment);
+  return m ? normalizeMac(m[1]) : undefined;
+}

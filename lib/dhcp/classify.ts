@@ -32,6 +32,11 @@ export type PiModel = 'pi3' | 'pi4' | 'pi5' | 'unknown';
 /** Raspberry Pi Ltd / Foundation OUIs (protocols.md 1.1). */
 export const RPI_OUIS: readonly string[] = ['b8:27:eb', 'dc:a6:32', 'e4:5f:01', '28:cd:c1', 'd8:3a:dd', '2c:cf:67'];
 
+/** Whether a (normalised) MAC carries a Raspberry Pi OUI. */
+export function isPiMac(mac: Mac): boolean {
+  return RPI_OUIS.includes(mac.slice(0, 8));
+}
+
 export interface PiFacts {
   model: PiModel;
   /** How we know: the MAC OUI, option 97's FourCC, or both. */
@@ -119,7 +124,7 @@ const FOURCC_PI5 = 0x35695052; // "RPi5"
  */
 export function detectPi(mac: Mac, uuidBytes: Buffer | undefined, archs: number[]): PiFacts | undefined {
   const oui = mac.slice(0, 8);
-  const byOui = RPI_OUIS.includes(oui);
+  const byOui = isPiMac(mac);
   let model: PiModel | undefined;
   let serial: string | undefined;
   let boardRevision: number | undefined;

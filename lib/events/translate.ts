@@ -6,7 +6,7 @@
  */
 import type { DhcpEventType, NetbootEventInput, TftpEventType } from './vocabulary';
 import { PREVIOUS_NAME } from './vocabulary';
-import { isMac, normalizeMac } from '../core/mac';
+import { macOfPathSegment } from '../core/mac';
 
 interface Peer {
   address: string;
@@ -148,7 +148,8 @@ export function fromDhcp(name: string, p: DhcpPayloadLike & DhcpNoticeLike, ts?:
  */
 export function macFromPath(path: string): string | undefined {
   for (const seg of path.split(/[\\/]+/)) {
-    if (/[-:]/.test(seg) && isMac(seg)) return normalizeMac(seg);
+    const mac = macOfPathSegment(seg);
+    if (mac) return mac;
   }
   return undefined;
 }

@@ -8,6 +8,7 @@
  * Warnings are stable codes with a detail (`stalled:kernel`, `ambiguous-ip:10.0.0.9`,
  * `tftp-abort:undionly.kpxe`), for the UI to translate.
  */
+import { LruMap } from './lru';
 import type { Confidence, NetbootEvent, StageName } from '../events/vocabulary';
 import { isDerivedEvent, isTransferEvent } from '../events/vocabulary';
 import type { BootTimeline } from './timeline';
@@ -117,7 +118,7 @@ export class DeviceMetrics {
   private readonly clock: () => number;
   private readonly timeline?: BootTimeline;
   private readonly maxDevices: number;
-  private readonly devices = new Map<string, Device>();
+  private readonly devices: LruMap<string, Device>;
   private readonly transfers = new TransferTracker();
   private readonly dirty = new Set<string>();
   private bytesServed = 0;
@@ -129,6 +130,7 @@ export class DeviceMetrics {
     this.clock = options.clock ?? Date.now;
     this.timeline = options.timeline;
     this.maxDevices = Math.max(1, options.maxDevices ?? 5000);
+    this.devices = new LruMap<string, Device>(this.maxDevices);
   }
 
   observe(e: NetbootEvent): void {
@@ -212,24 +214,14 @@ export class DeviceMetrics {
   }
 
   private device(mac: string, ts: number): Device {
-    let d = this.devices.get(mac);
-    if (d) {
-      // keep the Map in least-recently-seen order, so eviction takes its first key in O(1)
-      this.devices.delete(mac);
-      this.devices.set(mac, d);
-    } else {
-      if (this.devices.size >= this.maxDevices) {
-        const oldest = this.devices.keys().next().value;
-        if (oldest !== undefined) this.devices.delete(oldest);
-      }
+    // least-recently-seen order: a flood of new MACs evicts the oldest in O(1)
+    return this.devices.touch(mac, () => {
       const figures = Object.fromEntries(FIGURES.map((f) => [f, newFigure()])) as Record<FigureName, Figure>;
-      d = {
+      return {
         mac, lastSeen: ts, rxBytes: 0, txBytes: 0, rx: new SlidingWindow(this.rateWindowMs), tx: new SlidingWindow(this.rateWindowMs),
         sessions: new Set(), disk: new Map(), figures, warnings: [], ambiguousIps: new Set(),
       };
-      this.devices.set(mac, d);
-    }
-    return d;
+    });
   }
 
   macs(): string[] {

@@ -19,6 +19,7 @@ import type { BootOutcome, NetbootEvent, StageEvent, StageName, StallEvent } fro
 import { describeEvent, groupOf, isTransferEvent } from '../events/vocabulary';
 import { STAGE_RANK, classifyPath, stageOf, type PathClassifier } from './stages';
 import { TransferTracker } from './transfers';
+import { LruMap } from './lru';
 
 export interface TimelineOptions {
   /** Quiet time before a boot counts as stalled (default 180 000 ms). */
@@ -149,13 +150,14 @@ export class BootTimeline {
   private readonly clock: () => number;
   private readonly classify: PathClassifier;
   private readonly emitFn?: (event: StageEvent | StallEvent) => void;
-  private readonly machines = new Map<string, Machine>();
+  private readonly machines: LruMap<string, Machine>;
 
   constructor(options: TimelineOptions = {}) {
     this.stallMs = options.stallMs ?? 180_000;
     this.failAfterMs = options.failAfterMs;
     this.maxBoots = Math.max(1, options.maxBoots ?? 10);
     this.maxMachines = Math.max(1, options.maxMachines ?? 5000);
+    this.machines = new LruMap<string, Machine>(this.maxMachines);
     this.clock = options.clock ?? Date.now;
     this.classify = options.classify ?? classifyPath;
     this.emitFn = options.emit;
@@ -327,21 +329,8 @@ export class BootTimeline {
   }
 
   private machine(mac: string, ts: number): Machine {
-    let m = this.machines.get(mac);
-    if (m) {
-      // least-recently-seen order: eviction takes the first key in O(1) (a flood of new MACs
-      // must not cost a scan of every machine per packet)
-      this.machines.delete(mac);
-      this.machines.set(mac, m);
-    } else {
-      if (this.machines.size >= this.maxMachines) {
-        const oldest = this.machines.keys().next().value;
-        if (oldest !== undefined) this.machines.delete(oldest);
-      }
-      m = { mac, boots: [], nextId: 1, lastSeen: ts, transfers: new TransferTracker(), notices: [] };
-      this.machines.set(mac, m);
-    }
-    return m;
+    // least-recently-seen order: a flood of new MACs evicts the oldest in O(1)
+    return this.machines.touch(mac, () => ({ mac, boots: [], nextId: 1, lastSeen: ts, transfers: new TransferTracker(), notices: [] }));
   }
 }
 

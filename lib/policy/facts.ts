@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { ARCH_NAMES, RPI_OUIS } from '../dhcp/classify';
+import { ARCH_NAMES, isPiMac } from '../dhcp/classify';
 import { NetbootError } from '../core/errors';
 import { deviceMac, type Mac } from '../core/mac';
 import { parsePiTftpPath } from '../render/pi';
@@ -57,10 +57,6 @@ function pick(src: Record<string, unknown>, field: string, ...names: string[]): 
     if (t !== '') return t;
   }
   return undefined;
-}
-
-function isPiMac(mac: Mac): boolean {
-  return RPI_OUIS.includes(mac.slice(0, 8));
 }
 
 function piModelOf(value: unknown): 3 | 4 | 5 | undefined {

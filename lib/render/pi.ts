@@ -1,5 +1,5 @@
 import { NetbootError } from '../core/errors';
-import { macToHyphens, normalizeMac, type Mac } from '../core/mac';
+import { macOfPathSegment, macToHyphens, normalizeMac, type Mac } from '../core/mac';
 import { kernelArgList, mergeKernelParams, safeHostOrIp, safeIqn, safeSecret, unsafe, type KernelParams } from './ipxe-safe';
 
 /**
@@ -284,7 +284,9 @@ export function parsePiTftpPath(requested: string, opts: { fixedPrefixes?: Reado
   const rest = p.slice(slash + 1);
   const virtual = PI_VIRTUAL_FILES.has(rest);
   if (/^[0-9a-f]{8}$/.test(first)) return { kind: 'serial', prefix: first, serial: first, rest, virtual };
-  if (/^([0-9a-f]{2}-){5}[0-9a-f]{2}$/.test(first)) return { kind: 'mac', prefix: first, mac: normalizeMac(first), rest, virtual };
+  // the Pi asks for its own folder with a dashed MAC (TFTP_PREFIX=2)
+  const mac = first.includes('-') ? macOfPathSegment(first) : undefined;
+  if (mac) return { kind: 'mac', prefix: first, mac, rest, virtual };
   if ((opts.fixedPrefixes ?? []).includes(first)) return { kind: 'fixed', prefix: first, rest, virtual };
   return { kind: 'none', prefix: '', rest: p, virtual: false };
 }

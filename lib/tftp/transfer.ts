@@ -30,7 +30,8 @@
  */
 import type * as dgram from 'node:dgram';
 import { StreamBlocks, type BlockSource } from './blocks';
-import { encodeError, encodeOack, Opcode, parsePacket, TftpErrorCode, type TftpOptionList } from './packet';
+import { encodeError, encodeOack, Opcode, TftpErrorCode, type TftpOptionList } from './packet';
+import { expectPacket, fromClient } from './peer';
 import type { ByteReader } from './source';
 import { DEFAULT_PROBE_MIN_MS, type TftpClock, type TftpPeer, type TftpTiming, type TransferOutcome, type TransferStats } from './types';
 
@@ -258,29 +259,19 @@ export class ReadTransfer {
 
   private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.phase === 'finished') return;
-    if (rinfo.port !== this.port || rinfo.address !== this.address) {
-      // RFC 1350: answer the stranger with ERROR 5 and carry on.
-      try {
-        this.socket.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
-      } catch {
-        // closing
-      }
-      this.opts.hooks?.stray?.('unknown_tid', { address: rinfo.address, port: rinfo.port });
-      return;
-    }
+    if (!fromClient(this.socket, { address: this.address, port: this.port }, rinfo, (from) => this.opts.hooks?.stray?.('unknown_tid', from))) return;
     // Fast path for the packet that arrives once per window: ACK (bytes after the block number,
     // padding from some stacks, are ignored as parsePacket does).
     if (msg.length >= 4 && msg[0] === 0 && msg[1] === Opcode.ACK) {
       this.onAck((msg[2] << 8) | msg[3]);
       return;
     }
-    const parsed = parsePacket(msg);
-    if (!parsed.ok || (parsed.packet.op !== 'ACK' && parsed.packet.op !== 'ERROR')) {
+    const p = expectPacket(msg, 'ACK');
+    if (!p) {
       this.opts.hooks?.stray?.('malformed', this.client);
       this.cancel('illegal operation from client', TftpErrorCode.ILLEGAL_OPERATION, 'illegal TFTP operation');
       return;
     }
-    const p = parsed.packet;
     if (p.op === 'ERROR') {
       const probe = (p.code === 0 || p.code === TftpErrorCode.OPTION_REFUSED) && this.bytesAcked === 0 && this.base <= 1;
       if (probe) this.finish({ kind: 'probe' });

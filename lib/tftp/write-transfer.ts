@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import type * as dgram from 'node:dgram';
 import { promises as fsp } from 'node:fs';
-import { encodeAck, encodeError, encodeOack, parsePacket, TftpErrorCode, type TftpOptionList } from './packet';
+import { encodeAck, encodeError, encodeOack, TftpErrorCode, type TftpOptionList } from './packet';
+import { expectPacket, fromClient } from './peer';
 import { fromNetascii } from './source';
 import { RtoEstimator, type TransferHooks } from './transfer';
 import type { TftpClock, TftpPeer, TftpTiming, TransferOutcome, TransferStats } from './types';
@@ -133,22 +134,13 @@ export class WriteTransfer {
 
   private async onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
     if (this.state === 'finished' || this.state === 'starting') return;
-    if (rinfo.port !== this.client.port || rinfo.address !== this.client.address) {
-      try {
-        this.opts.socket.send(encodeError(TftpErrorCode.UNKNOWN_TID, 'unknown transfer ID'), rinfo.port, rinfo.address);
-      } catch {
-        // closing
-      }
-      this.opts.hooks?.stray?.('unknown_tid', { address: rinfo.address, port: rinfo.port });
-      return;
-    }
-    const parsed = parsePacket(msg);
-    if (!parsed.ok || (parsed.packet.op !== 'DATA' && parsed.packet.op !== 'ERROR')) {
+    if (!fromClient(this.opts.socket, this.client, rinfo, (from) => this.opts.hooks?.stray?.('unknown_tid', from))) return;
+    const p = expectPacket(msg, 'DATA');
+    if (!p) {
       this.opts.hooks?.stray?.('malformed', this.client);
       this.cancel('illegal operation from client', TftpErrorCode.ILLEGAL_OPERATION, 'illegal TFTP operation');
       return;
     }
-    const p = parsed.packet;
     if (p.op === 'ERROR') {
       void this.finish({ kind: 'aborted', reason: `client error ${p.code}${p.message ? `: ${p.message}` : ''}` });
       return;

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const helper = require('node-red-node-test-helper');
 
@@ -42,4 +45,28 @@ export function coreNode(file: string): unknown {
   const base = process.env.NETBOOT_NODE_RED ? [path.dirname(require.resolve(process.env.NETBOOT_NODE_RED))] : [__dirname];
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(require.resolve(`@node-red/nodes/core/${file}`, { paths: base }));
+}
+
+/**
+ * The set-up every node spec shares: one Node-RED test runtime for the file, flows unloaded after
+ * each test, and the temporary data folders made with `tempDir` removed with them.
+ */
+export function nodeRedSuite() {
+  const helper = nodeRedHelper();
+  const made: string[] = [];
+  beforeAll(() => helper.startServer());
+  afterAll(() => helper.stopServer());
+  afterEach(async () => {
+    await helper.unload();
+    for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    helper,
+    /** A fresh folder under the system's temp folder, removed after the test. */
+    tempDir(prefix: string): string {
+      const d = mkdtempSync(path.join(tmpdir(), prefix));
+      made.push(d);
+      return d;
+    },
+  };
 }

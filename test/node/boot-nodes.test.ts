@@ -1,25 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { coreNode, distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+import { describe, expect, it } from 'vitest';
+import { coreNode, distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
 import { validateIpxeScript } from '../../lib/render';
 
-const helper = nodeRedHelper();
+const { helper, tempDir } = nodeRedSuite();
 const nodes = [distNode('netboot-server'), distNode('netboot-checkin'), distNode('netboot-ipxe'), distNode('netboot-pi'), distNode('netboot-enroll'), coreNode('common/25-catch.js')];
 let dir: string;
 
-beforeAll(() => helper.startServer());
-afterAll(() => helper.stopServer());
-afterEach(async () => {
-  await helper.unload();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 async function load(extra: Array<Record<string, unknown>>, checkin: Record<string, unknown> = {}) {
-  dir = mkdtempSync(path.join(tmpdir(), 'netboot-boot-nodes-'));
+  dir = tempDir('netboot-boot-nodes-');
   await helper.load(nodes, [
     { id: 'tab', type: 'tab' },
     { id: 'srv', type: 'netboot-server', serverIp: '10.0.0.5', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'off', dhcpPort: '-1', proxyPort: '-1', tftpPort: '-1', dataDir: dir },

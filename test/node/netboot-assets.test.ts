@@ -1,11 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+import { describe, expect, it, vi } from 'vitest';
+import { distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
 
-const helper = nodeRedHelper();
+const { helper, tempDir } = nodeRedSuite();
 let dir: string;
 // the runtime's httpNode (where netboot-assets mounts its route), caught by a module loaded with the nodes
 let httpNode: Parameters<typeof request>[0];
@@ -14,15 +13,9 @@ const catchHttpNode = (RED: { httpNode: Parameters<typeof request>[0] }) => {
 };
 const get = (url: string) => request(httpNode).get(url);
 
-beforeAll(() => helper.startServer());
-afterAll(() => helper.stopServer());
-afterEach(async () => {
-  await helper.unload();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 async function load(wires: string[][]) {
-  dir = mkdtempSync(path.join(tmpdir(), 'netboot-assets-'));
+  dir = tempDir('netboot-assets-');
   mkdirSync(path.join(dir, 'assets', 'ipxe'), { recursive: true });
   writeFileSync(path.join(dir, 'assets', 'ipxe', 'menu.ipxe'), '#!ipxe\necho menu\n');
   writeFileSync(path.join(dir, 'assets', 'big.bin'), Buffer.alloc(100_000, 3));

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { coreNode, distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+import { describe, expect, it } from 'vitest';
+import { coreNode, distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
 import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
 import { parsePacket } from '../../lib/dhcp';
 import type { BootServerState } from '../../lib/server/boot-server';
@@ -13,19 +12,13 @@ import { ipv4Interfaces } from '../../lib/net/interfaces';
 
 const run = promisify(execFile);
 const functionNode = coreNode('function/10-function.js');
-const helper = nodeRedHelper();
+const { helper, tempDir } = nodeRedSuite();
 let dir: string;
 
-beforeAll(() => helper.startServer());
-afterAll(() => helper.stopServer());
-afterEach(async () => {
-  await helper.unload();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 /** Server + listen node; virtual files answered by a function node wired back into the listen node. */
 function flow(listen: Record<string, unknown> = {}, answer = '', events: string[] = ['events']) {
-  dir = mkdtempSync(path.join(tmpdir(), 'netboot-listen-'));
+  dir = tempDir('netboot-listen-');
   mkdirSync(path.join(dir, 'assets', 'firmware'), { recursive: true });
   writeFileSync(path.join(dir, 'assets', 'undionly.kpxe'), Buffer.alloc(70_000, 7));
   writeFileSync(path.join(dir, 'assets', 'firmware', 'start4.elf'), 'shared firmware');

@@ -1,30 +1,23 @@
 import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as http from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+import { describe, expect, it, vi } from 'vitest';
+import { distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
 import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
 import type { BootServerState } from '../../lib/server/boot-server';
 
 const run = promisify(execFile);
-const helper = nodeRedHelper();
+const { helper, tempDir } = nodeRedSuite();
 const MAC = '52:54:00:aa:bb:07';
 let dir: string;
 
-beforeAll(() => helper.startServer());
-afterAll(() => helper.stopServer());
-afterEach(async () => {
-  await helper.unload();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 function flow(settings: Record<string, unknown> = {}, wires: string[][] = [['devices'], ['events']]) {
-  dir = mkdtempSync(path.join(tmpdir(), 'netboot-metrics-'));
+  dir = tempDir('netboot-metrics-');
   mkdirSync(path.join(dir, 'assets'), { recursive: true });
   writeFileSync(path.join(dir, 'inventory.json'), JSON.stringify({ schemaVersion: 3, devices: [], images: [], profiles: [], groups: [], sessions: [], boots: [], settings }));
   writeFileSync(path.join(dir, 'assets', 'ipxe.efi'), Buffer.alloc(300_000, 1));

@@ -1,30 +1,23 @@
 import * as dgram from 'node:dgram';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { coreNode, distNode, nodeRedHelper, waitFor } from '../helpers/node-red';
+import { coreNode, distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
 import type { BootServerState } from '../../lib/server/boot-server';
 import { statusFor } from '../../nodes/shared/server-node';
 import { tftpGet, tftpPut } from '../helpers/tftp-client';
 
 const run = promisify(execFile);
-const helper = nodeRedHelper();
+const { helper, tempDir } = nodeRedSuite();
 const serverNode = distNode('netboot-server');
 let dir: string;
 
-beforeAll(() => helper.startServer());
-afterAll(() => helper.stopServer());
-afterEach(async () => {
-  await helper.unload();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 function serverDef(over: Record<string, unknown> = {}) {
-  dir = mkdtempSync(path.join(tmpdir(), 'netboot-node-'));
+  dir = tempDir('netboot-node-');
   return {
     id: 'srv', type: 'netboot-server', name: 'test', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880',
     dhcpMode: 'proxy', dhcpPort: '0', proxyPort: '0', tftpPort: '0', dataDir: dir, ...over,

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { BenchResult, exitCleanly, inventoryNote, fmt, onCleanup, parseCommon, pct, procCpuSeconds, procRssMiB, renderResult, RunOptions, sleep } from './lib/common';
 import { bootMachine, type MachineResult } from './lib/machine';
 import { haveDist, startNetboot } from './lib/netboot';
-import { freeUdpPort } from '../test/helpers/start-server';
+import { freeUdpPort } from '../support/ports';
 
 /** 127.20.0.1, 127.20.0.2, ... one loopback address per machine (never .0 or .255). */
 function localAddress(level: number, i: number): string {

@@ -25,7 +25,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { DhcpServer } from '../lib/dhcp/server';
 import { build } from '../lib/dhcp/options';
-import { clientBytes, PXE_BIOS } from '../test/helpers/dhcp-packets';
+import { clientBytes, PXE_BIOS } from '../support/dhcp-packets';
 import {
   BenchResult, benchArgs, createNetnsPair, exitCleanly, fmt, haveRootNetns, median, NetnsPair, Output, parseCommon, pct, repoRoot,
   renderResult, RunOptions, sh, sleep, spread, startProcess, stopProcess,

@@ -1,6 +1,6 @@
 /**
  * TFTP benchmark: our TftpServer against tftpd-hpa (in.tftpd) and dnsmasq's built-in TFTP server,
- * same client for all (test/helpers/tftp-client.ts).
+ * same client for all (support/tftp-client.ts).
  *
  * Build and run (tsx is not installed; tsc compiles this file and its imports to .bench/, which is
  * git-ignored):
@@ -42,7 +42,7 @@ import * as path from 'node:path';
 import { createStaticResolver } from '../lib/tftp/static-resolver';
 import { TftpServer } from '../lib/tftp/server';
 import { measureFloor } from './lib/floor';
-import { tftpGet } from '../test/helpers/tftp-client';
+import { tftpGet } from '../support/tftp-client';
 import { alive, benchArgs, budgetSeconds, exitCleanly, haveRootNetns, killAllStarted, onCleanup, Output, pct, setAffinity, sh, sleep, startProcess, stopProcess } from './lib/common';
 
 const HPA = '/usr/sbin/in.tftpd';

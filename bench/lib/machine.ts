@@ -8,8 +8,9 @@
  * Every step is bounded (retries, timeouts).
  */
 import * as dgram from 'node:dgram';
+import { tftpReceive } from '../../lib/tftp/client';
 import * as http from 'node:http';
-import { clientBytes, PXE_BIOS } from '../../test/helpers/dhcp-packets';
+import { clientBytes, PXE_BIOS } from '../../support/dhcp-packets';
 
 export interface MachineSpec {
   mac: string;
@@ -70,70 +71,20 @@ async function dhcpExchange(spec: MachineSpec, packet: Buffer, xid: number): Pro
   }
 }
 
-/** A lock-step TFTP read with blksize 1432 and tsize; returns the bytes received and retransmissions. */
+/**
+ * A lock-step TFTP read with blksize 1432 and tsize, as a PXE ROM does it (the project's own receive
+ * engine, lib/tftp/client.ts); returns the bytes received and the retransmissions it needed.
+ */
 async function tftpRead(spec: MachineSpec, file: string): Promise<{ bytes: number; retries: number }> {
-  const sock = await udpSocket(spec.localAddress);
-  const blksizeWanted = 1432;
-  const rrq = Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${file}\0octet\0blksize\0${blksizeWanted}\0tsize\x000\0`, 'latin1')]);
-  try {
-    return await new Promise((resolve, reject) => {
-      let blksize = 512;
-      let expected = 1;
-      let bytes = 0;
-      let retries = 0;
-      let silent = 0;
-      let serverPort = 0;
-      let last: Buffer = rrq;
-      let timer: NodeJS.Timeout | undefined;
-      const xmit = (buf: Buffer): void => {
-        last = buf;
-        sock.send(buf, serverPort || spec.tftpPort, spec.host);
-        clearTimeout(timer);
-        timer = setTimeout(onSilence, 1000);
-      };
-      const onSilence = (): void => {
-        if (++silent > 5) return reject(new Error(`TFTP: timed out at block ${expected}`));
-        retries++;
-        xmit(last);
-      };
-      const ack = (n: number): Buffer => Buffer.from([0, 4, (n >> 8) & 0xff, n & 0xff]);
-      sock.on('message', (msg, rinfo) => {
-        if (serverPort && rinfo.port !== serverPort) return;
-        const op = msg.readUInt16BE(0);
-        if (op === 5) {
-          clearTimeout(timer);
-          return reject(new Error(`TFTP error ${msg.readUInt16BE(2)}: ${msg.subarray(4).toString('latin1').replace(/\0.*$/s, '')}`));
-        }
-        serverPort = rinfo.port;
-        silent = 0;
-        if (op === 6) {
-          const parts = msg.subarray(2).toString('latin1').split('\0');
-          for (let i = 0; i + 1 < parts.length; i += 2) if (parts[i].toLowerCase() === 'blksize') blksize = Number(parts[i + 1]);
-          xmit(ack(0));
-          return;
-        }
-        if (op !== 3) return;
-        const block = msg.readUInt16BE(2);
-        if (block !== (expected & 0xffff)) {
-          xmit(ack((expected - 1) & 0xffff));
-          return;
-        }
-        const len = msg.length - 4;
-        bytes += len;
-        expected++;
-        const a = ack(block);
-        if (len < blksize) {
-          clearTimeout(timer);
-          sock.send(a, serverPort, spec.host, () => resolve({ bytes, retries }));
-          return;
-        }
-        xmit(a);
-      });
-      xmit(rrq);
-    });
-  } finally {
-    sock.close();
+  const r = await tftpReceive({
+    host: spec.host, port: spec.tftpPort, filename: file, bindAddress: spec.localAddress,
+    options: [['blksize', '1432'], ['tsize', '0']], retryMs: 1000, maxRetries: 5,
+  });
+  if (!r.ok) {
+    const f = r.failure!;
+    throw new Error(f.kind === 'remote' ? `TFTP error ${f.code}: ${f.message}` : `TFTP: ${f.message} at block ${r.blocks + 1}`);
   }
+  return { bytes: r.bytes, retries: r.timeouts };
 }
 
 function httpGet(agent: http.Agent, url: string, localAddress: string, collect: boolean): Promise<{ status: number; bytes: number; body: string }> {

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { Output, repoRoot, sleep, startProcess, stopProcess } from './common';
-import { freeTcpPort } from '../../test/helpers/start-server';
+import { freeTcpPort } from '../../support/ports';
 
 export { freeTcpPort };
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
-import { tftpGet } from '../helpers/tftp-client';
+import { tftpGet } from '../../support/tftp-client';
 
 /** NETBOOT_ALLOWLIST through the real `npm start`: boot endpoints and TFTP refuse other addresses, the editor does not. */
 let dir: string;

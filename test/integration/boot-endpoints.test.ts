@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateIpxeScript } from '../../lib/render';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
-import { tftpGet } from '../helpers/tftp-client';
+import { tftpGet } from '../../support/tftp-client';
 
 const run = promisify(execFile);
 

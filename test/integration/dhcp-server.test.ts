@@ -1,7 +1,7 @@
 import type * as dgram from 'node:dgram';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DhcpServer, DhcpServerOptions, LeasePool, MessageType, build, encodePacket, emptyPacket, getBootfile, getOption, getServerId } from '../helpers/dhcp-imports';
-import { PXE_BIOS, PXE_EFI_X64, clientBytes } from '../helpers/dhcp-packets';
+import { PXE_BIOS, PXE_EFI_X64, clientBytes } from '../../support/dhcp-packets';
 import { Inbox, bindUdp, closeAll, portOf, send, sleep } from '../helpers/dhcp-sockets';
 
 const S = '127.0.0.1';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateIpxeScript } from '../../lib/render';
 import { login, repo, startNetboot, type StartedServer } from '../helpers/start-server';
-import { tftpGet } from '../helpers/tftp-client';
+import { tftpGet } from '../../support/tftp-client';
 
 /** Every example flow, deployed through the admin API (POST /flows) and exercised over HTTP. */
 let dir: string;

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStaticResolver } from '../../lib/tftp/static-resolver';
-import { tftpGet, type TftpGetOptions } from '../helpers/tftp-client';
+import { tftpGet, type TftpGetOptions } from '../../support/tftp-client';
 import { seededRandom } from '../helpers/tftp-relay';
 import { startTftpServer, type TestTftpServer } from '../helpers/tftp-server';
 

@@ -15,7 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TftpDoneEvent } from '../../lib/tftp/server';
-import { tftpGet } from '../helpers/tftp-client';
+import { tftpGet } from '../../support/tftp-client';
 import { startRelay } from '../helpers/tftp-relay';
 import { startTftpServer, type TestTftpServer } from '../helpers/tftp-server';
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { coreNode, distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
-import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
+import { clientBytes, PXE_EFI_X64 } from '../../support/dhcp-packets';
 import { parsePacket } from '../../lib/dhcp';
 import type { BootServerState } from '../../lib/server/boot-server';
 import { ipv4Interfaces } from '../../lib/net/interfaces';

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import { distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
-import { clientBytes, PXE_EFI_X64 } from '../helpers/dhcp-packets';
+import { clientBytes, PXE_EFI_X64 } from '../../support/dhcp-packets';
 import type { BootServerState } from '../../lib/server/boot-server';
 
 const run = promisify(execFile);

@@ -8,7 +8,7 @@ import request from 'supertest';
 import { coreNode, distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
 import type { BootServerState } from '../../lib/server/boot-server';
 import { statusFor } from '../../nodes/shared/server-node';
-import { tftpGet, tftpPut } from '../helpers/tftp-client';
+import { tftpGet, tftpPut } from '../../support/tftp-client';
 
 const run = promisify(execFile);
 const { helper, tempDir } = nodeRedSuite();

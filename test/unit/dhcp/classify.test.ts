@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bootAnswer, classify, parsePacket, resolveBootConfig } from '../../helpers/dhcp-imports';
-import { HTTP_X64, PXE_BIOS, clientPacket, fixtureBytes, piUuid } from '../../helpers/dhcp-packets';
+import { HTTP_X64, PXE_BIOS, clientPacket, fixtureBytes, piUuid } from '../../../support/dhcp-packets';
 
 function facts(name: string) {
   const r = parsePacket(fixtureBytes(name));

@@ -15,7 +15,7 @@ import {
   piOption43,
   printPacket,
 } from '../../helpers/dhcp-imports';
-import { FIXTURES, clientPacket, fixtureBytes } from '../../helpers/dhcp-packets';
+import { FIXTURES, clientPacket, fixtureBytes } from '../../../support/dhcp-packets';
 
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 

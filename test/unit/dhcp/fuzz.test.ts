@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classify, encodePacket, parsePacket, printPacket } from '../../helpers/dhcp-imports';
-import { fixtureBytes } from '../../helpers/dhcp-packets';
+import { fixtureBytes } from '../../../support/dhcp-packets';
 import { rng } from '../../helpers/rng';
 
 const SEEDS = ['bios-ipxe-discover', 'ovmf-discover', 'dnsmasq-proxy-offer-bios-ipxe', 'httpclient-discover', 'dnsmasq-4011-ack-ovmf'].map(fixtureBytes);

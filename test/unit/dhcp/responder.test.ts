@@ -19,7 +19,7 @@ import {
   respond,
   resolveBootConfig,
 } from '../../helpers/dhcp-imports';
-import { ClientSpec, HTTP_ARM64, HTTP_X64, PXE_BIOS, PXE_EFI_ARM64, PXE_EFI_X64, PXE_EFI_X64_IPXE, clientPacket, piUuid } from '../../helpers/dhcp-packets';
+import { ClientSpec, HTTP_ARM64, HTTP_X64, PXE_BIOS, PXE_EFI_ARM64, PXE_EFI_X64, PXE_EFI_X64_IPXE, clientPacket, piUuid } from '../../../support/dhcp-packets';
 
 const S = '10.0.0.1';
 const BOOT = resolveBootConfig({ httpPort: 1880 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RemoteInfo } from 'node:dgram';
 import { DhcpServer, LeasePool, MessageType, build, classify, directedBroadcast, parsePacket } from '../../helpers/dhcp-imports';
-import { PXE_BIOS, PXE_EFI_X64, clientBytes, clientPacket } from '../../helpers/dhcp-packets';
+import { PXE_BIOS, PXE_EFI_X64, clientBytes, clientPacket } from '../../../support/dhcp-packets';
 
 const from = (address: string, port = 68): RemoteInfo => ({ address, port, family: 'IPv4', size: 300 });
 const IFACES = [

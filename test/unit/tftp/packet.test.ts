@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   encodeAck, encodeData, encodeError, encodeOack, encodeRequest, parsePacket, TftpErrorCode, type PacketErrorReason,
 } from '../../../lib/tftp/packet';
-import { tftpGet } from '../../helpers/tftp-client';
+import { tftpGet } from '../../../support/tftp-client';
 import { startTftpServer } from '../../helpers/tftp-server';
 import { rng } from '../../helpers/rng';
 

@@ -9,7 +9,7 @@ import { encodeAck, encodeError, encodeRequest, parsePacket, type TftpPacket } f
 import { TftpServer, type TftpAbortedEvent, type TftpDoneEvent, type TftpProbeEvent, type TftpServerOptions } from '../../../lib/tftp/server';
 import type { TftpSource } from '../../../lib/tftp/source';
 import { createStaticResolver } from '../../../lib/tftp/static-resolver';
-import { TftpRemoteError, tftpGet, tftpPut } from '../../helpers/tftp-client';
+import { TftpRemoteError, tftpGet, tftpPut } from '../../../support/tftp-client';
 import { once, startTftpServer, type TestTftpServer } from '../../helpers/tftp-server';
 
 const H = '127.0.0.1';

@@ -1,9 +1,9 @@
 /** Test helpers: fixture loading and client-packet builders for the DHCP tests. */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DhcpOption, DhcpPacket, FLAG_BROADCAST, OP_REQUEST, build, emptyPacket, encodePacket, macToBytes, normalizeMac, parsePacket } from './dhcp-imports';
+import { DhcpOption, DhcpPacket, FLAG_BROADCAST, OP_REQUEST, build, emptyPacket, encodePacket, macToBytes, normalizeMac, parsePacket } from '../test/helpers/dhcp-imports';
 
-export const FIXTURES = path.join(__dirname, '..', 'fixtures', 'dhcp');
+export const FIXTURES = path.join(__dirname, '..', 'test', 'fixtures', 'dhcp');
 
 export function fixtureBytes(name: string): Buffer {
   return Buffer.from(readFileSync(path.join(FIXTURES, `${name}.hex`), 'utf8').trim(), 'hex');

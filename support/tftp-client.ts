@@ -9,8 +9,8 @@
  */
 import * as dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { tftpReceive, type TftpReceiveResult } from '../../lib/tftp/client';
-import { encodeRequest, parsePacket, type TftpOptionList } from '../../lib/tftp/packet';
+import { tftpReceive, type TftpReceiveResult } from '../lib/tftp/client';
+import { encodeRequest, parsePacket, type TftpOptionList } from '../lib/tftp/packet';
 
 export class TftpRemoteError extends Error {
   constructor(readonly code: number, readonly remoteMessage: string) {

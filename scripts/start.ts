@@ -57,10 +57,12 @@ async function main(): Promise<void> {
   const env = process.env;
   const RED = loadNodeRed();
   for (const [k, v] of Object.entries(DEFAULT_ENV)) if (env[k] === undefined || env[k] === '') env[k] = v;
-  if (!env.NETBOOT_SERVER_IP) {
-    const picked = pickServerAddress(env.NETBOOT_INTERFACE || undefined);
-    env.NETBOOT_SERVER_IP = picked.address;
-    console.log(`netboot: NETBOOT_SERVER_IP not set, using ${picked.address} (${picked.reason})`);
+  // without NETBOOT_SERVER_IP the server follows the host's default-route interface (a DHCP renewal
+  // that moves it needs no restart); with it, the address is pinned
+  const picked = env.NETBOOT_SERVER_IP ? undefined : pickServerAddress(env.NETBOOT_INTERFACE || undefined);
+  const advertised = env.NETBOOT_SERVER_IP || picked!.address;
+  if (picked) {
+    console.log(`netboot: NETBOOT_SERVER_IP not set, using ${picked.address} (${picked.reason}) and following it if it changes`);
   }
   // a clone keeps its data in .netboot/ beside the code; an installed package never writes into itself
   const dataDir = path.resolve(env.NETBOOT_DATA_DIR || (installed ? path.join(os.homedir(), '.netboot') : path.join(repo, '.netboot')));
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
   // the management API answers 503 + Retry-After until the flows run (at most 15 s after start)
   await Promise.race([flowsStarted, new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
   ready = true;
-  const shown = host === '0.0.0.0' ? env.NETBOOT_SERVER_IP : host;
+  const shown = host === '0.0.0.0' ? advertised : host;
   console.log(`netboot: HTTP listening on ${host}:${port}`);
   console.log(`netboot: editor     http://${shown}:${port}/`);
   console.log(`netboot: API        http://${shown}:${port}/netboot/api/devices (login required)`);

@@ -167,11 +167,21 @@ const EVENT_FOR_TYPE: Partial<Record<MessageType, string>> = {
   [MessageType.INFORM]: 'inform',
 };
 
+function checkInterfaces(interfaces: DhcpInterface[] | undefined, defaultInterface?: string): { interfaces: DhcpInterface[]; def: DhcpInterface } {
+  if (!interfaces?.length) throw new NetbootError('validation', 'DHCP server: at least one interface { address, netmask } is needed');
+  for (const i of interfaces) {
+    if (!isIPv4(i.address) || !isIPv4(i.netmask)) throw new NetbootError('validation', `DHCP server: interface ${i.address}/${i.netmask} is not an IPv4 address and netmask`, { interface: i.address });
+  }
+  const def = defaultInterface ? interfaces.find((i) => i.address === defaultInterface) : interfaces[0];
+  if (!def) throw new NetbootError('validation', `DHCP server: defaultInterface ${defaultInterface} is not one of the interfaces`);
+  return { interfaces: [...interfaces], def };
+}
+
 export class DhcpServer extends EventEmitter {
   readonly stats: DhcpStats = { received: 0, malformed: 0, replied: 0, ignored: 0, rateLimited: 0, errors: 0 };
   private mode: DhcpMode;
-  private readonly interfaces: DhcpInterface[];
-  private readonly defaultIface: DhcpInterface;
+  private interfaces: DhcpInterface[];
+  private defaultIface: DhcpInterface;
   private readonly boot: BootAnswerConfig;
   private readonly deadlineMs: number;
   private readonly destination: DestinationFn;
@@ -188,14 +198,9 @@ export class DhcpServer extends EventEmitter {
 
   constructor(private readonly options: DhcpServerOptions) {
     super();
-    if (!options.interfaces?.length) throw new NetbootError('validation', 'DHCP server: at least one interface { address, netmask } is needed');
-    for (const i of options.interfaces) {
-      if (!isIPv4(i.address) || !isIPv4(i.netmask)) throw new NetbootError('validation', `DHCP server: interface ${i.address}/${i.netmask} is not an IPv4 address and netmask`, { interface: i.address });
-    }
+    const { interfaces, def } = checkInterfaces(options.interfaces, options.defaultInterface);
     this.mode = options.mode;
-    this.interfaces = options.interfaces;
-    const def = options.defaultInterface ? this.interfaces.find((i) => i.address === options.defaultInterface) : this.interfaces[0];
-    if (!def) throw new NetbootError('validation', `DHCP server: defaultInterface ${options.defaultInterface} is not one of the interfaces`);
+    this.interfaces = interfaces;
     this.defaultIface = def;
     this.boot = resolveBootConfig(options.boot);
     this.deadlineMs = options.deadlineMs ?? 300;
@@ -207,6 +212,22 @@ export class DhcpServer extends EventEmitter {
     if (perMac) this.macLimit = new TokenBuckets(perMac, clock);
     if (perSource) this.sourceLimit = new TokenBuckets(perSource, clock);
     this.log = options.log ?? {};
+  }
+
+  /**
+   * The host's addresses changed (see NetworkWatcher): answers from the next packet on are chosen
+   * from, and name, the new list; the rogue detector counts the new addresses as ours.
+   */
+  setInterfaces(interfaces: DhcpInterface[], defaultInterface?: string): void {
+    const checked = checkInterfaces(interfaces, defaultInterface);
+    this.interfaces = checked.interfaces;
+    this.defaultIface = checked.def;
+    this.rogue.setOurAddresses(this.interfaces.map((i) => i.address));
+  }
+
+  /** The interfaces answers are chosen from (copies). */
+  get currentInterfaces(): Array<{ address: string; netmask: string }> {
+    return this.interfaces.map((i) => ({ address: i.address, netmask: i.netmask }));
   }
 
   getMode(): DhcpMode {

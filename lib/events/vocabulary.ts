@@ -189,7 +189,19 @@ export interface StageEvent extends EventBase {
   reason?: string;
 }
 
+/** The server's own network changed (lib/net/watcher.ts): an address came, went or moved; not a machine's activity. */
+export interface ServerNetworkEvent extends EventBase {
+  type: 'server.network';
+  change: 'address-changed' | 'address-added' | 'address-removed' | 'pinned-missing' | 'pinned-restored';
+  /** The address the change is about (the new advertised one for address-changed). */
+  address: string;
+  previous?: string;
+  interface?: string;
+  message: string;
+}
+
 export type NetbootEvent =
+  | ServerNetworkEvent
   | DhcpEvent
   | DhcpNoticeEvent
   | TftpEvent
@@ -215,8 +227,9 @@ export type NetbootEventInput = NetbootEvent extends infer E ? (E extends Netboo
  *   negotiation, refusals); not a machine's progress.
  * - `record`: what the inventory recorded about a known machine; a notice on its timeline.
  * - `derived`: made by the metrics layer from the others (stages, stalls).
+ * - `server`: about the boot server itself (its addresses), for the log, the status and the dashboard.
  */
-export type EventGroup = 'activity' | 'protocol' | 'record' | 'derived';
+export type EventGroup = 'activity' | 'protocol' | 'record' | 'derived' | 'server';
 
 /** Every event type, its group and the boot stage it points at (docs/events.md is checked against this table). */
 export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; stage: string }>> = {
@@ -257,6 +270,7 @@ export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; 
   stage: { group: 'derived', stage: '-' },
   stall: { group: 'derived', stage: '-' },
   'stall.cleared': { group: 'derived', stage: '-' },
+  'server.network': { group: 'server', stage: '-' },
 };
 
 export const EVENT_TYPES: readonly NetbootEventType[] = Object.keys(VOCABULARY) as NetbootEventType[];
@@ -426,5 +440,7 @@ export function describeEvent(e: NetbootEvent): string {
       return `progress resumed in ${e.stage} after ${Math.round(e.quietMs / 1000)} s`;
     case 'stage':
       return `${e.from ?? 'start'} → ${e.to}`;
+    case 'server.network':
+      return e.message;
   }
 }

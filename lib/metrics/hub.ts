@@ -50,7 +50,7 @@ export interface MetricsDebugView {
 export function defaultPersist(e: NetbootEvent): boolean {
   // protocol detail is not kept; record events and boot logs are written by the inventory itself
   const group = groupOf(e.type);
-  if (group === 'protocol' || group === 'record' || STORED_BY_INVENTORY.has(e.type)) return false;
+  if (group === 'protocol' || group === 'record' || group === 'server' || STORED_BY_INVENTORY.has(e.type)) return false;
   if (e.type === 'tftp.progress' || e.type === 'http.progress' || e.type === 'tftp.probe') return false;
   if (e.type === 'boot.log' && e.level === 'debug') return false;
   return true;
@@ -83,7 +83,7 @@ export class MetricsHub {
 
     // order matters only for reading: the timeline first, so device figures see the new stage;
     // protocol detail (ignored packets, option negotiation) is no machine's activity
-    const machineEvent = (e: NetbootEvent) => groupOf(e.type) !== 'protocol';
+    const machineEvent = (e: NetbootEvent) => { const g = groupOf(e.type); return g !== 'protocol' && g !== 'server'; };
     this.unsubscribe.push(
       this.bus.subscribe((e) => this.timeline.observe(e), machineEvent),
       this.bus.subscribe((e) => this.devices.observe(e), (e) => machineEvent(e) && groupOf(e.type) !== 'record'),

@@ -12,8 +12,9 @@ import { NetbootError } from '../core/errors';
 import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from '../net/bind';
 import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from '../store';
 import { FlowBooter } from '../policy/booter';
-import { DhcpServer, JsonFileLeaseStore, LeasePool } from '../dhcp';
-import { ipv4Interfaces, replyAddressFor } from '../net/interfaces';
+import { DhcpServer, JsonFileLeaseStore, LeasePool, type DhcpInterface } from '../dhcp';
+import { replyAddressFor, type Ipv4Interface } from '../net/interfaces';
+import { NetworkWatcher, type NetworkChange } from '../net/watcher';
 import { defaultPersist, MetricsHub } from '../metrics';
 import { EventBus, fromStored, wireDhcp, wireHttp, wireTftp, type NetbootEvent, type NetbootEventInput } from '../events';
 import { AssetServer } from '../http/assets';
@@ -64,6 +65,13 @@ export class BootServer extends EventEmitter {
   audit?: AuditLog;
   /** The DHCP / proxyDHCP server, once its sockets are bound. */
   dhcp?: DhcpServer;
+  /** Follows the host's addresses (lib/net/watcher.ts); created at start. */
+  network?: NetworkWatcher;
+  /** The host's IPv4 addresses as the watcher last read them. */
+  private hostAddresses: Ipv4Interface[] = [];
+  private dhcpPool?: LeasePool;
+  /** The DHCP side said once that the pinned address is gone (reset when it comes back). */
+  private pinnedMissingTold = false;
   private iscsiService?: IscsiService;
   /** What each machine gets: DHCP, TFTP and HTTP check-ins all ask it (lib/policy/booter.ts). */
   readonly booter: FlowBooter;
@@ -115,7 +123,7 @@ export class BootServer extends EventEmitter {
   }
 
   get state(): BootServerState {
-    return { ports: this.ports.map((p) => ({ ...p })), store: this.storeState, storeError: this.storeError };
+    return { ports: this.ports.map((p) => ({ ...p })), store: this.storeState, storeError: this.storeError, ...(this.network ? { network: this.network.state } : {}) };
   }
 
   get store(): JsonInventoryStore | undefined {
@@ -133,6 +141,7 @@ export class BootServer extends EventEmitter {
   /** Binds every enabled port and opens the store; never rejects: failures land in `state`. */
   async start(): Promise<BootServerState> {
     await mkdir(this.config.assetsRoot, { recursive: true }).catch((err: Error) => this.deps.log?.warn(`boot assets folder ${this.config.assetsRoot}: ${err.message}`));
+    this.startNetwork();
     await Promise.all([
       ...this.ports.filter((p) => p.state !== 'disabled').map((p) => this.bindPort(p)),
       this.openStore(),
@@ -185,6 +194,49 @@ export class BootServer extends EventEmitter {
     this.emit('state', this.state);
   }
 
+  /** Reads the host's addresses now and every `networkPollMs`; a change reaches the next request. */
+  private startNetwork(): void {
+    const c = this.config;
+    const ms = c.networkPollMs ?? 3000;
+    const watcher = new NetworkWatcher({ serverIp: c.serverIp, pinned: c.serverIpPinned !== false, preferredInterface: c.interface, intervalMs: ms, read: this.deps.readNetwork });
+    this.network = watcher;
+    this.hostAddresses = watcher.state.addresses;
+    if (watcher.state.problem) this.deps.log?.error(watcher.state.problem);
+    watcher.on('change', (ch: NetworkChange) => this.onNetworkChange(ch));
+    if (ms > 0) watcher.start();
+  }
+
+  private onNetworkChange(ch: NetworkChange): void {
+    const c = this.config;
+    const level = ch.kind === 'pinned-missing' ? 'error' : ch.kind === 'address-removed' ? 'warn' : 'info';
+    this.deps.log?.[level](ch.message);
+    this.hostAddresses = this.network?.state.addresses ?? [];
+    if (ch.kind === 'address-changed') {
+      c.serverIp = ch.address;
+      // an explicit base URL is the user's; the derived one follows the address
+      if (c.httpBaseExplicit === false) c.httpBaseUrl = `http://${ch.address}${c.httpPort === 80 ? '' : `:${c.httpPort}`}${c.httpPath ?? ''}`;
+    }
+    if (ch.kind === 'pinned-restored') this.pinnedMissingTold = false;
+    try {
+      this.dhcp?.setInterfaces(this.dhcpInterfaces(), c.serverIp);
+    } catch (err) {
+      this.deps.log?.warn(`DHCP: ${(err as Error).message}`);
+    }
+    this.publish({ type: 'server.network', change: ch.kind, address: ch.address, previous: ch.previous, interface: ch.interface, message: ch.message, ts: Date.parse(ch.at) });
+    this.emit('state', this.state);
+  }
+
+  /** Every local subnet is served; broadcasts (no relay, no ciaddr) are answered from serverIp. */
+  private dhcpInterfaces(): DhcpInterface[] {
+    const c = this.config;
+    const own = this.hostAddresses.find((i) => i.address === c.serverIp);
+    const netmask = c.dhcp?.netmask ?? own?.netmask ?? '255.255.255.0';
+    return [
+      { address: c.serverIp, netmask, pool: this.dhcpPool },
+      ...(c.bind === '0.0.0.0' ? this.hostAddresses.filter((i) => i.address !== c.serverIp).map((i) => ({ address: i.address, netmask: i.netmask })) : []),
+    ];
+  }
+
   /** Transfer sockets bind to the address clients talk to, so replies leave from it. */
   private get ownAddress(): string {
     return this.config.bind !== '0.0.0.0' ? this.config.bind : this.config.serverIp;
@@ -193,12 +245,12 @@ export class BootServer extends EventEmitter {
   private startTftp(socket: dgram.Socket): void {
     const t = this.config.tftp ?? {};
     const root = this.config.assetsRoot;
-    // bound to 0.0.0.0, a transfer must still answer from the address the client talked to
-    const interfaces = ipv4Interfaces();
+    // bound to 0.0.0.0, a transfer must still answer from the address the client talked to, among
+    // the addresses the host has now (an address removed since start is not tried)
     const tftp = new TftpServer({
       address: this.ownAddress,
       replyAddress: this.config.bind === '0.0.0.0'
-        ? (client) => replyAddressFor(client.address, [{ address: this.config.serverIp, netmask: '255.255.255.255' }, ...interfaces], this.config.serverIp)
+        ? (client) => replyAddressFor(client.address, [{ address: this.config.serverIp, netmask: '255.255.255.255' }, ...this.hostAddresses], this.config.serverIp)
         : undefined,
       resolver: chainResolvers(createStaticResolver(root, { cacheSmallFiles: t.cacheSmallFiles ?? 256 * 1024 }), (req) => this.booter.file(req)),
       socketFactory: this.deps.socketFactory,
@@ -267,7 +319,7 @@ export class BootServer extends EventEmitter {
   private async startDhcp(): Promise<void> {
     const c = this.config;
     const d = c.dhcp ?? {};
-    const netmask = d.netmask ?? ipv4Interfaces().find((i) => i.address === c.serverIp)?.netmask ?? '255.255.255.0';
+    const netmask = d.netmask ?? this.hostAddresses.find((i) => i.address === c.serverIp)?.netmask ?? '255.255.255.0';
     let pool: LeasePool | undefined;
     if (c.dhcpMode === 'full') {
       if (!d.rangeStart || !d.rangeEnd) throw new NetbootError('validation', 'full DHCP mode needs an address range (NETBOOT_DHCP_RANGE=first-last)', { field: 'dhcpRange' });
@@ -279,14 +331,11 @@ export class BootServer extends EventEmitter {
         reservation: async (mac) => (await store?.devices.get(mac))?.ipReservation ?? undefined,
       });
     }
+    this.dhcpPool = pool;
     const base = new URL(c.httpBaseUrl);
     const dhcp = new DhcpServer({
       mode: c.dhcpMode,
-      // every local subnet is served; broadcasts (no relay, no ciaddr) are answered from serverIp
-      interfaces: [
-        { address: c.serverIp, netmask, pool },
-        ...(c.bind === '0.0.0.0' ? ipv4Interfaces().filter((i) => i.address !== c.serverIp).map((i) => ({ address: i.address, netmask: i.netmask })) : []),
-      ],
+      interfaces: this.dhcpInterfaces(),
       defaultInterface: c.serverIp,
       boot: { httpPort: c.httpPort ?? Number(base.port || 80), httpBase: c.httpBaseExplicit === false ? undefined : c.httpBaseUrl, httpPath: c.httpPath },
       deadlineMs: d.deadlineMs ?? 300,
@@ -294,6 +343,13 @@ export class BootServer extends EventEmitter {
       decide: (facts, signal) => this.booter.dhcp(facts, signal),
       ports: { client: c.ports.dhcp === 67 ? 68 : (c.ports.monitor >= 0 ? c.ports.monitor : 68), server: c.ports.dhcp >= 0 ? c.ports.dhcp : 67 },
       log: { warn: (m) => this.deps.log?.warn(m) },
+    });
+    // a pinned address the host no longer has: the answers still name it, so say so (once per loss)
+    dhcp.on('discover', (ev: { facts: { mac: string } }) => {
+      const problem = this.network?.state.problem;
+      if (!problem || this.pinnedMissingTold) return;
+      this.pinnedMissingTold = true;
+      this.deps.log?.error(`DHCP: ${ev.facts.mac} asks for a boot server, but ${problem}`);
     });
     dhcp.on('error', (err: Error) => this.deps.log?.warn(`DHCP: ${err.message}`));
     dhcp.attach(this.sockets.get('dhcp'), this.sockets.get('proxy'), this.sockets.get('monitor'));
@@ -346,6 +402,7 @@ export class BootServer extends EventEmitter {
     this.unwire = [];
     this.metrics?.close();
     this.metrics = undefined;
+    this.network?.stop();
     this.dhcp?.close();
     this.dhcp = undefined;
     await this.tftp?.close();

@@ -169,6 +169,7 @@ export function resolveServerConfig(given: RawServerConfig, baseDir: string, hos
       leaseTime: seconds('leaseTime', raw.leaseTime),
     },
     serverIp,
+    serverIpPinned: text(raw.serverIp) !== undefined,
     interface: iface,
     bind,
     httpBaseUrl,

@@ -1,5 +1,6 @@
 /** The shapes of one boot server: its configuration, its state and what it is given (no runtime code). */
 import type * as dgram from 'node:dgram';
+import type { NetworkSnapshot, NetworkState } from '../net/watcher';
 
 export type DhcpMode = 'proxy' | 'full' | 'off';
 export type PortKey = 'dhcp' | 'proxy' | 'tftp' | 'monitor';
@@ -8,6 +9,10 @@ export type PortKey = 'dhcp' | 'proxy' | 'tftp' | 'monitor';
 export interface BootServerConfig {
   /** Address advertised to clients (DHCP option 54, next-server, URLs). */
   serverIp: string;
+  /** Set by the user (NETBOOT_SERVER_IP / the node's Server IP): never moved; otherwise `serverIp` follows the default-route interface. */
+  serverIpPinned?: boolean;
+  /** How often the host's interfaces are read (ms, default 3000); 0 turns the watcher off. */
+  networkPollMs?: number;
   interface?: string;
   /** Address the UDP sockets bind to; 0.0.0.0 is needed to receive DHCP broadcasts. */
   bind: string;
@@ -54,9 +59,13 @@ export interface BootServerState {
   ports: PortState[];
   store: 'opening' | 'open' | 'failed' | 'closed';
   storeError?: string;
+  /** The advertised address, the host's addresses and what changed (absent before start). */
+  network?: NetworkState;
 }
 
 export interface BootServerDeps {
   socketFactory?: (type: 'udp4' | 'udp6') => dgram.Socket;
   log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
+  /** Reads the host's interfaces and default route (tests inject one). */
+  readNetwork?: () => NetworkSnapshot;
 }

@@ -408,7 +408,10 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
         } catch {
           // never bound
         }
-        reject(new NetbootError('bind_failed', `cannot bind a TFTP transfer socket to ${address}: ${err.message}`, { address }, { cause: err }));
+        // say what happened: an address the host no longer has is not load
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === 'EADDRNOTAVAIL' ? 'address not available' : err.message;
+        reject(new NetbootError('bind_failed', `cannot bind a transfer socket to ${address}: ${why}`, { address, errno: code }, { cause: err }));
       };
       sock.once('error', onError);
       sock.bind({ address, port: 0, exclusive: true }, () => {
@@ -506,8 +509,8 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     } catch (err) {
       await closeOpened();
       this.release(entry);
-      this.emitWarning('cannot open a transfer socket', err);
-      this.refuse(req.client, req.path, TftpErrorCode.NOT_DEFINED, 'server busy: no transfer socket');
+      this.emitWarning(`${req.path} for ${req.client.address}`, err);
+      this.refuse(req.client, req.path, TftpErrorCode.NOT_DEFINED, transferSocketError(err));
       return;
     }
     if (this.closing) {
@@ -580,8 +583,8 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       socket = await this.openSocket(req.client);
     } catch (err) {
       this.release(entry);
-      this.emitWarning('cannot open a transfer socket', err);
-      this.refuse(req.client, req.path, TftpErrorCode.NOT_DEFINED, 'server busy: no transfer socket');
+      this.emitWarning(`${req.path} for ${req.client.address}`, err);
+      this.refuse(req.client, req.path, TftpErrorCode.NOT_DEFINED, transferSocketError(err));
       return;
     }
     if (this.closing) {
@@ -667,3 +670,8 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
   }
 }
 
+
+/** The client-facing text for a transfer socket that could not be opened (never "busy": it is not load). */
+function transferSocketError(err: unknown): string {
+  return err instanceof NetbootError && err.code === 'bind_failed' ? err.message : `cannot open a transfer socket: ${shortError(err)}`;
+}

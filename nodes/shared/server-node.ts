@@ -28,7 +28,12 @@ export function statusFor(RED: RED, state: BootServerState | undefined, configEr
     const what = [...failed.map((p) => `${p.purpose} ${p.port}`), ...(state.store === 'failed' ? ['inventory'] : [])].join(', ');
     return { fill: 'red', shape: 'dot', text: RED._('netboot-server.status.failed', { what }) };
   }
+  const net = state.network;
+  if (net?.problem) return { fill: 'red', shape: 'ring', text: RED._('netboot-server.status.addressGone', { ip: net.advertised }) };
   const ports = state.ports.filter((p) => p.state === 'listening').map((p) => `${p.purpose} ${p.boundPort}`).join(', ');
+  // the address moved since start (a DHCP renewal): say so, the machines follow from the next request
+  const moved = net?.lastChange?.kind === 'address-changed' ? net.lastChange : undefined;
+  if (moved) return { fill: 'green', shape: 'dot', text: RED._('netboot-server.status.moved', { ip: net!.advertised, previous: moved.previous, ports: ports || '-' }) };
   return { fill: 'green', shape: 'dot', text: RED._('netboot-server.status.listening', { ports: ports || '-' }) };
 }
 

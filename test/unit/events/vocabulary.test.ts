@@ -14,7 +14,7 @@ describe('the event vocabulary', () => {
     }
     for (const [old, current] of Object.entries(DEPRECATED_NAMES)) expect(doc).toContain(`| \`${old}\` | \`${current}\` |`);
     // no row for a type the code does not know
-    const documented = [...doc.matchAll(/^\| `([a-z.]+(?:_[a-z]+)?)` \| (activity|protocol|record|derived) \|/gm)].map((m) => m[1]);
+    const documented = [...doc.matchAll(/^\| `([a-z.]+(?:_[a-z]+)?)` \| (activity|protocol|record|derived|server) \|/gm)].map((m) => m[1]);
     expect(new Set(documented)).toEqual(new Set(EVENT_TYPES));
   });
 

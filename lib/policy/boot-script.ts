@@ -1,4 +1,5 @@
 import { NetbootError } from '../core/errors';
+import type { SanProvider } from '../render/iscsi';
 import type { Image, InventoryStore, Profile } from '../store';
 import {
   deviceIqn,
@@ -11,7 +12,6 @@ import {
   renderWinpeStartnet,
   unsafe,
   type ChainSpec,
-  type ChapCredentials,
   type IpxeFailure,
   type IpxeSpec,
   type KernelParams,
@@ -58,15 +58,7 @@ export interface ScriptOptions {
 }
 
 /** What the iSCSI target node adds to a sanboot/sanhook of an image it serves (undefined: not one of its disks). */
-export interface SanProvider {
-  bootInfo(image: Image, mac: string | undefined): SanBootInfo | undefined;
-}
-
-export interface SanBootInfo {
-  port?: number;
-  chap?: ChapCredentials;
-  initiatorIqn?: string;
-}
+export type { SanBootInfo, SanProvider } from '../render/iscsi';
 
 export interface BootScript {
   kind: Exclude<ScriptKind, 'auto'>;

@@ -1,6 +1,6 @@
 import { NetbootError } from '../core/errors';
 import { normalizeMac } from '../core/mac';
-import { iscsiUri, type IscsiTarget } from './iscsi';
+import { iscsiUri, type ChapCredentials, type IscsiTarget } from './iscsi';
 import {
   kernelArgList,
   mergeKernelParams,
@@ -113,13 +113,6 @@ export interface KernelSpec {
   initrdArg?: boolean;
 }
 
-export interface ChapCredentials {
-  username: string;
-  password: string;
-  /** Mutual CHAP (the target authenticates to us). */
-  reverseUsername?: string;
-  reversePassword?: string;
-}
 
 export interface SanbootSpec {
   kind: 'sanboot';

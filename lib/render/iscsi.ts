@@ -1,8 +1,30 @@
 import { NetbootError } from '../core/errors';
 import { isMac, macToHyphens, normalizeMac } from '../core/mac';
 import { isValidIqn, safeHostOrIp, safeIqn, unsafe } from './ipxe-safe';
+import type { Image } from '../store';
 
 export { isValidIqn };
+
+/** CHAP secrets a machine presents to the target (and, mutual, expects back). */
+export interface ChapCredentials {
+  username: string;
+  password: string;
+  /** Mutual CHAP (the target authenticates to us). */
+  reverseUsername?: string;
+  reversePassword?: string;
+}
+
+/** How a machine reaches an image's iSCSI disk (the netboot-iscsi service answers; boot scripts ask). */
+export interface SanBootInfo {
+  port?: number;
+  chap?: ChapCredentials;
+  initiatorIqn?: string;
+}
+
+/** Who knows the iSCSI side of images: the netboot-iscsi node's service. */
+export interface SanProvider {
+  bootInfo(image: Image, mac: string | undefined): SanBootInfo | undefined;
+}
 
 /** Where an iSCSI disk lives. `lun` is a number (rendered in hex); `port` defaults to 3260. */
 export interface IscsiTarget {

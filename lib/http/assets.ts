@@ -33,6 +33,8 @@ export interface AssetTransfer {
 export interface AssetServerOptions {
   root: string;
   now?: () => number;
+  /** A file for a path the root does not have (the boot programs of the distributions' packages). */
+  fallback?: (rel: string) => Promise<string | undefined>;
 }
 
 const MAX_PATH = 1024;
@@ -40,6 +42,7 @@ const MAX_PATH = 1024;
 export class AssetServer extends EventEmitter {
   readonly root: string;
   private readonly now: () => number;
+  private readonly fallback?: (rel: string) => Promise<string | undefined>;
   private readonly perIp = new Map<string, { bytes: number; requests: number }>();
   private seq = 0;
 
@@ -47,6 +50,7 @@ export class AssetServer extends EventEmitter {
     super();
     this.root = path.resolve(opts.root);
     this.now = opts.now ?? Date.now;
+    this.fallback = opts.fallback;
   }
 
   /** Bytes and requests per client IP since start. */
@@ -66,7 +70,8 @@ export class AssetServer extends EventEmitter {
       const st = await fsp.stat(real);
       return st.isFile() ? real : undefined;
     } catch {
-      return undefined;
+      // not in the root: a boot program from a distribution's package, read-only (the user's file wins)
+      return this.fallback?.(parts.join('/'));
     }
   }
 

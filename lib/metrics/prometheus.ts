@@ -46,6 +46,7 @@ export class PrometheusMetrics {
   private readonly stageDuration: Histogram<'stage'>;
   private readonly refusals: Counter<'where' | 'reason'>;
   private readonly evictions: Counter<'what'>;
+  private readonly missingBootFiles: Counter<'file'>;
 
   constructor(options: PrometheusOptions = {}) {
     const registers = [this.registry];
@@ -61,6 +62,7 @@ export class PrometheusMetrics {
     this.bootDuration = new Histogram({ name: 'netboot_boot_duration_seconds', help: 'Time from the first boot event to the outcome.', buckets: options.bootBuckets ?? [5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600], registers });
     this.stageDuration = new Histogram({ name: 'netboot_stage_duration_seconds', help: 'Time spent in each boot stage.', labelNames: ['stage'], buckets: options.stageBuckets ?? [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800], registers });
     this.refusals = new Counter({ name: 'netboot_public_refusals_total', help: 'Requests of the public side refused: allowlist, rate limit, body size or type, malformed JSON.', labelNames: ['where', 'reason'], registers });
+    this.missingBootFiles = new Counter({ name: 'netboot_boot_file_missing_total', help: 'Boot files named in DHCP answers that the server does not have (each file counted once per start).', labelNames: ['file'], registers });
     this.evictions = new Counter({ name: 'netboot_evictions_total', help: 'Records dropped by a growth cap (unconfirmed devices, log bytes).', labelNames: ['what'], registers });
 
     const active = this.activeTftp;
@@ -88,6 +90,10 @@ export class PrometheusMetrics {
   }
 
   /** Records dropped by a growth cap. */
+  countMissingBootFile(file: string): void {
+    this.missingBootFiles.inc({ file });
+  }
+
   countEviction(what: string, n = 1): void {
     this.evictions.inc({ what }, n);
   }

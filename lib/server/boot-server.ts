@@ -4,7 +4,7 @@ import type { BootServerConfig, BootServerDeps, BootServerState, PortKey, PortSt
 export type * from './types';
 export type { VirtualFileAnswer } from '../policy/booter';
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { AuditLog } from '../audit/audit-log';
 import { oncePerSource, parseAllowlist } from '../net/allowlist';
@@ -18,7 +18,8 @@ import { NetworkWatcher, type NetworkChange } from '../net/watcher';
 import { defaultPersist, MetricsHub } from '../metrics';
 import { EventBus, fromStored, wireDhcp, wireHttp, wireTftp, type NetbootEvent, type NetbootEventInput } from '../events';
 import { AssetServer } from '../http/assets';
-import { chainResolvers, createStaticResolver, TftpServer } from '../tftp';
+import { bootReadiness, describeReadiness, findProgram, programFor, systemProgram, type ClassStatus } from '../boot-programs/catalog';
+import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer } from '../tftp';
 
 /** Boot events the inventory's history keeps (see startMetrics). */
 const KEPT = new Set(['stage', 'stall', 'stall.cleared', 'checkin', 'dhcp.request', 'dhcp.ack', 'tftp.abort', 'tftp.notfound', 'iscsi.login', 'iscsi.logout', 'decision']);
@@ -72,6 +73,11 @@ export class BootServer extends EventEmitter {
   private dhcpPool?: LeasePool;
   /** The DHCP side said once that the pinned address is gone (reset when it comes back). */
   private pinnedMissingTold = false;
+  /** Which client classes can boot with the boot programs found (lib/boot-programs); refreshed at start and every 30 s. */
+  private readiness: ClassStatus[] = [];
+  private readinessTimer?: NodeJS.Timeout;
+  /** Boot files a DHCP answer named that the server does not have, each logged once. */
+  private readonly missingTold = new Set<string>();
   private iscsiService?: IscsiService;
   /** What each machine gets: DHCP, TFTP and HTTP check-ins all ask it (lib/policy/booter.ts). */
   readonly booter: FlowBooter;
@@ -84,7 +90,7 @@ export class BootServer extends EventEmitter {
     this.config = config;
     this.deps = deps;
     this.events = new EventBus<NetbootEvent>({ capacity: 1000, onError: (err: unknown) => deps.log?.warn(`event subscriber: ${(err as Error).message ?? String(err)}`) });
-    this.assets = new AssetServer({ root: config.assetsRoot });
+    this.assets = new AssetServer({ root: config.assetsRoot, fallback: (rel) => systemProgram(rel) });
     this.booter = new FlowBooter({ store: () => this.store, assetsRoot: config.assetsRoot, fileDeadlineMs: config.tftp?.virtualFileTimeoutMs, publish: (e) => this.publish(e) });
     const list = parseAllowlist(config.allowlist);
     if (list) {
@@ -123,7 +129,11 @@ export class BootServer extends EventEmitter {
   }
 
   get state(): BootServerState {
-    return { ports: this.ports.map((p) => ({ ...p })), store: this.storeState, storeError: this.storeError, ...(this.network ? { network: this.network.state } : {}) };
+    return {
+      ports: this.ports.map((p) => ({ ...p })), store: this.storeState, storeError: this.storeError,
+      ...(this.network ? { network: this.network.state } : {}),
+      ...(this.readiness.length ? { bootPrograms: this.readiness.map((c) => ({ ...c, files: c.files.map((f) => ({ ...f })) })) } : {}),
+    };
   }
 
   get store(): JsonInventoryStore | undefined {
@@ -158,6 +168,11 @@ export class BootServer extends EventEmitter {
       // the stall threshold is an inventory setting (stallSeconds, default 180 s)
       const stallSeconds = this.store ? (await this.store.getSettings()).stallSeconds : undefined;
       this.startMetrics(stallSeconds ? stallSeconds * 1000 : undefined);
+    }
+    await this.refreshReadiness();
+    if (!this.closing) {
+      this.readinessTimer = setInterval(() => void this.refreshReadiness(), 30_000);
+      this.readinessTimer.unref();
     }
     // tells users (netboot-listen, netboot-metrics) that every part now exists
     this.emit('state', this.state);
@@ -237,6 +252,39 @@ export class BootServer extends EventEmitter {
     ];
   }
 
+  /** Which client classes can boot now (boot programs in the assets folder or the distributions' packages). */
+  private async refreshReadiness(): Promise<void> {
+    try {
+      const before = JSON.stringify(this.readiness.map((c) => c.ready));
+      this.readiness = await bootReadiness(this.config.assetsRoot);
+      if (before !== '[]' && before !== JSON.stringify(this.readiness.map((c) => c.ready))) this.emit('state', this.state);
+    } catch (err) {
+      this.deps.log?.warn(`boot programs: ${(err as Error).message}`);
+    }
+  }
+
+  /** One line per client class: ready (file, where from), or what is missing and the step that fixes it. */
+  describeBootPrograms(): string[] {
+    return describeReadiness(this.readiness);
+  }
+
+  /** A DHCP answer named a TFTP file: when the server has it nowhere, say so once per file, with the fix. */
+  private async checkAnsweredFile(file: string): Promise<void> {
+    if (!file || /^[a-z]+:\/\//i.test(file) || this.missingTold.has(file)) return;
+    const name = file.replace(/^\/+/, '');
+    if (await findProgram(name, this.config.assetsRoot)) return;
+    const program = programFor(name);
+    if (!program) {
+      // not a boot program we know: the user's own file, or one the flow answers; only look on disk
+      const found = await resolveUnderRoot(this.config.assetsRoot, name).catch(() => undefined);
+      if (!found || found.kind !== 'missing' || this.booter.virtualFiles.hasSender) return;
+    }
+    if (this.missingTold.has(file)) return;
+    this.missingTold.add(file);
+    this.metrics?.prometheus.countMissingBootFile(name);
+    this.deps.log?.warn(`DHCP answers name ${name}, which this server does not have: those machines cannot boot. Fix: ${program?.fix ?? `put ${name} into ${this.config.assetsRoot}`}`);
+  }
+
   /** Transfer sockets bind to the address clients talk to, so replies leave from it. */
   private get ownAddress(): string {
     return this.config.bind !== '0.0.0.0' ? this.config.bind : this.config.serverIp;
@@ -252,7 +300,12 @@ export class BootServer extends EventEmitter {
       replyAddress: this.config.bind === '0.0.0.0'
         ? (client) => replyAddressFor(client.address, [{ address: this.config.serverIp, netmask: '255.255.255.255' }, ...this.hostAddresses], this.config.serverIp)
         : undefined,
-      resolver: chainResolvers(createStaticResolver(root, { cacheSmallFiles: t.cacheSmallFiles ?? 256 * 1024 }), (req) => this.booter.file(req)),
+      // the user's files, then the distributions' boot programs (read-only), then the flow
+      resolver: chainResolvers(createStaticResolver(root, { cacheSmallFiles: t.cacheSmallFiles ?? 256 * 1024 }), async (req) => {
+        const system = await systemProgram(req.path);
+        if (!system) return null;
+        return { kind: 'file', path: system, size: (await stat(system)).size };
+      }, (req) => this.booter.file(req)),
       socketFactory: this.deps.socketFactory,
       maxBlksize: t.maxBlksize,
       mtu: t.mtu,
@@ -351,6 +404,12 @@ export class BootServer extends EventEmitter {
       this.pinnedMissingTold = true;
       this.deps.log?.error(`DHCP: ${ev.facts.mac} asks for a boot server, but ${problem}`);
     });
+    // a boot file the server does not have: counted and logged once, with the fix
+    for (const name of ['offer', 'ack'] as const) {
+      dhcp.on(name, (ev: { reply: { file?: string } }) => {
+        if (ev.reply.file) void this.checkAnsweredFile(ev.reply.file);
+      });
+    }
     dhcp.on('error', (err: Error) => this.deps.log?.warn(`DHCP: ${err.message}`));
     dhcp.attach(this.sockets.get('dhcp'), this.sockets.get('proxy'), this.sockets.get('monitor'));
     this.dhcp = dhcp;
@@ -403,6 +462,7 @@ export class BootServer extends EventEmitter {
     this.metrics?.close();
     this.metrics = undefined;
     this.network?.stop();
+    if (this.readinessTimer) clearInterval(this.readinessTimer);
     this.dhcp?.close();
     this.dhcp = undefined;
     await this.tftp?.close();

@@ -1,6 +1,7 @@
 /** The shapes of one boot server: its configuration, its state and what it is given (no runtime code). */
 import type * as dgram from 'node:dgram';
 import type { NetworkSnapshot, NetworkState } from '../net/watcher';
+import type { ClassStatus } from '../boot-programs/catalog';
 
 export type DhcpMode = 'proxy' | 'full' | 'off';
 export type PortKey = 'dhcp' | 'proxy' | 'tftp' | 'monitor';
@@ -61,6 +62,8 @@ export interface BootServerState {
   storeError?: string;
   /** The advertised address, the host's addresses and what changed (absent before start). */
   network?: NetworkState;
+  /** Which client classes can boot, with the file each gets and where it comes from, or the fix (lib/boot-programs). */
+  bootPrograms?: ClassStatus[];
 }
 
 export interface BootServerDeps {

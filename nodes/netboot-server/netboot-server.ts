@@ -63,6 +63,11 @@ export = function register(RED: RED): void {
         server.start().then(() => {
           node.log(RED._('netboot-server.log.started', { ip: config.serverIp, mode: config.dhcpMode, url: config.httpBaseUrl }));
           for (const line of server.describePorts()) node.log(line);
+          // which machines can boot: each class with its file and where it comes from, or the one step that fixes it
+          for (const line of server.describeBootPrograms()) {
+            if (line.includes('cannot boot')) node.warn(line);
+            else node.log(line);
+          }
           if (server.store) node.log(RED._('netboot-server.log.store', { file: server.storeFile }));
         }).catch((err: unknown) => node.error(String(err)));
       }

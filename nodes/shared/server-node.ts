@@ -33,6 +33,9 @@ export function statusFor(RED: RED, state: BootServerState | undefined, configEr
   const ports = state.ports.filter((p) => p.state === 'listening').map((p) => `${p.purpose} ${p.boundPort}`).join(', ');
   // the address moved since start (a DHCP renewal): say so, the machines follow from the next request
   const moved = net?.lastChange?.kind === 'address-changed' ? net.lastChange : undefined;
+  // a PC class the reference flow serves cannot boot: say so on the node (the log and the API have the fix)
+  const cannot = (state.bootPrograms ?? []).filter((c) => !c.ready && (c.id === 'bios' || c.id === 'uefi-x64')).map((c) => c.label);
+  if (cannot.length) return { fill: 'yellow', shape: 'dot', text: RED._('netboot-server.status.cannotBoot', { ports: ports || '-', classes: cannot.join(', ') }) };
   if (moved) return { fill: 'green', shape: 'dot', text: RED._('netboot-server.status.moved', { ip: net!.advertised, previous: moved.previous, ports: ports || '-' }) };
   return { fill: 'green', shape: 'dot', text: RED._('netboot-server.status.listening', { ports: ports || '-' }) };
 }

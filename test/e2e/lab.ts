@@ -7,7 +7,7 @@
  * Every process started here is tracked by its PID and stopped by `stopAll()`; nothing is killed by name.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { TgtAdmin } from '../../lib/iscsi';
@@ -126,8 +126,7 @@ export async function startServer(): Promise<Server> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'nbe2e-data-'));
   const assets = path.join(dataDir, 'assets');
   mkdirSync(assets, { recursive: true });
-  // the first-stage binaries our proxy names: Debian's iPXE builds
-  for (const f of ['undionly.kpxe', 'ipxe.efi', 'snponly.efi']) copyFileSync(`/usr/lib/ipxe/${f}`, path.join(assets, f));
+  // nothing is copied: the server finds Debian's iPXE builds in /usr/lib/ipxe itself (lib/boot-programs)
   const child = track(spawn('ip', ['netns', 'exec', NS.srv, process.execPath, path.join(REPO, 'dist', 'scripts', 'start.js')], {
     cwd: REPO,
     env: {

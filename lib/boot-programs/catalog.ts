@@ -15,7 +15,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
-export type ClientClassId = 'bios' | 'uefi-x64' | 'uefi-x64-http' | 'uefi-x64-secureboot' | 'uefi-arm64' | 'pi3' | 'pi4' | 'pi5';
+export type ClientClassId = 'bios' | 'uefi-x64' | 'uefi-x64-http' | 'uefi-x64-secureboot' | 'uefi-arm64' | 'pi3' | 'pi4' | 'pi5' | 'registration';
 
 export interface BootProgram {
   /** The name clients ask for (TFTP root, /boot/assets/<name>). */
@@ -27,6 +27,7 @@ export interface BootProgram {
 }
 
 const IPXE_FIX = 'install iPXE: sudo apt install ipxe (Debian/Ubuntu), sudo dnf install ipxe-bootimgs-x86 (Fedora), sudo pacman -S ipxe (Arch); or copy the file into the boot-assets folder';
+const REGISTRATION_FIX = 'npm run build:registration (builds it from this host\'s kernel and busybox with register.sh inside; needs busybox-static)';
 const RPI_FIX = 'sudo apt install raspi-firmware (Debian), or copy the file from the boot/ folder of the Raspberry Pi firmware release into the boot-assets folder';
 
 export const BOOT_PROGRAMS: readonly BootProgram[] = [
@@ -41,6 +42,9 @@ export const BOOT_PROGRAMS: readonly BootProgram[] = [
   { name: 'fixup.dat', candidates: ['/usr/lib/raspi-firmware/fixup.dat'], fix: RPI_FIX },
   { name: 'start4.elf', candidates: ['/usr/lib/raspi-firmware/start4.elf'], fix: RPI_FIX },
   { name: 'fixup4.dat', candidates: ['/usr/lib/raspi-firmware/fixup4.dat'], fix: RPI_FIX },
+  // made, not installed: from this host's kernel and busybox with register.sh inside
+  { name: 'registration/vmlinuz', candidates: [], fix: REGISTRATION_FIX },
+  { name: 'registration/initrd.img', candidates: [], fix: REGISTRATION_FIX },
 ];
 
 const BY_NAME = new Map(BOOT_PROGRAMS.map((p) => [p.name, p]));
@@ -56,6 +60,8 @@ export const CLIENT_CLASSES: ReadonlyArray<{ id: ClientClassId; label: string; n
   { id: 'pi4', label: 'Raspberry Pi 4', needs: ['start4.elf', 'fixup4.dat'] },
   // the Pi 5's bootloader is in its EEPROM: it reads config.txt and the kernel, no firmware files
   { id: 'pi5', label: 'Raspberry Pi 5', needs: [], note: 'its bootloader is in EEPROM: it needs only config.txt (rendered) and the kernel of its profile' },
+  // what an unknown x86 machine boots from the menu's default, "Register this device"
+  { id: 'registration', label: 'Registration of unknown machines', needs: ['registration/vmlinuz', 'registration/initrd.img'] },
 ];
 
 export interface FoundProgram {

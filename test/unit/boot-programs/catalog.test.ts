@@ -26,15 +26,18 @@ describe('boot programs', () => {
     expect(programFor('snponly.efi')?.name).toBe('snponly.efi');
     // every program has a fix, and every class's files are in the catalog
     for (const p of BOOT_PROGRAMS) expect(p.fix.length).toBeGreaterThan(10);
-    for (const c of CLIENT_CLASSES) for (const n of c.needs) expect(programFor(n), n).toBeDefined();
+    for (const c of CLIENT_CLASSES) for (const n of c.needs) expect(BOOT_PROGRAMS.some((p) => p.name === n), n).toBe(true);
+    // the registration image is made, never taken from the system
+    expect(programFor('registration/vmlinuz')).toBeUndefined();
   });
 
   it('says which class can boot, from where, and for each that cannot, the missing file and the fix', async () => {
     const debian = host('/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/lib/ipxe/snponly.efi', '/usr/lib/shim/shimx64.efi.signed');
     const table = await bootReadiness(ASSETS, debian);
     expect(table.map((c) => [c.id, c.ready])).toEqual([
-      ['bios', true], ['uefi-x64', true], ['uefi-x64-http', true], ['uefi-x64-secureboot', false], ['uefi-arm64', false], ['pi3', false], ['pi4', false], ['pi5', true],
+      ['bios', true], ['uefi-x64', true], ['uefi-x64-http', true], ['uefi-x64-secureboot', false], ['uefi-arm64', false], ['pi3', false], ['pi4', false], ['pi5', true], ['registration', false],
     ]);
+    expect(table.at(-1)).toMatchObject({ missing: 'registration/vmlinuz', fix: expect.stringMatching(/^npm run build:registration/) });
     expect(table.find((c) => c.id === 'uefi-x64-secureboot')).toMatchObject({ missing: 'grubx64.efi', fix: expect.stringContaining('grub-efi-amd64-signed'), files: [{ name: 'shimx64.efi', source: 'system' }] });
     expect(table.find((c) => c.id === 'pi4')).toMatchObject({ missing: 'start4.elf', fix: expect.stringContaining('raspi-firmware') });
     const lines = describeReadiness(table);
@@ -45,7 +48,8 @@ describe('boot programs', () => {
     const empty = await bootReadiness(ASSETS, host());
     expect(empty.find((c) => c.id === 'bios')).toMatchObject({ ready: false, missing: 'undionly.kpxe', fix: expect.stringContaining('sudo apt install ipxe') });
     // the user's own copy counts
-    const own = await bootReadiness(ASSETS, host(path.join(ASSETS, 'undionly.kpxe')));
+    const own = await bootReadiness(ASSETS, host(path.join(ASSETS, 'undionly.kpxe'), path.join(ASSETS, 'registration/vmlinuz'), path.join(ASSETS, 'registration/initrd.img')));
     expect(own.find((c) => c.id === 'bios')).toMatchObject({ ready: true, files: [{ source: 'assets' }] });
+    expect(own.find((c) => c.id === 'registration')).toMatchObject({ ready: true });
   });
 });

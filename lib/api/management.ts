@@ -13,6 +13,8 @@ export interface ManagementContext {
   state(): BootServerState;
   metrics?: MetricsHub;
   audit?: AuditLog;
+  /** Wake-on-LAN through the boot server (BootServer.wake). */
+  wake?: (mac: string, opts: { port?: number; password?: string; by?: string }) => Promise<unknown>;
 }
 
 function hub(ctx: ManagementContext): MetricsHub {
@@ -93,6 +95,20 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
       const state = ctx.state();
       return { status: 200, body: { status: state.store === 'open' ? 'ready' : 'starting', ...state } };
     } },
+    {
+      // Wake-on-LAN: the magic packet to the subnet the machine was last seen in
+      method: 'post', path: '/devices/:mac/wake', permission: 'write',
+      handler: async (req, ctx) => {
+        const mac = normalizeMac(req.params.mac);
+        if (!ctx.wake) throw new NetbootError('unavailable', 'the boot server is not running');
+        if (!(await ctx.store.devices.get(mac))) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
+        const body = (req.body && typeof req.body === 'object' ? req.body : {}) as { password?: unknown; port?: unknown };
+        const port = body.port === undefined ? undefined : Number(body.port);
+        if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new NetbootError('validation', 'port: a UDP port from 1 to 65535 (9 or 7)', { field: 'port' });
+        if (body.password !== undefined && typeof body.password !== 'string') throw new NetbootError('validation', 'password: text like 01:02:03:04:05:06', { field: 'password' });
+        return { status: 202, body: await ctx.wake(mac, { port, password: body.password as string | undefined, by: 'api' }) };
+      },
+    },
     {
       method: 'get', path: '/devices/:mac/timeline', permission: 'read',
       handler: async (req, ctx) => {

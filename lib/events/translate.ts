@@ -213,10 +213,17 @@ export function fromStored(rec: StoredEventLike): NetbootEventInput | undefined 
       return { ...base, type: 'enroll', ...(rec.message ? { message: rec.message } : {}) };
     case 'facts.changed':
     case 'enroll.conflict':
-    case 'device.evicted': {
+    case 'device.evicted':
+    case 'wake':
+    case 'wake.timeout': {
       if (!rec.mac) return undefined;
       const ev: NetbootEventInput = { ...base, mac: rec.mac, type: rec.type, ...(rec.message ? { message: rec.message } : {}) };
       if (rec.type === 'facts.changed' && typeof data.field === 'string') ev.changes = { [data.field]: { from: data.from, to: data.to } };
+      if (rec.type === 'wake') {
+        if (typeof data.to === 'string') ev.to = data.to;
+        if (typeof data.by === 'string') ev.by = data.by;
+      }
+      if (rec.type === 'wake.timeout' && typeof data.waitedMs === 'number') ev.waitedMs = data.waitedMs;
       if (rec.type === 'enroll.conflict') {
         if (typeof data.from === 'string') ev.from = data.from;
         if (Array.isArray(data.fields)) ev.fields = data.fields.map(String);

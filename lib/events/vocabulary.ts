@@ -127,7 +127,7 @@ export interface EnrollEvent extends EventBase {
  * identifiers, the machine removed by the growth cap. Shown on the machine's timeline as notices.
  */
 export interface RecordEvent extends EventBase {
-  type: 'facts.changed' | 'enroll.conflict' | 'device.evicted';
+  type: 'facts.changed' | 'enroll.conflict' | 'device.evicted' | 'wake' | 'wake.timeout';
   mac: string;
   message?: string;
   /** facts.changed: what changed, `{ arch: { from, to } }`. */
@@ -135,6 +135,11 @@ export interface RecordEvent extends EventBase {
   /** enroll.conflict: the MAC that asked, and which of this machine's identifiers it carried. */
   from?: string;
   fields?: string[];
+  /** wake: where the magic packet went (`10.0.0.255:9`) and who asked (`api`, `flow`). */
+  to?: string;
+  by?: string;
+  /** wake.timeout: how long the machine was waited for. */
+  waitedMs?: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -267,6 +272,8 @@ export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; 
   'facts.changed': { group: 'record', stage: '-' },
   'enroll.conflict': { group: 'record', stage: '-' },
   'device.evicted': { group: 'record', stage: '-' },
+  wake: { group: 'record', stage: '-' },
+  'wake.timeout': { group: 'record', stage: '-' },
   stage: { group: 'derived', stage: '-' },
   stall: { group: 'derived', stage: '-' },
   'stall.cleared': { group: 'derived', stage: '-' },
@@ -293,7 +300,7 @@ export const PREVIOUS_NAME: Readonly<Partial<Record<NetbootEventType, string>>> 
  * Types the inventory writes to its event log itself (the policy stores them, then the store's
  * `onEvent` puts them on the bus), so the bus's own writer must not store them again.
  */
-export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted']);
+export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted', 'wake', 'wake.timeout']);
 
 export function groupOf(type: string): EventGroup | undefined {
   return (VOCABULARY as Record<string, { group: EventGroup }>)[type]?.group;
@@ -342,9 +349,9 @@ function oneOf(out: Record<string, unknown>, field: string, allowed: readonly st
 const TEXT_FIELDS: Record<string, number> = {
   path: MAX_PATH, line: MAX_TEXT, target: 256, action: 64, profile: 128, image: 128, reason: 256, arch: 32,
   clientClass: 32, hostname: 253, uuid: 64, yiaddr: 64, ciaddr: 64, requestedIp: 64, requestId: 64, ip: 64,
-  message: 512, detail: MAX_TEXT, from: 64, name: 128, via: 16, file: 255, siaddr: 64, server: 64,
+  message: 512, detail: MAX_TEXT, from: 64, to: 64, by: 16, name: 128, via: 16, file: 255, siaddr: 64, server: 64,
 };
-const COUNT_FIELDS = ['bytes', 'size', 'durationMs', 'readBytes', 'writeBytes', 'port', 'status', 'xid', 'quietMs', 'bootDurationMs', 'rateBps', 'retransmits', 'timeouts', 'blksize', 'windowsize', 'code'];
+const COUNT_FIELDS = ['bytes', 'size', 'durationMs', 'readBytes', 'writeBytes', 'port', 'status', 'xid', 'quietMs', 'bootDurationMs', 'rateBps', 'retransmits', 'timeouts', 'blksize', 'windowsize', 'code', 'waitedMs'];
 
 /**
  * Checks an event at the boundary and returns a clean copy: known type, finite `ts`, MAC
@@ -426,7 +433,7 @@ export function describeEvent(e: NetbootEvent): string {
       return `check-in${e.action ? ` ${e.action}` : ''}`;
     case 'enroll':
       return e.message ?? `enroll${e.hostname ? ` ${e.hostname}` : ''}`;
-    case 'facts.changed': case 'enroll.conflict': case 'device.evicted':
+    case 'facts.changed': case 'enroll.conflict': case 'device.evicted': case 'wake': case 'wake.timeout':
       return e.message ?? e.type;
     case 'boot.log': case 'boot.log_upload':
       return e.line;

@@ -15,6 +15,8 @@ import { FlowBooter } from '../policy/booter';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type DhcpInterface } from '../dhcp';
 import { replyAddressFor, type Ipv4Interface } from '../net/interfaces';
 import { NetworkWatcher, type NetworkChange } from '../net/watcher';
+import { sendWake, WakeLimiter, wakeRoute } from '../net/wake';
+import { normalizeMac } from '../core/mac';
 import { defaultPersist, MetricsHub } from '../metrics';
 import { EventBus, fromStored, wireDhcp, wireHttp, wireTftp, type NetbootEvent, type NetbootEventInput } from '../events';
 import { AssetServer } from '../http/assets';
@@ -76,6 +78,9 @@ export class BootServer extends EventEmitter {
   /** Which client classes can boot with the boot programs found (lib/boot-programs); refreshed at start and every 30 s. */
   private readiness: ClassStatus[] = [];
   private readinessTimer?: NodeJS.Timeout;
+  private readonly wakeLimiter = new WakeLimiter();
+  /** Woken machines not seen on DHCP yet: MAC → the timer that records `wake.timeout`. */
+  private readonly waking = new Map<string, NodeJS.Timeout>();
   /** Boot files a DHCP answer named that the server does not have, each logged once. */
   private readonly missingTold = new Set<string>();
   private iscsiService?: IscsiService;
@@ -285,6 +290,40 @@ export class BootServer extends EventEmitter {
     this.deps.log?.warn(`DHCP answers name ${name}, which this server does not have: those machines cannot boot. Fix: ${program?.fix ?? `put ${name} into ${this.config.assetsRoot}`}`);
   }
 
+  /**
+   * Wakes a machine (Wake-on-LAN): the magic packet to the broadcast address of the subnet it was last
+   * seen in (the server's own subnet when unknown). Recorded as a `wake` event; when the machine sends
+   * no DHCP request within `timeoutMs` (default 120 s), a `wake.timeout` event follows. Refused
+   * (`conflict`) when the same machine was woken less than 5 s ago.
+   */
+  async wake(mac: string, opts: { password?: string; port?: number; timeoutMs?: number; by?: string } = {}): Promise<{ mac: string; from: string; to: string; port: number; bytes: number }> {
+    const m = normalizeMac(mac);
+    if (!this.wakeLimiter.take(m)) throw new NetbootError('conflict', `wake ${m}: woken less than 5 s ago`, { mac: m });
+    const device = await this.store?.devices.get(m);
+    const route = wakeRoute(device?.lastIp ?? undefined, this.hostAddresses, this.config.serverIp);
+    const port = opts.port ?? 9;
+    const packet = await sendWake({ mac: m, password: opts.password, port, from: route.from, to: route.to });
+    await this.store?.appendEvent({ type: 'wake', mac: m, message: `woken: magic packet to ${route.to}:${port}${route.interface ? ` on ${route.interface}` : ''}`, data: { to: `${route.to}:${port}`, by: opts.by ?? 'flow' } });
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    clearTimeout(this.waking.get(m));
+    const timer = setTimeout(() => {
+      this.waking.delete(m);
+      this.store?.appendEvent({ type: 'wake.timeout', mac: m, message: `woken ${Math.round(timeoutMs / 1000)} s ago and no DHCP request since: check that Wake-on-LAN is on in its firmware and that it is cabled`, data: { waitedMs: timeoutMs } })
+        .catch((err: Error) => this.deps.log?.warn(`wake: ${err.message}`));
+    }, timeoutMs);
+    timer.unref();
+    this.waking.set(m, timer);
+    return { mac: m, from: route.from, to: route.to, port, bytes: packet.length };
+  }
+
+  /** A woken machine asked DHCP: it is up, no timeout to record. */
+  private sawMachine(mac: string): void {
+    const t = this.waking.get(mac);
+    if (!t) return;
+    clearTimeout(t);
+    this.waking.delete(mac);
+  }
+
   /** Transfer sockets bind to the address clients talk to, so replies leave from it. */
   private get ownAddress(): string {
     return this.config.bind !== '0.0.0.0' ? this.config.bind : this.config.serverIp;
@@ -404,6 +443,8 @@ export class BootServer extends EventEmitter {
       this.pinnedMissingTold = true;
       this.deps.log?.error(`DHCP: ${ev.facts.mac} asks for a boot server, but ${problem}`);
     });
+    // a machine we woke has come up
+    for (const name of ['discover', 'request'] as const) dhcp.on(name, (ev: { facts: { mac: string } }) => this.sawMachine(ev.facts.mac));
     // a boot file the server does not have: counted and logged once, with the fix
     for (const name of ['offer', 'ack'] as const) {
       dhcp.on(name, (ev: { reply: { file?: string } }) => {
@@ -463,6 +504,8 @@ export class BootServer extends EventEmitter {
     this.metrics = undefined;
     this.network?.stop();
     if (this.readinessTimer) clearInterval(this.readinessTimer);
+    for (const t of this.waking.values()) clearTimeout(t);
+    this.waking.clear();
     this.dhcp?.close();
     this.dhcp = undefined;
     await this.tftp?.close();

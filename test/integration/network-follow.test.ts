@@ -6,14 +6,15 @@
  * go, a second address joins the same subnet, and a pinned address vanishes; after each, real clients
  * boot from what the server advertises now, with no restart. Needs root and iproute2 (CI has both).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/node-red';
-import { freeTcpPort, repo } from '../helpers/start-server';
+import { repo } from '../helpers/start-server';
+import { NetnsServer } from '../helpers/netns-server';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot && process.env.CI) throw new Error('network-follow: CI needs root for network namespaces');
@@ -28,7 +29,6 @@ const KPXE_SHA = createHash('sha256').update(KPXE).digest('hex');
 function sh(args: string[], timeout = 15_000): string {
   return execFileSync(args[0], args.slice(1), { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
 }
-const inServer = (...args: string[]) => sh(['ip', 'netns', 'exec', SRV, ...args]);
 const inClient = (...args: string[]) => sh(['ip', 'netns', 'exec', CLI, ...args]);
 
 interface Probe { ok: boolean; stages: Array<{ name: string; ok: boolean; detail: string }>; files: Array<{ name: string; via: string; source: string; bytes: number }> }
@@ -53,47 +53,9 @@ function tftpSha(address: string, file: string): string {
   return createHash('sha256').update(out).digest('hex');
 }
 
-class Server {
-  out = '';
-  child?: ChildProcess;
-  httpPort = 0;
-  token = '';
-
-  async start(dir: string, env: Record<string, string> = {}): Promise<void> {
-    this.out = '';
-    this.httpPort = await freeTcpPort();
-    this.child = spawn('ip', ['netns', 'exec', SRV, process.execPath, path.join(repo, 'dist', 'scripts', 'start.js')], {
-      env: {
-        ...process.env, NETBOOT_DATA_DIR: dir, NETBOOT_HTTP_PORT: String(this.httpPort), NETBOOT_BIND: '0.0.0.0',
-        NETBOOT_DHCP_MODE: 'full', NETBOOT_DHCP_RANGE: '10.57.0.100-10.57.0.150', NETBOOT_ISCSI: 'off', NETBOOT_ADMIN_PASSWORD: PASSWORD,
-        NETBOOT_SERVER_IP: '', ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
-    this.child.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
-    await waitFor(() => /netboot: HTTP listening/.test(this.out) && /DHCP: listening/.test(this.out) || undefined, `the server; output:\n${this.out}`, 40_000);
-    const login = inServer('curl', '-s', '--max-time', '10', '-d', `client_id=node-red-admin&grant_type=password&scope=*&username=admin&password=${PASSWORD}`, `http://127.0.0.1:${this.httpPort}/auth/token`);
-    this.token = (JSON.parse(login) as { access_token: string }).access_token;
-  }
-
-  status(): { network: { advertised: string; pinned: boolean; problem?: string; interface?: string; lastChange?: { kind: string } } } {
-    return JSON.parse(inServer('curl', '-s', '--max-time', '10', '-H', `Authorization: Bearer ${this.token}`, `http://127.0.0.1:${this.httpPort}/netboot/api/status`));
-  }
-
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (!c?.pid || c.exitCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (c.exitCode === null) c.kill('SIGKILL');
-  }
-}
-
 describe.skipIf(!isRoot)('the server follows its host\'s network (npm start, netns, probe and curl)', () => {
   let dir: string;
-  const server = new Server();
+  const server = new NetnsServer(SRV, PASSWORD, { NETBOOT_DHCP_MODE: 'full', NETBOOT_DHCP_RANGE: '10.57.0.100-10.57.0.150' });
 
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'netboot-follow-'));

@@ -10,3 +10,4 @@ export * as policy from './policy/checkin';
 export * as metrics from './metrics';
 export * as probe from './probe';
 export * as iscsi from './iscsi';
+export * as events from './events';

@@ -97,4 +97,6 @@ chmod +x "$root/init" "$root/udhcpc.sh" "$root/register.sh"
 cp "$KERNEL" "$OUT/vmlinuz.tmp"
 mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
 mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
+# which CPU the image runs on (busybox's): the server tells whether unknown Raspberry Pis can use it
+/bin/busybox uname -m >"$OUT/arch"
 echo "build-image: $OUT/vmlinuz ($(stat -c %s "$OUT/vmlinuz") bytes), $OUT/initrd.img ($(stat -c %s "$OUT/initrd.img") bytes)" >&2

@@ -15,7 +15,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
-export type ClientClassId = 'bios' | 'uefi-x64' | 'uefi-x64-http' | 'uefi-x64-secureboot' | 'uefi-arm64' | 'pi3' | 'pi4' | 'pi5' | 'registration';
+export type ClientClassId = 'bios' | 'uefi-x64' | 'uefi-x64-http' | 'uefi-x64-secureboot' | 'uefi-arm64' | 'pi3' | 'pi4' | 'pi5' | 'registration' | 'registration-pi';
 
 export interface BootProgram {
   /** The name clients ask for (TFTP root, /boot/assets/<name>). */
@@ -62,7 +62,21 @@ export const CLIENT_CLASSES: ReadonlyArray<{ id: ClientClassId; label: string; n
   { id: 'pi5', label: 'Raspberry Pi 5', needs: [], note: 'its bootloader is in EEPROM: it needs only config.txt (rendered) and the kernel of its profile' },
   // what an unknown x86 machine boots from the menu's default, "Register this device"
   { id: 'registration', label: 'Registration of unknown machines', needs: ['registration/vmlinuz', 'registration/initrd.img'] },
+  // an unknown Pi boots its own arm64 kernel with the same initramfs: it must be built for arm64
+  { id: 'registration-pi', label: 'Registration of unknown Raspberry Pis', needs: ['registration/initrd.img'] },
 ];
+
+const PI_REGISTRATION_FIX = 'build the registration image on an arm64 host (a Raspberry Pi with Debian or Raspberry Pi OS: npm run build:registration) and copy registration/initrd.img and registration/arch into the boot-assets folder';
+
+type ReadFile = (p: string) => Promise<string | undefined>;
+
+const readText: ReadFile = async (p) => {
+  try {
+    return (await fsp.readFile(p, 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+};
 
 export interface FoundProgram {
   name: string;
@@ -118,7 +132,7 @@ export interface ClassStatus {
 }
 
 /** Which client classes can boot with what is installed now, and for each that cannot, the step that fixes it. */
-export async function bootReadiness(assetsRoot: string, exists: IsFile = isFile): Promise<ClassStatus[]> {
+export async function bootReadiness(assetsRoot: string, exists: IsFile = isFile, read: ReadFile = readText): Promise<ClassStatus[]> {
   const out: ClassStatus[] = [];
   for (const c of CLIENT_CLASSES) {
     const files: FoundProgram[] = [];
@@ -132,9 +146,16 @@ export async function bootReadiness(assetsRoot: string, exists: IsFile = isFile)
       }
     }
     const status: ClassStatus = { id: c.id, label: c.label, ready: missing === undefined, files };
+    // the image's CPU, as build-image.sh wrote it: a Pi needs an arm64 one
+    const arch = c.id === 'registration-pi' && status.ready ? await read(path.join(assetsRoot, 'registration', 'arch')) : undefined;
+    if (c.id === 'registration-pi' && status.ready && arch !== 'aarch64') {
+      status.ready = false;
+      status.missing = 'an arm64 registration image';
+      status.fix = `the image here is for ${arch ?? 'an unknown CPU'}: ${PI_REGISTRATION_FIX}`;
+    }
     if (missing) {
       status.missing = missing;
-      status.fix = BY_NAME.get(missing)?.fix;
+      status.fix = c.id === 'registration-pi' ? PI_REGISTRATION_FIX : BY_NAME.get(missing)?.fix;
     }
     if (c.note) status.note = c.note;
     out.push(status);

@@ -7,7 +7,7 @@
  * the hardware facts the VM has. Not the netns lab: the image and its /init are the product's.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +41,7 @@ describe('the registration image built by npm run build:registration', () => {
     expect(built.status, built.stderr + built.stdout).toBe(0);
     expect(built.stderr).toMatch(/8 network driver module\(s\)/);
     for (const f of ['vmlinuz', 'initrd.img']) expect(existsSync(path.join(dir, 'assets', 'registration', f))).toBe(true);
+    expect(readFileSync(path.join(dir, 'assets', 'registration', 'arch'), 'utf8').trim()).toBe('x86_64');
 
     const port = new URL(server.baseUrl).port;
     // the command line the register script writes, plus a serial console to watch

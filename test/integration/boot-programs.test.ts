@@ -75,7 +75,7 @@ describe.skipIf(missing.length > 0)('boot programs served from the distribution\
 
   it('lists every client class in the state, ready with the file and its source, or with the missing file and the fix', () => {
     const table = server.state.bootPrograms!;
-    expect(table.map((c) => c.label)).toEqual(['BIOS', 'UEFI x64', 'UEFI x64 HTTP boot', 'UEFI x64 Secure Boot', 'arm64 UEFI', 'Raspberry Pi 3', 'Raspberry Pi 4', 'Raspberry Pi 5', 'Registration of unknown machines']);
+    expect(table.map((c) => c.label)).toEqual(['BIOS', 'UEFI x64', 'UEFI x64 HTTP boot', 'UEFI x64 Secure Boot', 'arm64 UEFI', 'Raspberry Pi 3', 'Raspberry Pi 4', 'Raspberry Pi 5', 'Registration of unknown machines', 'Registration of unknown Raspberry Pis']);
     expect(table.find((c) => c.id === 'uefi-x64')).toMatchObject({ ready: true, files: [{ name: 'ipxe.efi', path: '/usr/lib/ipxe/ipxe.efi', source: 'system' }] });
     expect(table.find((c) => c.id === 'uefi-arm64')).toMatchObject({ ready: false, missing: 'ipxe-arm64.efi' });
     const lines = server.describeBootPrograms();

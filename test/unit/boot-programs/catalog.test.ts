@@ -35,9 +35,9 @@ describe('boot programs', () => {
     const debian = host('/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/lib/ipxe/snponly.efi', '/usr/lib/shim/shimx64.efi.signed');
     const table = await bootReadiness(ASSETS, debian);
     expect(table.map((c) => [c.id, c.ready])).toEqual([
-      ['bios', true], ['uefi-x64', true], ['uefi-x64-http', true], ['uefi-x64-secureboot', false], ['uefi-arm64', false], ['pi3', false], ['pi4', false], ['pi5', true], ['registration', false],
+      ['bios', true], ['uefi-x64', true], ['uefi-x64-http', true], ['uefi-x64-secureboot', false], ['uefi-arm64', false], ['pi3', false], ['pi4', false], ['pi5', true], ['registration', false], ['registration-pi', false],
     ]);
-    expect(table.at(-1)).toMatchObject({ missing: 'registration/vmlinuz', fix: expect.stringMatching(/^npm run build:registration/) });
+    expect(table.find((c) => c.id === 'registration')).toMatchObject({ missing: 'registration/vmlinuz', fix: expect.stringMatching(/^npm run build:registration/) });
     expect(table.find((c) => c.id === 'uefi-x64-secureboot')).toMatchObject({ missing: 'grubx64.efi', fix: expect.stringContaining('grub-efi-amd64-signed'), files: [{ name: 'shimx64.efi', source: 'system' }] });
     expect(table.find((c) => c.id === 'pi4')).toMatchObject({ missing: 'start4.elf', fix: expect.stringContaining('raspi-firmware') });
     const lines = describeReadiness(table);
@@ -48,8 +48,13 @@ describe('boot programs', () => {
     const empty = await bootReadiness(ASSETS, host());
     expect(empty.find((c) => c.id === 'bios')).toMatchObject({ ready: false, missing: 'undionly.kpxe', fix: expect.stringContaining('sudo apt install ipxe') });
     // the user's own copy counts
-    const own = await bootReadiness(ASSETS, host(path.join(ASSETS, 'undionly.kpxe'), path.join(ASSETS, 'registration/vmlinuz'), path.join(ASSETS, 'registration/initrd.img')));
+    const built = host(path.join(ASSETS, 'undionly.kpxe'), path.join(ASSETS, 'registration/vmlinuz'), path.join(ASSETS, 'registration/initrd.img'));
+    const own = await bootReadiness(ASSETS, built, async () => 'x86_64');
     expect(own.find((c) => c.id === 'bios')).toMatchObject({ ready: true, files: [{ source: 'assets' }] });
     expect(own.find((c) => c.id === 'registration')).toMatchObject({ ready: true });
+    // an x86-64 image does not run on a Pi: said so, with the way to get an arm64 one
+    expect(own.find((c) => c.id === 'registration-pi')).toMatchObject({ ready: false, missing: 'an arm64 registration image', fix: expect.stringMatching(/^the image here is for x86_64: build the registration image on an arm64 host/) });
+    const arm = await bootReadiness(ASSETS, built, async (p) => (p === path.join(ASSETS, 'registration', 'arch') ? 'aarch64' : undefined));
+    expect(arm.find((c) => c.id === 'registration-pi')).toMatchObject({ ready: true });
   });
 });

@@ -45,7 +45,12 @@ describe('wake timeout', () => {
 
     const silent = await waitFor(async () => (await server.store!.listEvents({ mac: '52:54:00:77:0b:01' })).find((e) => e.type === 'wake.timeout'), 'the timeout event', 3000);
     expect(silent.message).toMatch(/no DHCP request since: check that Wake-on-LAN is on/);
-    expect(server.metrics!.timelineOf('52:54:00:77:0b:01')!.notices.map((n) => n.type)).toEqual(['wake', 'wake.timeout']);
+    // the timeline hears it once the record is durable (the store's onEvent), a moment after it is listed
+    const notices = await waitFor(() => {
+      const n = server.metrics!.timelineOf('52:54:00:77:0b:01')!.notices.map((x) => x.type);
+      return n.length >= 2 ? n : undefined;
+    }, 'the timeline notice', 3000);
+    expect(notices).toEqual(['wake', 'wake.timeout']);
     await new Promise((r) => setTimeout(r, 800));
     expect((await server.store!.listEvents({ mac: '52:54:00:77:0b:02' })).map((e) => e.type)).not.toContain('wake.timeout');
   });

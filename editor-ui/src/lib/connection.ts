@@ -1,0 +1,113 @@
+/**
+ * One live connection to the boot server: the inventory page and /status once, then the event
+ * stream (fetch + Authorization header) feeding the fleet. `state` says what the user should see.
+ */
+import { reactive } from 'vue';
+import { ApiError, type Client } from './api';
+import { createFleet, type BootEvent, type DeviceRecord, type Fleet } from './fleet';
+import { readEventStream } from './sse';
+
+export interface PortInfo { key: string; purpose: string; port: number; boundPort?: number; address: string; state: string; optional?: boolean; error?: string }
+export interface ServerStatus {
+  status: string;
+  ports: PortInfo[];
+  dhcpMode?: string;
+  network?: { advertised: string; interface?: string; reason: string; pinned: boolean; problem?: string };
+  bootPrograms?: { id: string; label: string; ready: boolean; missing?: string; fix?: string }[];
+}
+
+export type ConnectionState = 'connecting' | 'live' | 'offline' | 'starting' | 'unauthorized' | 'noServer';
+
+export interface Connection {
+  fleet: Fleet;
+  status: ServerStatus | null;
+  state: ConnectionState;
+  error: string;
+  /** Events received over the stream since the page opened. */
+  received: number;
+  start(): void;
+  stop(): void;
+  refresh(): Promise<void>;
+}
+
+function stateOf(err: unknown): ConnectionState {
+  if (err instanceof ApiError) {
+    if (err.status === 401 || err.status === 403) return 'unauthorized';
+    if (err.status === 503) return /starting/i.test(err.message) ? 'starting' : 'noServer';
+  }
+  return 'offline';
+}
+
+export function createConnection(client: Client, fetchImpl?: typeof fetch): Connection {
+  let abort: AbortController | undefined;
+  const conn: Connection = reactive({
+    fleet: createFleet(),
+    status: null,
+    state: 'connecting',
+    error: '',
+    received: 0,
+    async refresh() {
+      try {
+        const [status, page] = await Promise.all([
+          client.get<ServerStatus>('status'),
+          client.get<{ items: DeviceRecord[] }>('devices?limit=1000'),
+        ]);
+        conn.status = status;
+        conn.fleet.load(page.items);
+        if (conn.state !== 'live') conn.state = 'connecting';
+        conn.error = '';
+      } catch (err) {
+        conn.state = stateOf(err);
+        conn.error = (err as Error).message;
+        throw err;
+      }
+    },
+    start() {
+      conn.stop();
+      const ac = new AbortController();
+      abort = ac;
+      void (async () => {
+        // the inventory first; retry while the server is starting or unreachable
+        while (!ac.signal.aborted) {
+          try {
+            await conn.refresh();
+            break;
+          } catch {
+            if (conn.state === 'unauthorized') return;
+            await new Promise((r) => setTimeout(r, 2000));
+          }
+        }
+        await readEventStream({
+          url: `${client.root}netboot/api/events`,
+          token: client.token,
+          signal: ac.signal,
+          fetchImpl,
+          onMessage: (m) => {
+            try {
+              conn.fleet.push(JSON.parse(m.data) as BootEvent);
+              conn.received++;
+            } catch {
+              // a frame that is not JSON is not an event of ours
+            }
+          },
+          onState: (connected, error) => {
+            if (connected) {
+              conn.state = 'live';
+              conn.error = '';
+              // ports and the network may have changed while we were away
+              client.get<ServerStatus>('status').then((s) => { conn.status = s; }, () => undefined);
+            } else {
+              conn.state = error && /401|403/.test(error) ? 'unauthorized' : 'offline';
+              conn.error = error ?? '';
+            }
+          },
+        });
+      })();
+    },
+    stop() {
+      abort?.abort();
+      abort = undefined;
+    },
+  }) as Connection;
+  return conn;
+}

@@ -1,0 +1,208 @@
+/**
+ * The fleet as the browser parts show it: one row per machine, from the inventory page
+ * (GET /netboot/api/devices) and then kept current by the event stream. Events are queued and
+ * applied once per animation frame, so a boot storm costs one render per frame, not one per packet.
+ */
+import { reactive } from 'vue';
+
+export interface DeviceRecord {
+  mac: string;
+  hostname?: string;
+  arch?: string;
+  firmware?: string;
+  status?: string;
+  lastSeen?: string;
+  lastIp?: string;
+  profileId?: string | null;
+  imageId?: string | null;
+  labels?: Record<string, string>;
+}
+
+export interface BootEvent {
+  type: string;
+  ts: number;
+  mac?: string;
+  ip?: string;
+  arch?: string;
+  to?: string;
+  stage?: string;
+  bytes?: number;
+  size?: number;
+  path?: string;
+  [k: string]: unknown;
+}
+
+export type Health = 'booting' | 'stalled' | 'done' | 'failed' | 'idle';
+
+export interface Machine {
+  mac: string;
+  hostname: string;
+  arch: string;
+  /** The inventory's status, or "unknown" for a machine seen on the wire but not in the inventory. */
+  status: string;
+  ip: string;
+  profileId: string;
+  /** The current boot stage (dhcp, firmware-tftp, ipxe, script, kernel, os, iscsi), done or failed. */
+  stage: string;
+  stalled: boolean;
+  /** The transfer under way, if the client asked for its size. */
+  transfer: { path: string; bytes: number; size: number } | null;
+  lastSeen: number;
+  events: number;
+}
+
+export function healthOf(m: Machine): Health {
+  if (m.stalled) return 'stalled';
+  if (m.stage === 'failed') return 'failed';
+  if (m.stage === 'done' || m.stage === 'os') return 'done';
+  if (m.stage) return 'booting';
+  return 'idle';
+}
+
+export function machineFromRecord(d: DeviceRecord): Machine {
+  const seen = d.lastSeen ? Date.parse(d.lastSeen) : NaN;
+  return {
+    mac: d.mac,
+    hostname: d.hostname ?? '',
+    arch: d.arch ?? d.firmware ?? '',
+    status: d.status ?? 'unknown',
+    ip: d.lastIp ?? '',
+    profileId: d.profileId ?? '',
+    stage: '',
+    stalled: false,
+    transfer: null,
+    lastSeen: Number.isFinite(seen) ? seen : 0,
+    events: 0,
+  };
+}
+
+/** Applies one event to the rows (pure apart from mutating `rows`); returns the row it touched. */
+export function applyEvent(rows: Map<string, Machine>, e: BootEvent): Machine | undefined {
+  if (!e.mac) return undefined;
+  let m = rows.get(e.mac);
+  if (!m) {
+    m = machineFromRecord({ mac: e.mac, status: 'unknown' });
+    rows.set(e.mac, m);
+  }
+  m.events++;
+  if (typeof e.ts === 'number' && e.ts > m.lastSeen) m.lastSeen = e.ts;
+  if (e.ip) m.ip = e.ip;
+  if (e.type.startsWith('dhcp.') && e.arch && e.arch !== 'unknown') m.arch = e.arch;
+  if (typeof e.hostname === 'string' && e.hostname) m.hostname = e.hostname;
+  switch (e.type) {
+    case 'stage':
+      if (e.to) m.stage = e.to;
+      if (e.to === 'done' || e.to === 'failed') m.stalled = false;
+      break;
+    case 'stall':
+      m.stalled = true;
+      break;
+    case 'stall.cleared':
+      m.stalled = false;
+      break;
+    case 'tftp.progress':
+    case 'http.progress':
+      if (typeof e.bytes === 'number' && typeof e.size === 'number' && e.size > 0) m.transfer = { path: String(e.path ?? ''), bytes: e.bytes, size: e.size };
+      break;
+    case 'tftp.done':
+    case 'http.done':
+    case 'tftp.abort':
+      m.transfer = null;
+      break;
+  }
+  return m;
+}
+
+export interface Fleet {
+  rows: Map<string, Machine>;
+  /** Bumped on every applied batch (for views that derive from rows). */
+  version: number;
+  /** The newest event applied, for "last event" displays. */
+  last: BootEvent | null;
+  load(records: DeviceRecord[]): void;
+  push(e: BootEvent): void;
+  flush(): void;
+}
+
+export function createFleet(schedule: (fn: () => void) => void = (fn) => (globalThis.requestAnimationFrame ? requestAnimationFrame(() => fn()) : setTimeout(fn, 16))): Fleet {
+  let queue: BootEvent[] = [];
+  let scheduled = false;
+  const fleet: Fleet = reactive({
+    rows: new Map<string, Machine>(),
+    version: 0,
+    last: null,
+    load(records: DeviceRecord[]) {
+      for (const d of records) {
+        const known = fleet.rows.get(d.mac);
+        const fresh = machineFromRecord(d);
+        if (!known) fleet.rows.set(d.mac, fresh);
+        else Object.assign(known, { hostname: fresh.hostname || known.hostname, arch: known.arch || fresh.arch, status: fresh.status, profileId: fresh.profileId, lastSeen: Math.max(known.lastSeen, fresh.lastSeen), ip: known.ip || fresh.ip });
+      }
+      fleet.version++;
+    },
+    push(e: BootEvent) {
+      queue.push(e);
+      if (!scheduled) {
+        scheduled = true;
+        schedule(() => fleet.flush());
+      }
+    },
+    flush() {
+      scheduled = false;
+      const batch = queue;
+      queue = [];
+      for (const e of batch) applyEvent(fleet.rows, e);
+      if (batch.length) {
+        fleet.last = batch[batch.length - 1];
+        fleet.version++;
+      }
+    },
+  }) as Fleet;
+  return fleet;
+}
+
+/** Sorts and filters rows for the tables: newest activity first by default. */
+export type SortKey = 'status' | 'hostname' | 'mac' | 'arch' | 'stage' | 'ip' | 'lastSeen';
+
+export function view(rows: Iterable<Machine>, opts: { filter?: string; sort?: SortKey; desc?: boolean } = {}): Machine[] {
+  const q = (opts.filter ?? '').trim().toLowerCase();
+  const out = [...rows].filter((m) => !q || [m.mac, m.hostname, m.arch, m.ip, m.stage, m.status, m.profileId].some((v) => v.toLowerCase().includes(q)));
+  const key = opts.sort ?? 'lastSeen';
+  const desc = opts.desc ?? key === 'lastSeen';
+  const val = (m: Machine): string | number => (key === 'status' ? healthOf(m) : m[key]);
+  out.sort((a, b) => {
+    const x = val(a);
+    const y = val(b);
+    const c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+    return (desc ? -c : c) || a.mac.localeCompare(b.mac);
+  });
+  return out;
+}
+
+/** "12 s ago", "5 min ago", from the locale's words. */
+export function ago(ts: number, now: number, t: (k: string, v?: Record<string, string | number>) => string): string {
+  if (!ts) return t('never');
+  const s = Math.max(0, Math.round((now - ts) / 1000));
+  if (s < 60) return t('agoSeconds', { n: s });
+  if (s < 3600) return t('agoMinutes', { n: Math.floor(s / 60) });
+  if (s < 86400) return t('agoHours', { n: Math.floor(s / 3600) });
+  return t('agoDays', { n: Math.floor(s / 86400) });
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}

@@ -21,12 +21,16 @@ export default defineConfig({
     target: 'es2020',
     modulePreload: false,
     reportCompressedSize: false,
+    // one stylesheet for both entries: the sidebar (a JS entry) links it itself
+    cssCodeSplit: false,
     rollupOptions: {
+      // keep sidebar.js's exports (mount, t): the plugin's .html calls them
+      preserveEntrySignatures: 'exports-only',
       input: { sidebar: here('src/sidebar.ts'), fleet: here('fleet.html') },
       output: {
         entryFileNames: '[name].js',
         chunkFileNames: 'chunks/[name]-[hash].js',
-        assetFileNames: 'assets/[name]-[hash][extname]',
+        assetFileNames: (a) => (a.names?.[0]?.endsWith('.css') ? 'netboot.css' : 'assets/[name]-[hash][extname]'),
       },
     },
   },

@@ -121,7 +121,11 @@ async function main(): Promise<void> {
   console.log(`netboot: editor     http://${shown}:${port}/`);
   console.log(`netboot: API        http://${shown}:${port}/netboot/api/devices (login required)`);
   console.log(`netboot: boot files http://${shown}:${port}/boot/`);
-  console.log('netboot: dashboard  not installed (the fleet dashboard ships in a later release)');
+  // the fleet view is built from editor-ui/ by `npm run build` (so `npm install` leaves it built)
+  const built = await fsp.access(path.join(repo, 'resources', 'fleet.html')).then(() => true, () => false);
+  console.log(built
+    ? `netboot: dashboard  http://${shown}:${port}/netboot/ (and the Netboot tab in the editor's sidebar)`
+    : 'netboot: dashboard  not built: run `npm run build` to build the fleet view');
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -11,6 +11,8 @@ import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } 
 export interface ManagementContext {
   store: InventoryStore;
   state(): BootServerState;
+  /** The DHCP mode of the deployed server (shown by /status and the dashboard). */
+  dhcpMode?: () => string;
   metrics?: MetricsHub;
   audit?: AuditLog;
   /** Wake-on-LAN through the boot server (BootServer.wake). */
@@ -93,7 +95,7 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
     },
     { method: 'get', path: '/status', permission: 'read', handler: async (_req, ctx) => {
       const state = ctx.state();
-      return { status: 200, body: { status: state.store === 'open' ? 'ready' : 'starting', ...state } };
+      return { status: 200, body: { status: state.store === 'open' ? 'ready' : 'starting', dhcpMode: ctx.dhcpMode?.(), ...state } };
     } },
     {
       // Wake-on-LAN: the magic packet to the subnet the machine was last seen in

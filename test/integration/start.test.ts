@@ -25,7 +25,7 @@ describe('npm start (generated admin password)', () => {
     expect(out).toContain(`proxyDHCP: listening on UDP 127.0.0.1:${srv.udp.proxy}`);
     expect(out).toContain(`TFTP: listening on UDP 127.0.0.1:${srv.udp.tftp}`);
     expect(out).toContain(`editor     http://127.0.0.1:${srv.httpPort}/`);
-    expect(out).toMatch(/dashboard/);
+    expect(out).toContain(`netboot: dashboard  http://127.0.0.1:${srv.httpPort}/netboot/`);
   });
 
   it('prints a generated password once and stores only its bcrypt hash', async () => {

@@ -52,8 +52,8 @@ export function createClient(root: string, token: () => string | undefined = () 
 export async function login(root: string, username: string, password: string, fetchImpl: typeof fetch = (...a) => fetch(...a)): Promise<{ access_token: string; expires_in: number; token_type: string }> {
   const res = await fetchImpl(`${root.endsWith('/') ? root : `${root}/`}auth/token`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username, password }),
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username, password }),
   });
   if (!res.ok) throw new ApiError(res.status, `HTTP ${res.status}`);
   return res.json() as Promise<{ access_token: string; expires_in: number; token_type: string }>;

@@ -1,0 +1,135 @@
+// @vitest-environment happy-dom
+/**
+ * The Vue parts of the fleet dashboard and their pure logic: the SSE parser (fetch-read stream),
+ * how events move a machine's row, sorting and filtering, and the components rendering them.
+ */
+import { mount } from '@vue/test-utils';
+import { describe, expect, it } from 'vitest';
+import { nextTick } from 'vue';
+import DeviceTable from '../../editor-ui/src/components/DeviceTable.vue';
+import HealthPanel from '../../editor-ui/src/components/HealthPanel.vue';
+import MachineList from '../../editor-ui/src/components/MachineList.vue';
+import { editorToken } from '../../editor-ui/src/lib/api';
+import { applyEvent, createFleet, healthOf, view, type Machine } from '../../editor-ui/src/lib/fleet';
+import { SseParser } from '../../editor-ui/src/lib/sse';
+
+const MAC = '52:54:00:aa:00:01';
+
+describe('SseParser', () => {
+  it('splits frames across chunk boundaries, skips comments and remembers the last id', () => {
+    const p = new SseParser();
+    expect(p.push(': ping\n\nid: 7\nevent: dhcp.discover\nda')).toEqual([]);
+    expect(p.push('ta: {"a":1}\n\nid: 8\r\nevent: stage\r\ndata: x\r\ndata: y\r\n\r\n')).toEqual([
+      { id: '7', event: 'dhcp.discover', data: '{"a":1}' },
+      { id: '8', event: 'stage', data: 'x\ny' },
+    ]);
+    expect(p.lastId).toBe('8');
+  });
+});
+
+describe('the fleet rows', () => {
+  it('an unknown MAC gets a row; stage, stall, arch and transfer follow the events', () => {
+    const rows = new Map<string, Machine>();
+    applyEvent(rows, { type: 'dhcp.discover', ts: 1000, mac: MAC, ip: '10.0.0.5', arch: 'efi-x64' });
+    applyEvent(rows, { type: 'stage', ts: 1001, mac: MAC, to: 'firmware-tftp' });
+    applyEvent(rows, { type: 'tftp.progress', ts: 1002, mac: MAC, path: 'ipxe.efi', bytes: 512, size: 2048 });
+    const m = rows.get(MAC)!;
+    expect(m).toMatchObject({ status: 'unknown', arch: 'efi-x64', ip: '10.0.0.5', stage: 'firmware-tftp', lastSeen: 1002, transfer: { bytes: 512, size: 2048 } });
+    expect(healthOf(m)).toBe('booting');
+    applyEvent(rows, { type: 'stall', ts: 1003, mac: MAC, stage: 'firmware-tftp' });
+    expect(healthOf(m)).toBe('stalled');
+    applyEvent(rows, { type: 'tftp.done', ts: 1004, mac: MAC });
+    applyEvent(rows, { type: 'stage', ts: 1005, mac: MAC, to: 'failed' });
+    expect(m.transfer).toBeNull();
+    expect(healthOf(m)).toBe('failed');
+    // an event without a MAC touches nothing
+    expect(applyEvent(rows, { type: 'dhcp.rogue', ts: 1006 })).toBeUndefined();
+    expect(rows.size).toBe(1);
+  });
+
+  it('batches events until the scheduled flush', () => {
+    const jobs: (() => void)[] = [];
+    const fleet = createFleet((fn) => jobs.push(fn));
+    fleet.load([{ mac: MAC, hostname: 'node1', status: 'ready', lastSeen: '2026-12-05T08:00:00Z' }]);
+    fleet.push({ type: 'stage', ts: Date.parse('2026-12-05T09:00:00Z'), mac: MAC, to: 'kernel' });
+    fleet.push({ type: 'stage', ts: Date.parse('2026-12-05T09:00:01Z'), mac: MAC, to: 'os' });
+    expect(jobs).toHaveLength(1);
+    expect(fleet.rows.get(MAC)!.stage).toBe('');
+    jobs[0]();
+    expect(fleet.rows.get(MAC)).toMatchObject({ hostname: 'node1', status: 'ready', stage: 'os' });
+  });
+
+  it('sorts by any column and filters on text', () => {
+    const rows = new Map<string, Machine>();
+    applyEvent(rows, { type: 'dhcp.discover', ts: 1, mac: '52:54:00:00:00:02', arch: 'bios' });
+    applyEvent(rows, { type: 'dhcp.discover', ts: 3, mac: '52:54:00:00:00:01', arch: 'efi-x64' });
+    applyEvent(rows, { type: 'dhcp.discover', ts: 2, mac: '52:54:00:00:00:03', arch: 'efi-arm64' });
+    expect(view(rows.values()).map((m) => m.mac.slice(-2))).toEqual(['01', '03', '02']);
+    expect(view(rows.values(), { sort: 'mac' }).map((m) => m.mac.slice(-2))).toEqual(['01', '02', '03']);
+    expect(view(rows.values(), { sort: 'arch', desc: true }).map((m) => m.arch)).toEqual(['efi-x64', 'efi-arm64', 'bios']);
+    expect(view(rows.values(), { filter: 'EFI' }).map((m) => m.mac.slice(-2))).toEqual(['01', '03']);
+  });
+
+  it('reads the editor\'s token, and nothing from a damaged entry', () => {
+    expect(editorToken({ getItem: () => JSON.stringify({ access_token: 'abc' }) })).toBe('abc');
+    expect(editorToken({ getItem: () => '{not json' })).toBeUndefined();
+    expect(editorToken({ getItem: () => null })).toBeUndefined();
+  });
+});
+
+describe('the components', () => {
+  it('MachineList shows each machine with its stage, colour and transfer, and says when there are none', async () => {
+    const fleet = createFleet((fn) => fn());
+    const w = mount(MachineList, { props: { fleet, now: 10_000 } });
+    expect(w.text()).toContain('No machine has been seen yet');
+    fleet.push({ type: 'dhcp.discover', ts: 5_000, mac: MAC, arch: 'efi-x64' });
+    fleet.push({ type: 'stage', ts: 5_000, mac: MAC, to: 'kernel' });
+    fleet.push({ type: 'http.progress', ts: 5_000, mac: MAC, path: 'vmlinuz', bytes: 50, size: 200 });
+    await nextTick();
+    const row = w.get(`[data-mac="${MAC}"]`);
+    expect(row.text()).toContain('efi-x64');
+    expect(row.text()).toContain('kernel/initrd');
+    expect(row.text()).toContain('5 s ago');
+    expect(row.text()).toContain('not in the inventory');
+    expect(row.get('.nb-dot').classes()).toContain('booting');
+    expect(row.get('.nb-bar span').attributes('style')).toContain('width: 25%');
+  });
+
+  it('DeviceTable sorts on a header click and filters as one types', async () => {
+    const fleet = createFleet((fn) => fn());
+    fleet.load([
+      { mac: '52:54:00:00:00:02', hostname: 'beta', status: 'ready' },
+      { mac: '52:54:00:00:00:01', hostname: 'alpha', status: 'ready' },
+    ]);
+    const w = mount(DeviceTable, { props: { fleet, now: 0 } });
+    const macs = () => w.findAll('tbody tr[data-mac]').map((r) => r.attributes('data-mac'));
+    await w.get('[data-sort=hostname]').trigger('click');
+    expect(macs()).toEqual(['52:54:00:00:00:01', '52:54:00:00:00:02']);
+    expect(w.get('th[aria-sort=ascending]').text()).toContain('Name');
+    await w.get('[data-sort=hostname]').trigger('click');
+    expect(macs()).toEqual(['52:54:00:00:00:02', '52:54:00:00:00:01']);
+    await w.get('[data-test=filter]').setValue('alp');
+    expect(macs()).toEqual(['52:54:00:00:00:01']);
+    expect(w.get('[data-test=shown]').text()).toBe('1 of 2');
+    await w.get('tbody tr[data-mac]').trigger('click');
+    expect(w.emitted('select')).toEqual([['52:54:00:00:00:01']]);
+  });
+
+  it('HealthPanel shows the DHCP mode, the address, each port\'s state and which clients can boot', () => {
+    const w = mount(HealthPanel, { props: { status: {
+      status: 'ready', dhcpMode: 'proxy',
+      network: { advertised: '192.168.1.10', interface: 'eth0', reason: 'default route', pinned: false },
+      ports: [
+        { key: 'tftp', purpose: 'TFTP', port: 69, boundPort: 69, address: '0.0.0.0', state: 'listening' },
+        { key: 'dhcp', purpose: 'DHCP', port: 67, address: '0.0.0.0', state: 'failed', error: 'EACCES' },
+      ],
+      bootPrograms: [{ id: 'bios', label: 'BIOS', ready: true }, { id: 'uefi-arm64', label: 'arm64 UEFI', ready: false, fix: 'apt install ipxe' }],
+    } } });
+    expect(w.get('[data-test=dhcp-mode]').text()).toBe('proxy');
+    expect(w.get('[data-test=address]').text()).toContain('192.168.1.10 (eth0)');
+    expect(w.get('[data-port=tftp]').text()).toBe('tftp 69 · listening');
+    expect(w.get('[data-port=dhcp]').classes()).toContain('bad');
+    expect(w.get('[data-port=dhcp]').attributes('title')).toBe('EACCES');
+    expect(w.findAll('.nb-ports')[1].text()).toContain('arm64 UEFI');
+  });
+});

@@ -7,4 +7,3 @@ export * from './template';
 export * from './pi';
 export * from './network-config';
 export * from './winpe';
-export * from './grub';

@@ -87,13 +87,11 @@ export async function stopAll(): Promise<void> {
 // ------------------------------------------------------------------------------------------------
 // the lab
 
-/** `router: false` leaves out the router's DHCP server (udhcpd): our server then runs in full DHCP mode. */
-export function labUp(opts: { router?: boolean } = {}): void {
+export function labUp(): void {
   mkdirSync(ARTIFACTS, { recursive: true });
   // a lab left over by a killed run: lab.sh only stops the daemons it recorded itself
   sh(path.join(LAB_DIR, 'lab.sh'), ['down']);
-  const r = sh(path.join(LAB_DIR, 'lab.sh'), ['up'], { env: { ...LAB_ENV, ROUTER: opts.router === false ? '0' : '1' } });
-  if (r.status !== 0) throw new Error(`lab.sh up failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  mustSh(path.join(LAB_DIR, 'lab.sh'), ['up']);
 }
 
 export function labDown(): string {
@@ -124,8 +122,7 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** `env` overrides the server's environment (e.g. full DHCP mode); NETBOOT_ISCSI=off skips waiting for tgtd. */
-export async function startServer(opts: { env?: Record<string, string> } = {}): Promise<Server> {
+export async function startServer(): Promise<Server> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'nbe2e-data-'));
   const assets = path.join(dataDir, 'assets');
   mkdirSync(assets, { recursive: true });
@@ -148,7 +145,6 @@ export async function startServer(opts: { env?: Record<string, string> } = {}): 
       NETBOOT_ISCSI: 'own',
       NETBOOT_TGTD_CONTROL_PORT: String(TGT_CONTROL_PORT),
       NETBOOT_ISCSI_STOP_TGTD: 'true',
-      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   }), 'server');
@@ -174,9 +170,7 @@ export async function startServer(opts: { env?: Record<string, string> } = {}): 
       if (process.env.E2E_KEEP !== '1') rmSync(dataDir, { recursive: true, force: true });
     },
   };
-  const ready = [/HTTP listening on 0\.0\.0\.0:8080/, /\bDHCP: listening on UDP 0\.0\.0\.0:67\b/, /proxyDHCP: listening on UDP 0\.0\.0\.0:4011/, /TFTP: listening on UDP 0\.0\.0\.0:69\b/];
-  if (opts.env?.NETBOOT_ISCSI !== 'off') ready.push(/iSCSI: started tgtd \(pid \d+\) on portal 0\.0\.0\.0:3260/);
-  for (const re of ready) {
+  for (const re of [/HTTP listening on 0\.0\.0\.0:8080/, /\bDHCP: listening on UDP 0\.0\.0\.0:67\b/, /proxyDHCP: listening on UDP 0\.0\.0\.0:4011/, /TFTP: listening on UDP 0\.0\.0\.0:69\b/, /iSCSI: started tgtd \(pid \d+\) on portal 0\.0\.0\.0:3260/]) {
     await waitFor(re, 60_000);
   }
   return server;
@@ -337,7 +331,7 @@ export interface VmResult {
   serialFile: string;
 }
 
-export function bootVm(name: string, opts: { fw: 'bios' | 'uefi' | 'uefi-sb' | 'uefi-http' | 'arm64'; mac: string; timeout: number; expect?: string[]; stopOnExpect?: boolean; nic?: string; pcap?: boolean }): Promise<VmResult> {
+export function bootVm(name: string, opts: { fw: 'bios' | 'uefi' | 'uefi-http' | 'arm64'; mac: string; timeout: number; expect?: string[]; stopOnExpect?: boolean; nic?: string; pcap?: boolean }): Promise<VmResult> {
   const serialFile = path.join(ARTIFACTS, `${name}.serial.log`);
   const args = ['--fw', opts.fw, '--mac', opts.mac, '--serial', serialFile, '--timeout', String(opts.timeout)];
   for (const e of opts.expect ?? []) args.push('--expect', e);

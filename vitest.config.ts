@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // the dashboard's Vue components (editor-ui/) are tested in test/ui with happy-dom
-  plugins: [vue()],
+  plugins: [vue({})],
   test: {
     pool: 'forks',
     include: ['test/**/*.test.ts'],

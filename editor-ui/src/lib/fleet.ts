@@ -124,7 +124,7 @@ export interface Fleet {
   flush(): void;
 }
 
-export function createFleet(schedule: (fn: () => void) => void = (fn) => (globalThis.requestAnimationFrame ? requestAnimationFrame(() => fn()) : setTimeout(fn, 16))): Fleet {
+export function createFleet(schedule: (fn: () => void) => void = (fn) => (typeof globalThis.requestAnimationFrame === 'function' ? requestAnimationFrame(() => fn()) : setTimeout(fn, 16))): Fleet {
   let queue: BootEvent[] = [];
   let scheduled = false;
   const fleet: Fleet = reactive({

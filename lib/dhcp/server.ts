@@ -32,12 +32,13 @@ import { NetbootError } from '../core/errors';
 import { notADevice } from '../core/mac';
 import { ClientFacts, classify } from './classify';
 import { BootConfigInput, BootOverride, resolveBootConfig, BootAnswerConfig } from './boot-answer';
-import { DhcpPacket, encodePacket, intToIp, ipToInt, isIPv4, OP_REPLY, parsePacket } from './packet';
+import { DhcpPacket, encodePacket, ipToInt, isIPv4, OP_REPLY, parsePacket } from './packet';
 import { MESSAGE_TYPE_NAMES, MessageType } from './options';
 import { DhcpMode, IgnoreReason, LeaseDecision, decideReply } from './responder';
 import { LeasePool } from './leases';
 import { RogueDetector, RogueReport } from './rogue';
 import { RateLimitConfig, TokenBuckets } from './rate-limit';
+import { directedBroadcast } from '../net/interfaces';
 
 export interface DhcpSocket {
   send(msg: Uint8Array, port: number, address: string, callback?: (error: Error | null, bytes: number) => void): void;
@@ -135,10 +136,7 @@ export const DEFAULT_RATE_LIMIT = {
 
 const BROADCAST = '255.255.255.255';
 
-export function directedBroadcast(iface: { address: string; netmask: string }): string {
-  const m = ipToInt(iface.netmask);
-  return intToIp(((ipToInt(iface.address) & m) | ~m) >>> 0);
-}
+export { directedBroadcast };
 
 export function makeDefaultDestination(ports: { client?: number; server?: number } = {}, broadcast: 'limited' | 'directed' = 'limited'): DestinationFn {
   const client = ports.client ?? 68;

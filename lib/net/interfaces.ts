@@ -56,6 +56,23 @@ function ipToInt(ip: string): number {
   return ip.split('.').reduce((n, part) => ((n << 8) | Number(part)) >>> 0, 0);
 }
 
+/** The interface whose subnet holds `ip`, if any. */
+export function interfaceFor<I extends Pick<Ipv4Interface, 'address' | 'netmask'>>(ip: string, interfaces: readonly I[]): I | undefined {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return undefined;
+  const c = ipToInt(ip);
+  return interfaces.find((i) => {
+    const mask = ipToInt(i.netmask);
+    return (c & mask) >>> 0 === (ipToInt(i.address) & mask) >>> 0;
+  });
+}
+
+/** The broadcast address of an interface's subnet (10.0.0.255 for 10.0.0.5/24). */
+export function directedBroadcast(iface: Pick<Ipv4Interface, 'address' | 'netmask'>): string {
+  const m = ipToInt(iface.netmask);
+  const n = ((ipToInt(iface.address) & m) | ~m) >>> 0;
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join('.');
+}
+
 /**
  * The local address to answer `client` from when the listening socket is bound to 0.0.0.0:
  * loopback for a loopback client, else the address of the local interface whose subnet holds the
@@ -64,11 +81,5 @@ function ipToInt(ip: string): number {
  */
 export function replyAddressFor(client: string, interfaces: Array<Pick<Ipv4Interface, 'address' | 'netmask'>>, fallback: string): string {
   if (client.startsWith('127.')) return '127.0.0.1';
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(client)) return fallback;
-  const c = ipToInt(client);
-  for (const i of interfaces) {
-    const mask = ipToInt(i.netmask);
-    if ((c & mask) >>> 0 === (ipToInt(i.address) & mask) >>> 0) return i.address;
-  }
-  return fallback;
+  return interfaceFor(client, interfaces)?.address ?? fallback;
 }

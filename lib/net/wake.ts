@@ -8,7 +8,7 @@ import * as dgram from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import { NetbootError } from '../core/errors';
 import { normalizeMac } from '../core/mac';
-import type { Ipv4Interface } from './interfaces';
+import { directedBroadcast, interfaceFor, type Ipv4Interface } from './interfaces';
 
 /** The magic packet for `mac`; `password` is a SecureOn password as 4 or 6 bytes (`aa:bb:cc:dd` or a MAC-like 6). */
 export function magicPacket(mac: string, password?: string): Buffer {
@@ -22,25 +22,15 @@ export function magicPacket(mac: string, password?: string): Buffer {
   return Buffer.concat(parts);
 }
 
-function toInt(ip: string): number {
-  return ip.split('.').reduce((n, o) => ((n << 8) | Number(o)) >>> 0, 0);
-}
-
-function toIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join('.');
-}
-
 /**
  * Where the packet goes for a machine last seen at `lastIp`: the broadcast address of the host's
  * subnet that holds it, sent from the host's address there. Without a known address (or none of the
  * host's subnets holds it): the subnet of `fallback` (the advertised server address).
  */
 export function wakeRoute(lastIp: string | undefined, interfaces: readonly Ipv4Interface[], fallback: string): { from: string; to: string; interface?: string } {
-  const inSubnet = (ip: string) => interfaces.find((i) => ((toInt(ip) ^ toInt(i.address)) & toInt(i.netmask)) === 0);
-  const iface = (lastIp && isIPv4(lastIp) ? inSubnet(lastIp) : undefined) ?? interfaces.find((i) => i.address === fallback) ?? inSubnet(fallback);
+  const iface = (lastIp && isIPv4(lastIp) ? interfaceFor(lastIp, interfaces) : undefined) ?? interfaces.find((i) => i.address === fallback) ?? interfaceFor(fallback, interfaces);
   if (!iface) return { from: '0.0.0.0', to: '255.255.255.255' };
-  const mask = toInt(iface.netmask);
-  return { from: iface.address, to: toIp((toInt(iface.address) & mask) | (~mask >>> 0)), interface: iface.name };
+  return { from: iface.address, to: directedBroadcast(iface), interface: iface.name };
 }
 
 export interface WakeOptions {

@@ -223,11 +223,6 @@ export class DhcpServer extends EventEmitter {
     this.rogue.setOurAddresses(this.interfaces.map((i) => i.address));
   }
 
-  /** The interfaces answers are chosen from (copies). */
-  get currentInterfaces(): Array<{ address: string; netmask: string }> {
-    return this.interfaces.map((i) => ({ address: i.address, netmask: i.netmask }));
-  }
-
   getMode(): DhcpMode {
     return this.mode;
   }

@@ -306,11 +306,6 @@ export function groupOf(type: string): EventGroup | undefined {
   return (VOCABULARY as Record<string, { group: EventGroup }>)[type]?.group;
 }
 
-/** Events of a machine's boot: they feed its timeline stages, its figures and the counters. */
-export function isActivityEvent(e: NetbootEvent): boolean {
-  return groupOf(e.type) === 'activity';
-}
-
 export function isTransferEvent(e: NetbootEvent): e is TftpEvent | HttpEvent {
   return e.type.startsWith('tftp.') || e.type.startsWith('http.');
 }

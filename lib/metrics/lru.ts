@@ -32,10 +32,6 @@ export class LruMap<K, V> {
     return this.map.has(key);
   }
 
-  delete(key: K): boolean {
-    return this.map.delete(key);
-  }
-
   get size(): number {
     return this.map.size;
   }
@@ -46,13 +42,5 @@ export class LruMap<K, V> {
 
   values(): IterableIterator<V> {
     return this.map.values();
-  }
-
-  entries(): IterableIterator<[K, V]> {
-    return this.map.entries();
-  }
-
-  clear(): void {
-    this.map.clear();
   }
 }

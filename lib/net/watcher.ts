@@ -91,8 +91,7 @@ function key(i: Ipv4Interface): string {
 }
 
 /**
- * Emits `change` (NetworkChange) once per change and `state` (NetworkState) after any poll that
- * changed something. `poll()` reads once and returns the changes (tests call it directly).
+ * Emits `change` (NetworkChange) once per change. `poll()` reads once and returns the changes (tests call it directly).
  */
 export class NetworkWatcher extends EventEmitter {
   private readonly opts: NetworkWatcherOptions;
@@ -192,7 +191,6 @@ export class NetworkWatcher extends EventEmitter {
     if (changes.length) next.lastChange = changes.find((c) => c.kind !== 'address-added' && c.kind !== 'address-removed') ?? changes[changes.length - 1];
     this.current = next;
     for (const c of changes) this.emit('change', c);
-    if (changes.length) this.emit('state', this.state);
     return changes;
   }
 }

@@ -83,6 +83,8 @@ export class BootServer extends EventEmitter {
   private readonly waking = new Map<string, NodeJS.Timeout>();
   /** Boot files a DHCP answer named that the server does not have, each logged once. */
   private readonly missingTold = new Set<string>();
+  /** Boot files answers named that were found: not looked up again on every answer (forgotten at each readiness refresh). */
+  private readonly filesPresent = new Set<string>();
   private iscsiService?: IscsiService;
   /** What each machine gets: DHCP, TFTP and HTTP check-ins all ask it (lib/policy/booter.ts). */
   readonly booter: FlowBooter;
@@ -262,6 +264,7 @@ export class BootServer extends EventEmitter {
     try {
       const before = JSON.stringify(this.readiness.map((c) => c.ready));
       this.readiness = await bootReadiness(this.config.assetsRoot);
+      this.filesPresent.clear();
       if (before !== '[]' && before !== JSON.stringify(this.readiness.map((c) => c.ready))) this.emit('state', this.state);
     } catch (err) {
       this.deps.log?.warn(`boot programs: ${(err as Error).message}`);
@@ -275,9 +278,12 @@ export class BootServer extends EventEmitter {
 
   /** A DHCP answer named a TFTP file: when the server has it nowhere, say so once per file, with the fix. */
   private async checkAnsweredFile(file: string): Promise<void> {
-    if (!file || /^[a-z]+:\/\//i.test(file) || this.missingTold.has(file)) return;
+    if (!file || /^[a-z]+:\/\//i.test(file) || this.missingTold.has(file) || this.filesPresent.has(file)) return;
     const name = file.replace(/^\/+/, '');
-    if (await findProgram(name, this.config.assetsRoot)) return;
+    if (await findProgram(name, this.config.assetsRoot)) {
+      this.filesPresent.add(file);
+      return;
+    }
     const program = programFor(name);
     if (!program) {
       // not a boot program we know: the user's own file, or one the flow answers; only look on disk

@@ -60,3 +60,31 @@ export class NetnsServer {
     if (c.exitCode === null) c.kill('SIGKILL');
   }
 }
+
+function ip(...args: string[]): void {
+  execFileSync('ip', args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * Two namespaces joined by a veth pair: the server's (`srvDev`, `srvCidr`, a default route via
+ * `gateway` as a DHCP client would set it) and the client's (`cliDev`, `cliCidr`). Returns the
+ * function that deletes both.
+ */
+export function vethLab(o: { srv: string; cli: string; srvDev: string; cliDev: string; srvCidr: string; cliCidr: string; gateway: string }): () => void {
+  ip('netns', 'add', o.srv);
+  ip('netns', 'add', o.cli);
+  ip('-n', o.srv, 'link', 'add', o.srvDev, 'type', 'veth', 'peer', 'name', o.cliDev, 'netns', o.cli);
+  ip('-n', o.srv, 'addr', 'add', o.srvCidr, 'dev', o.srvDev);
+  ip('-n', o.cli, 'addr', 'add', o.cliCidr, 'dev', o.cliDev);
+  for (const [ns, dev] of [[o.srv, o.srvDev], [o.srv, 'lo'], [o.cli, o.cliDev], [o.cli, 'lo']]) ip('-n', ns, 'link', 'set', dev, 'up');
+  ip('-n', o.srv, 'route', 'add', 'default', 'via', o.gateway, 'dev', o.srvDev);
+  return () => {
+    for (const ns of [o.srv, o.cli]) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        /* not created */
+      }
+    }
+  };
+}

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/node-red';
 import { repo } from '../helpers/start-server';
-import { NetnsServer } from '../helpers/netns-server';
+import { NetnsServer, vethLab } from '../helpers/netns-server';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot && process.env.CI) throw new Error('network-follow: CI needs root for network namespaces');
@@ -55,6 +55,7 @@ function tftpSha(address: string, file: string): string {
 
 describe.skipIf(!isRoot)('the server follows its host\'s network (npm start, netns, probe and curl)', () => {
   let dir: string;
+  let dropLab: (() => void) | undefined;
   const server = new NetnsServer(SRV, PASSWORD, { NETBOOT_DHCP_MODE: 'full', NETBOOT_DHCP_RANGE: '10.57.0.100-10.57.0.150' });
 
   beforeAll(() => {
@@ -63,26 +64,13 @@ describe.skipIf(!isRoot)('the server follows its host\'s network (npm start, net
       mkdirSync(path.join(dir, data, 'assets'), { recursive: true });
       writeFileSync(path.join(dir, data, 'assets', 'undionly.kpxe'), KPXE);
     }
-    sh(['ip', 'netns', 'add', SRV]);
-    sh(['ip', 'netns', 'add', CLI]);
-    sh(['ip', '-n', SRV, 'link', 'add', 'vs0', 'type', 'veth', 'peer', 'name', 'vc0', 'netns', CLI]);
-    sh(['ip', '-n', SRV, 'addr', 'add', '10.57.0.1/24', 'dev', 'vs0']);
-    sh(['ip', '-n', CLI, 'addr', 'add', '10.57.0.50/24', 'dev', 'vc0']);
-    for (const dev of ['vs0', 'lo']) sh(['ip', '-n', SRV, 'link', 'set', dev, 'up']);
-    for (const dev of ['vc0', 'lo']) sh(['ip', '-n', CLI, 'link', 'set', dev, 'up']);
     // the host's default route points out of vs0, as a DHCP client would set it
-    sh(['ip', '-n', SRV, 'route', 'add', 'default', 'via', '10.57.0.254', 'dev', 'vs0']);
+    dropLab = vethLab({ srv: SRV, cli: CLI, srvDev: 'vs0', cliDev: 'vc0', srvCidr: '10.57.0.1/24', cliCidr: '10.57.0.50/24', gateway: '10.57.0.254' });
   });
 
   afterAll(async () => {
     await server.stop();
-    for (const ns of [SRV, CLI]) {
-      try {
-        sh(['ip', 'netns', 'del', ns]);
-      } catch {
-        /* not created */
-      }
-    }
+    dropLab?.();
     rmSync(dir, { recursive: true, force: true });
   });
 

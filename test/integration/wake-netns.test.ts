@@ -4,13 +4,13 @@
  * byte-exact (without and with a SecureOn password), went to the subnet's broadcast address, and the
  * wake is on the machine's timeline and in its history. Needs root and iproute2 (CI has both).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { magicPacket } from '../../lib/net/wake';
-import { NetnsServer } from '../helpers/netns-server';
+import { NetnsServer, vethLab } from '../helpers/netns-server';
 import { waitFor } from '../helpers/node-red';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
@@ -21,25 +21,17 @@ const SRV = `nbwks${ID}`;
 const CLI = `nbwkc${ID}`;
 const MAC = '52:54:00:77:0a:01';
 
-function sh(args: string[]): string {
-  return execFileSync(args[0], args.slice(1), { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 describe.skipIf(!isRoot)('Wake-on-LAN across a veth pair', () => {
   let dir: string;
   let listener: ChildProcess | undefined;
   let heard = '';
+  let dropLab: (() => void) | undefined;
   const server = new NetnsServer(SRV, 'wake-netns-password-1', { NETBOOT_DHCP_MODE: 'proxy' });
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'netboot-wake-'));
-    sh(['ip', 'netns', 'add', SRV]);
-    sh(['ip', 'netns', 'add', CLI]);
-    sh(['ip', '-n', SRV, 'link', 'add', 'ws0', 'type', 'veth', 'peer', 'name', 'wc0', 'netns', CLI]);
-    sh(['ip', '-n', SRV, 'addr', 'add', '10.59.0.1/24', 'dev', 'ws0']);
-    sh(['ip', '-n', CLI, 'addr', 'add', '10.59.0.50/24', 'dev', 'wc0']);
-    for (const [ns, dev] of [[SRV, 'ws0'], [SRV, 'lo'], [CLI, 'wc0'], [CLI, 'lo']]) sh(['ip', '-n', ns, 'link', 'set', dev, 'up']);
-    sh(['ip', '-n', SRV, 'route', 'add', 'default', 'via', '10.59.0.254', 'dev', 'ws0']);
+    dropLab = vethLab({ srv: SRV, cli: CLI, srvDev: 'ws0', cliDev: 'wc0', srvCidr: '10.59.0.1/24', cliCidr: '10.59.0.50/24', gateway: '10.59.0.254' });
     // what a sleeping NIC would see: every datagram to UDP 9, with where it came from and where it went
     const script = "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>console.log(r.address+' '+m.toString('hex')));s.bind(9,'0.0.0.0');";
     listener = spawn('ip', ['netns', 'exec', CLI, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -50,13 +42,7 @@ describe.skipIf(!isRoot)('Wake-on-LAN across a veth pair', () => {
   afterAll(async () => {
     listener?.kill('SIGKILL');
     await server.stop();
-    for (const ns of [SRV, CLI]) {
-      try {
-        sh(['ip', 'netns', 'del', ns]);
-      } catch {
-        /* not created */
-      }
-    }
+    dropLab?.();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -6,27 +6,15 @@
  * which `npm run docs:screenshots` sets). Needs /usr/bin/chromium; CI installs it, so there a skip
  * is a failure.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { login, repo, startNetboot, type StartedServer } from '../helpers/start-server';
+import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
+import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) throw new Error('editor browser test: CI needs /usr/bin/chromium (Debian package chromium)');
-
-const shots = path.join(repo, 'test', '.tmp', 'screenshots');
-async function shot(page: Page, selector: string, name: string): Promise<void> {
-  mkdirSync(shots, { recursive: true });
-  const file = path.join(shots, name);
-  await page.locator(selector).first().screenshot({ path: file });
-  if (process.env.UPDATE_SCREENSHOTS) {
-    mkdirSync(path.join(repo, 'docs', 'screenshots'), { recursive: true });
-    copyFileSync(file, path.join(repo, 'docs', 'screenshots', name));
-  }
-}
 
 describe.skipIf(!haveChromium)('the editor, in Chromium', () => {
   let dir: string;

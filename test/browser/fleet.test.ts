@@ -9,30 +9,18 @@
  */
 import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
 import { clientBytes, PXE_EFI_X64 } from '../../support/dhcp-packets';
-import { login, repo, startNetboot, type StartedServer } from '../helpers/start-server';
+import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 
 const run = promisify(execFile);
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) throw new Error('fleet browser test: CI needs /usr/bin/chromium (Debian package chromium)');
-
-const shots = path.join(repo, 'test', '.tmp', 'screenshots');
-async function shot(page: Page, selector: string, name: string): Promise<void> {
-  mkdirSync(shots, { recursive: true });
-  const file = path.join(shots, name);
-  await page.locator(selector).first().screenshot({ path: file });
-  if (process.env.UPDATE_SCREENSHOTS) {
-    mkdirSync(path.join(repo, 'docs', 'screenshots'), { recursive: true });
-    copyFileSync(file, path.join(repo, 'docs', 'screenshots', name));
-  }
-}
 
 /**
  * One machine's boot with real clients, step by step, each machine from its own loopback address

@@ -51,6 +51,7 @@ const DEFAULT_ENV: Record<string, string> = {
   NETBOOT_ISCSI_STOP_TGTD: 'false',
   NETBOOT_ALLOWLIST: '',
   NETBOOT_HTTP_RATE: '',
+  NETBOOT_SECURE_BOOT: 'false',
 };
 
 async function main(): Promise<void> {

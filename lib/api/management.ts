@@ -5,6 +5,7 @@ import type { MetricsHub } from '../metrics';
 import { normalizeMac } from '../core/mac';
 import type { AuditLog } from '../audit/audit-log';
 import { checkDevice, checkGroup, checkProfile } from '../policy/profile-check';
+import { guardSecureBoot } from '../policy/secure-boot';
 import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './route';
 
 /** What a management route needs: the store of the active boot server, and its state. */
@@ -17,6 +18,13 @@ export interface ManagementContext {
   audit?: AuditLog;
   /** Wake-on-LAN through the boot server (BootServer.wake). */
   wake?: (mac: string, opts: { port?: number; password?: string; by?: string }) => Promise<unknown>;
+  /** For the Secure Boot save-time check (a Secure Boot machine's kernel must be signed): the boot-assets folder and the server-wide setting. */
+  secureBoot?: { assetsRoot: string; network: boolean };
+}
+
+/** Refuses a record that would give a Secure Boot machine a profile shim cannot boot (lib/policy/secure-boot.ts). */
+async function secureBootGuard(ctx: ManagementContext, kind: 'devices' | 'profiles' | 'groups', merged: Record<string, unknown>): Promise<void> {
+  if (ctx.secureBoot) await guardSecureBoot(kind, merged, { store: ctx.store, ...ctx.secureBoot });
 }
 
 function hub(ctx: ManagementContext): MetricsHub {
@@ -59,10 +67,20 @@ function crud<T>(name: string, key: string, filters: string[], pick: (s: Invento
     if (!rec) throw new NetbootError('not_found', `no ${name.replace(/s$/, '')} "${req.params[key]}"`, { id: req.params[key] });
     return { status: 200, body: rec };
   };
-  const update = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => ({ status: 200, body: await col(ctx).update(req.params[key], checked(req.body)) });
+  const guarded = name === 'devices' || name === 'profiles' || name === 'groups' ? name : undefined;
+  const update = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => {
+    const body = checked(req.body);
+    if (guarded) await secureBootGuard(ctx, guarded, { ...((await col(ctx).get(req.params[key])) ?? {}), ...body, [key]: req.params[key] });
+    return { status: 200, body: await col(ctx).update(req.params[key], body) };
+  };
+  const create = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => {
+    const body = checked(req.body);
+    if (guarded) await secureBootGuard(ctx, guarded, body);
+    return { status: 201, body: await col(ctx).create(body) };
+  };
   return [
     { method: 'get', path: `/${name}`, permission: 'read', handler: async (req, ctx) => ({ status: 200, body: await col(ctx).list(listQuery(req.query, filters)) }) },
-    { method: 'post', path: `/${name}`, permission: 'write', handler: async (req, ctx) => ({ status: 201, body: await col(ctx).create(checked(req.body)) }) },
+    { method: 'post', path: `/${name}`, permission: 'write', handler: create },
     { method: 'get', path: `/${name}/:${key}`, permission: 'read', handler: getOne },
     { method: 'put', path: `/${name}/:${key}`, permission: 'write', handler: update },
     { method: 'patch', path: `/${name}/:${key}`, permission: 'write', handler: update },

@@ -142,6 +142,21 @@ export interface RecordEvent extends EventBase {
   waitedMs?: number;
 }
 
+/**
+ * A UEFI x64 machine fetched the unsigned iPXE completely and came back with a fresh PXE DISCOVER
+ * without ever running it: its firmware's Secure Boot probably refused iPXE (lib/metrics/secureboot-suspect.ts).
+ * `message` is the fix; shown on the machine's timeline as a notice and counted in Prometheus.
+ */
+export interface SecureBootSuspectedEvent extends EventBase {
+  type: 'secureboot.suspected';
+  mac: string;
+  /** The iPXE build it fetched (`ipxe.efi`, `snponly.efi`). */
+  file: string;
+  /** From the end of that transfer to the fresh DISCOVER. */
+  afterMs: number;
+  message: string;
+}
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 /** A progress line from a booting or installing machine (`boot.log`), or a whole uploaded log (`boot.log_upload`, its text stays in the store). */
 export interface LogEvent extends EventBase {
@@ -214,6 +229,7 @@ export type NetbootEvent =
   | CheckinEvent
   | EnrollEvent
   | RecordEvent
+  | SecureBootSuspectedEvent
   | LogEvent
   | IscsiEvent
   | DecisionEvent
@@ -274,6 +290,7 @@ export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; 
   'device.evicted': { group: 'record', stage: '-' },
   wake: { group: 'record', stage: '-' },
   'wake.timeout': { group: 'record', stage: '-' },
+  'secureboot.suspected': { group: 'record', stage: '-' },
   stage: { group: 'derived', stage: '-' },
   stall: { group: 'derived', stage: '-' },
   'stall.cleared': { group: 'derived', stage: '-' },
@@ -346,7 +363,7 @@ const TEXT_FIELDS: Record<string, number> = {
   clientClass: 32, hostname: 253, uuid: 64, yiaddr: 64, ciaddr: 64, requestedIp: 64, requestId: 64, ip: 64,
   message: 512, detail: MAX_TEXT, from: 64, to: 64, by: 16, name: 128, via: 16, file: 255, siaddr: 64, server: 64,
 };
-const COUNT_FIELDS = ['bytes', 'size', 'durationMs', 'readBytes', 'writeBytes', 'port', 'status', 'xid', 'quietMs', 'bootDurationMs', 'rateBps', 'retransmits', 'timeouts', 'blksize', 'windowsize', 'code', 'waitedMs'];
+const COUNT_FIELDS = ['bytes', 'size', 'durationMs', 'readBytes', 'writeBytes', 'port', 'status', 'xid', 'quietMs', 'bootDurationMs', 'rateBps', 'retransmits', 'timeouts', 'blksize', 'windowsize', 'code', 'waitedMs', 'afterMs'];
 
 /**
  * Checks an event at the boundary and returns a clean copy: known type, finite `ts`, MAC
@@ -430,6 +447,8 @@ export function describeEvent(e: NetbootEvent): string {
       return e.message ?? `enroll${e.hostname ? ` ${e.hostname}` : ''}`;
     case 'facts.changed': case 'enroll.conflict': case 'device.evicted': case 'wake': case 'wake.timeout':
       return e.message ?? e.type;
+    case 'secureboot.suspected':
+      return e.message;
     case 'boot.log': case 'boot.log_upload':
       return e.line;
     case 'iscsi.login': case 'iscsi.logout': case 'iscsi.stats':

@@ -50,7 +50,8 @@ export interface MetricsDebugView {
 export function defaultPersist(e: NetbootEvent): boolean {
   // protocol detail is not kept; record events and boot logs are written by the inventory itself
   const group = groupOf(e.type);
-  if (group === 'protocol' || group === 'record' || group === 'server' || STORED_BY_INVENTORY.has(e.type)) return false;
+  // record events the inventory writes itself are not stored twice; secureboot.suspected is stored here
+  if (group === 'protocol' || group === 'server' || STORED_BY_INVENTORY.has(e.type)) return false;
   if (e.type === 'tftp.progress' || e.type === 'http.progress' || e.type === 'tftp.probe') return false;
   if (e.type === 'boot.log' && e.level === 'debug') return false;
   return true;

@@ -47,6 +47,7 @@ export class PrometheusMetrics {
   private readonly refusals: Counter<'where' | 'reason'>;
   private readonly evictions: Counter<'what'>;
   private readonly missingBootFiles: Counter<'file'>;
+  private readonly secureBootSuspected: Counter;
 
   constructor(options: PrometheusOptions = {}) {
     const registers = [this.registry];
@@ -63,6 +64,7 @@ export class PrometheusMetrics {
     this.stageDuration = new Histogram({ name: 'netboot_stage_duration_seconds', help: 'Time spent in each boot stage.', labelNames: ['stage'], buckets: options.stageBuckets ?? [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800], registers });
     this.refusals = new Counter({ name: 'netboot_public_refusals_total', help: 'Requests of the public side refused: allowlist, rate limit, body size or type, malformed JSON.', labelNames: ['where', 'reason'], registers });
     this.missingBootFiles = new Counter({ name: 'netboot_boot_file_missing_total', help: 'Boot files named in DHCP answers that the server does not have (each file counted once per start).', labelNames: ['file'], registers });
+    this.secureBootSuspected = new Counter({ name: 'netboot_secureboot_suspected_total', help: 'UEFI x64 machines that fetched the unsigned iPXE and started over without running it (Secure Boot probably refused it).', registers });
     this.evictions = new Counter({ name: 'netboot_evictions_total', help: 'Records dropped by a growth cap (unconfirmed devices, log bytes).', labelNames: ['what'], registers });
 
     const active = this.activeTftp;
@@ -129,6 +131,9 @@ export class PrometheusMetrics {
       case 'dhcp.discover':
       case 'dhcp.request':
         this.dhcpRequests.inc({ type: e.type.slice(5), arch: this.arch(e.arch) });
+        break;
+      case 'secureboot.suspected':
+        this.secureBootSuspected.inc();
         break;
       case 'dhcp.offer':
       case 'dhcp.ack':

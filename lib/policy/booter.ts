@@ -16,6 +16,7 @@ import type { NetbootEventInput } from '../events/vocabulary';
 import type { InventoryStore } from '../store';
 import { resolveUnderRoot, type TftpRequest, type TftpSource } from '../tftp';
 import { checkIn, type CheckInResult } from './checkin';
+import { SECURE_BOOT_FILES, secureBootOverride } from './secure-boot';
 import { FlowRequests } from './flow-requests';
 
 /** What the flow may answer for a file the TFTP server does not have statically. */
@@ -61,6 +62,8 @@ export interface FlowBooterOptions {
   fileDeadlineMs?: number;
   /** Where the decision's `checkin` event goes (the server's event bus). */
   publish: (event: NetbootEventInput) => void;
+  /** The Secure Boot chain (lib/policy/secure-boot.ts): the server-wide setting; in proxy mode, the warning once per machine. */
+  secureBoot?: { network: boolean; proxyWarning?: (mac: string) => void };
 }
 
 /** The boot policy of one boot server: the inventory decides, the flow may override (netboot-listen). */
@@ -72,8 +75,18 @@ export class FlowBooter implements Booter {
 
   constructor(private readonly o: FlowBooterOptions) {}
 
+  private readonly proxyWarned = new Set<string>();
+
+  /** The flow's override, then the Secure Boot chain (shimx64.efi) for a marked UEFI x64 machine. */
   async dhcp(facts: ClientFacts, signal: AbortSignal): Promise<BootOverride | undefined> {
-    return this.dhcpDecisions.hasSender ? this.dhcpDecisions.ask(facts, signal) : undefined;
+    const flow = this.dhcpDecisions.hasSender ? await this.dhcpDecisions.ask(facts, signal) : undefined;
+    const sb = this.o.secureBoot;
+    const out = await secureBootOverride(facts, flow, this.o.store(), sb?.network === true);
+    if (out?.filename === SECURE_BOOT_FILES.shim && sb?.proxyWarning && !this.proxyWarned.has(facts.mac)) {
+      this.proxyWarned.add(facts.mac);
+      sb.proxyWarning(facts.mac);
+    }
+    return out;
   }
 
   async file(request: TftpRequest): Promise<TftpSource | null> {

@@ -3,6 +3,7 @@ import { ARCH_NAMES, isPiMac } from '../dhcp/classify';
 import { NetbootError } from '../core/errors';
 import { deviceMac, type Mac } from '../core/mac';
 import { parsePiTftpPath } from '../render/pi';
+import { grubConfigMac } from '../render/grub';
 
 /**
  * What a check-in knows about a machine, normalised. Built from whatever the flow hands us:
@@ -96,6 +97,9 @@ export function parseFacts(input: unknown, extra: { ip?: string; filename?: stri
     const parsed = parsePiTftpPath(filename);
     if (parsed.serial !== undefined) serial ??= parsed.serial;
     if (parsed.mac !== undefined && facts.mac === undefined) facts.mac = parsed.mac;
+    // GRUB's per-machine config (the Secure Boot chain): grub/grub.cfg-52:54:00:12:34:56
+    const grubMac = grubConfigMac(filename);
+    if (grubMac !== undefined && facts.mac === undefined) facts.mac = deviceMac(grubMac);
   }
   if (serial !== undefined) {
     if (!/^([0-9a-fA-F]{8}|[0-9a-fA-F]{16})$/.test(serial)) bad('serial', 'must be 8 or 16 hex digits (the Raspberry Pi serial)');

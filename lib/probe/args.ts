@@ -10,7 +10,9 @@ export const USAGE = `Usage: netboot-probe --as KIND [options]
 
 Acts like one kind of machine at network boot and checks every answer it gets.
 
-KIND: bios | uefi | arm64 | http | ipxe | pi3 | pi4 | pi5
+KIND: bios | uefi | uefi-sb | arm64 | http | ipxe | pi3 | pi4 | pi5
+      (uefi-sb: UEFI x64 with Secure Boot on: checks the boot program's signature and the
+       shim → GRUB chain; an unsigned one is refused and a fresh DISCOVER follows, as the firmware does)
 
 Options:
   --as KIND            the machine to imitate (required)

@@ -36,6 +36,11 @@ export const DIAGNOSIS_CODES = {
   'tftp-no-oack-blksize': 'error',
   'tftp-size-mismatch': 'error',
   'tftp-no-oack': 'info',
+  'secureboot-unsigned-nbp': 'error',
+  'secureboot-unsigned-grub': 'error',
+  'secureboot-proxy-only': 'error',
+  'secureboot-no-grub-config': 'error',
+  'secureboot-no-machine-config': 'warning',
 } as const satisfies Record<string, Severity>;
 
 export type DiagnosisCode = keyof typeof DIAGNOSIS_CODES;
@@ -47,6 +52,7 @@ function diag(code: DiagnosisCode, message: string, details?: Record<string, unk
 const KIND_NAME: Record<ProbeKind, string> = {
   bios: 'BIOS PXE',
   uefi: 'UEFI x64 PXE',
+  'uefi-sb': 'UEFI x64 PXE with Secure Boot',
   arm64: 'ARM64 UEFI PXE',
   http: 'UEFI HTTP boot',
   ipxe: 'iPXE',
@@ -189,6 +195,28 @@ export interface DiagnoseContext {
 }
 
 /** All diagnoses for a run, errors first, each code+subject once. */
+/** `--as uefi-sb`: what Secure Boot and the signed chain (shim → GRUB) make of the answers. */
+function secureBootRules(obs: Observations, infos: OfferInfo[], out: Diagnosis[]): void {
+  const sb = obs.secureBoot;
+  if (!sb) return;
+  if (sb.signature === 'unsigned' || sb.signature === 'not-pe') {
+    out.push(diag('secureboot-unsigned-nbp', `The server handed "${sb.nbp}" to a UEFI x64 machine, and it has no Authenticode signature: with Secure Boot on, the firmware refuses it ("Access Denied") and starts over with a fresh DISCOVER. Mark the machine secureBoot (PATCH /netboot/api/devices/${obs.mac} {"secureBoot": true}, its group, or NETBOOT_SECURE_BOOT=true) so it gets the signed shimx64.efi, or turn Secure Boot off in its firmware.`, { file: sb.nbp, reason: sb.reason }));
+    return;
+  }
+  if (sb.signature !== 'signed') return;
+  // Debian's signed GRUB 2.06 ignores proxyDHCP answers: an address-giving answer must name the TFTP server
+  if (!infos.some((o) => o.givesAddress && !o.isProxy && o.siaddr !== '0.0.0.0')) {
+    const proxy = infos.find((o) => o.isProxy);
+    out.push(diag('secureboot-proxy-only', `Only a proxyDHCP answer named the boot server${proxy ? ` (${proxy.serverId})` : ''}: shim starts, but the signed GRUB ignores proxyDHCP and stops at "grub>". Make the router's DHCP set next-server to the boot server (and the boot file shimx64.efi) for this machine, or run netboot in full DHCP mode.`, { server: proxy?.serverId }));
+  }
+  const g = sb.grub;
+  if (g && (g.signature === 'unsigned' || g.signature === 'not-pe')) {
+    out.push(diag('secureboot-unsigned-grub', `"${g.file}" (next to the boot file, where shim looks for it) has no Authenticode signature: shim refuses it ("Security Violation"). Serve Debian's signed GRUB (grub-efi-amd64-signed: grubnetx64.efi.signed) as grubx64.efi.`, { file: g.file }));
+  }
+  if (g?.rootConfig === false) out.push(diag('secureboot-no-grub-config', 'The TFTP server has no grub/grub.cfg, the only file the signed GRUB reads: it stops at "grub>". Put the netboot-grub node in the flow (the reference flow has it).', { file: 'grub/grub.cfg' }));
+  if (g?.machineConfig === false) out.push(diag('secureboot-no-machine-config', `No grub/grub.cfg-${obs.mac} for this machine: GRUB falls back to what grub/grub.cfg says after its "source" line.`, { file: `grub/grub.cfg-${obs.mac}` }));
+}
+
 export function diagnose(obs: Observations, ctx: DiagnoseContext = {}): Diagnosis[] {
   const out: Diagnosis[] = [];
   const infos = obs.offers.map(describeOffer);
@@ -202,6 +230,7 @@ export function diagnose(obs: Observations, ctx: DiagnoseContext = {}): Diagnosi
   }
   httpRules(obs, out);
   scriptRules(obs, out);
+  secureBootRules(obs, infos, out);
   const seen = new Set<string>();
   const unique = out.filter((d) => {
     const key = `${d.code}|${JSON.stringify(d.details?.file ?? d.details?.url ?? d.details?.server ?? '')}`;

@@ -18,17 +18,19 @@ export const VENDOR_CLASS: Record<ProbeKind, string> = {
   pi4: 'PXEClient:Arch:00000:UNDI:002001',
   pi5: 'PXEClient:Arch:00000:UNDI:002001',
   uefi: 'PXEClient:Arch:00007:UNDI:003000',
+  'uefi-sb': 'PXEClient:Arch:00007:UNDI:003000',
   arm64: 'PXEClient:Arch:00011:UNDI:003000',
   http: 'HTTPClient:Arch:00016:UNDI:003000',
 };
 
-export const ARCH: Record<ProbeKind, number> = { bios: 0, ipxe: 0, pi3: 0, pi4: 0, pi5: 0, uefi: 7, arm64: 11, http: 16 };
+export const ARCH: Record<ProbeKind, number> = { bios: 0, ipxe: 0, pi3: 0, pi4: 0, pi5: 0, uefi: 7, 'uefi-sb': 7, arm64: 11, http: 16 };
 
 /** Default OUI per kind: QEMU's for PCs, a Raspberry Pi OUI for the Pis (protocols.md 1.1). */
 export const DEFAULT_OUI: Record<ProbeKind, string> = {
   bios: '52:54:00',
   ipxe: '52:54:00',
   uefi: '52:54:00',
+  'uefi-sb': '52:54:00',
   arm64: '52:54:00',
   http: '52:54:00',
   pi3: 'b8:27:eb',

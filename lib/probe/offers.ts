@@ -151,7 +151,7 @@ export function planBoot(kind: ProbeKind, all: OfferInfo[]): BootPlan {
     return { kind: 'none', reason: any ? 'ipxe-no-url' : 'no-boot-info', offer: any };
   }
 
-  if (kind === 'uefi' || kind === 'arm64') {
+  if (kind === 'uefi' || kind === 'uefi-sb' || kind === 'arm64') {
     const proxy = offers.find((o) => o.isProxy);
     if (proxy) return { kind: 'boot-server', offer: proxy, server: proxy.serverId };
     const withFile = offers.find((o) => o.bootfile !== undefined && !isUrl(o.bootfile));

@@ -24,6 +24,7 @@ import { chainTargets, expandSettings, resolveUri } from './ipxe-settings';
 import { ProbeNetworkError } from './network-error';
 import { describeOffer, isUrl, planBoot, pxeTftpServer, type OfferInfo } from './offers';
 import { tftpRead } from './tftp-client';
+import { peSignatureOf } from '../core/pe-signature';
 import {
   DEFAULT_PORTS,
   isPiKind,
@@ -33,6 +34,7 @@ import {
   type ProbeOptions,
   type ProbePorts,
   type ProbeReport,
+  type SecureBootObservation,
   type StageResult,
   type StageStatus,
   type TftpObservation,
@@ -55,6 +57,8 @@ const PI_ABORT = { code: 0, message: 'Early terminate' };
 
 /** Small text files whose bytes we keep (config.txt is parsed for kernel=/initramfs). */
 const KEEP_TEXT_BYTES = 64 * 1024;
+/** `--as uefi-sb` keeps whole EFI programs to read their signature (shim ~1 MB, GRUB ~2 MB). */
+const KEEP_EFI_BYTES = 32 * 1024 * 1024;
 
 export interface ResolvedNetwork {
   /** Unicast sockets bind here (0.0.0.0 without --interface). */
@@ -170,6 +174,7 @@ class Runner {
       case 'tftp':
         this.record('boot-info', started, 'ok', `TFTP "${plan.file}" from ${plan.server} (offer from ${plan.offer.serverId})`);
         await this.pxeTftp(plan.server, plan.file);
+        if (this.opts.kind === 'uefi-sb') await this.secureBootChain(plan.server, plan.file, plan.offer.reply.packet.file, socket);
         return;
       case 'boot-server': {
         this.record('boot-info', started, 'ok', `proxy answer from ${plan.offer.serverId}: ask its boot-server port`);
@@ -179,6 +184,7 @@ class Runner {
         if (!a.bootfile) return;
         const server = pxeTftpServer(a) ?? plan.server;
         await this.pxeTftp(server, a.bootfile);
+        if (this.opts.kind === 'uefi-sb') await this.secureBootChain(server, a.bootfile, ack.packet.file, socket);
         return;
       }
     }
@@ -208,7 +214,7 @@ class Runner {
     return obs.ack;
   }
 
-  private async tftp(server: string, file: string, role: TftpRole, options: TftpOptionList, extra: { probe?: { code: number; message: string }; needsBlksizeOack?: boolean; keep?: boolean } = {}): Promise<TftpObservation> {
+  private async tftp(server: string, file: string, role: TftpRole, options: TftpOptionList, extra: { probe?: { code: number; message: string }; needsBlksizeOack?: boolean; keep?: boolean | number } = {}): Promise<TftpObservation> {
     const started = performance.now();
     const outcome = await tftpRead({
       host: server,
@@ -219,7 +225,7 @@ class Runner {
       bindAddress: this.net.bindAddress,
       silenceMs: this.timeoutMs,
       retryMs: Math.min(500, Math.max(100, Math.floor(this.timeoutMs / 4))),
-      keepUpTo: extra.keep ? KEEP_TEXT_BYTES : 0,
+      keepUpTo: typeof extra.keep === 'number' ? extra.keep : extra.keep ? KEEP_TEXT_BYTES : 0,
     });
     const t: TftpObservation = { file, server, port: this.ports.tftp, role, requested: options, needsBlksizeOack: extra.needsBlksizeOack ?? false, outcome };
     this.obs.tftp.push(t);
@@ -254,10 +260,10 @@ class Runner {
 
   /** BIOS (iPXE-like options) or EDK2 (size probe, then the windowed read). */
   private async pxeTftp(server: string, file: string): Promise<void> {
-    if (this.opts.kind === 'uefi' || this.opts.kind === 'arm64') {
+    if (this.opts.kind === 'uefi' || this.opts.kind === 'uefi-sb' || this.opts.kind === 'arm64') {
       const probe = await this.tftp(server, file, 'probe', [['tsize', '0'], ['blksize', '1468'], ['windowsize', '4']], { probe: EDK2_ABORT });
       if (!probe.outcome.ok) return;
-      const real = await this.tftp(server, file, 'read', [['blksize', '1468'], ['windowsize', '4']]);
+      const real = await this.tftp(server, file, 'read', [['blksize', '1468'], ['windowsize', '4']], { keep: this.opts.kind === 'uefi-sb' ? KEEP_EFI_BYTES : false });
       const announced = probe.outcome.oack?.tsize;
       if (real.outcome.ok && announced !== undefined && real.outcome.oack?.tsize === undefined) {
         // the size check of the real read uses the probe's tsize (EDK2 does the same)
@@ -268,6 +274,42 @@ class Runner {
       return;
     }
     await this.tftp(server, file, 'read', [['blksize', '1432'], ['tsize', '0']]);
+  }
+
+  /**
+   * What Secure Boot makes of the boot program: its Authenticode signature. Unsigned, the firmware
+   * refuses it and starts over, so the probe sends a fresh DISCOVER as the firmware would (the server
+   * then records secureboot.suspected). Signed (shim), the chain goes on as shim and GRUB do:
+   * grubx64.efi from the directory of the BOOTP file field, then /grub/grub.cfg and grub.cfg-<mac>.
+   */
+  private async secureBootChain(server: string, nbp: string, fileField: string, socket: dgram.Socket): Promise<void> {
+    const started = performance.now();
+    const read = [...this.obs.tftp].reverse().find((t) => t.file === nbp && t.role === 'read');
+    const data = read?.outcome.ok ? read.outcome.data : undefined;
+    const sig = data ? peSignatureOf(data) : undefined;
+    const sb: SecureBootObservation = { nbp, fileField, signature: sig?.kind ?? 'not-read', signers: sig?.kind === 'signed' ? sig.signers : undefined, reason: sig && sig.kind !== 'signed' ? sig.reason : undefined };
+    this.obs.secureBoot = sb;
+    if (!sig) return;
+    if (sig.kind !== 'signed') {
+      this.record(`secure-boot ${nbp}`, started, 'fail', `${sig.kind === 'not-pe' ? 'not an EFI program' : 'no Authenticode signature'} (${sig.reason}): Secure Boot refuses it ("Access Denied")`, { signature: sig.kind });
+      const again = performance.now();
+      const result = await discover(socket, buildDiscover(this.id, randomXid()), this.net.targets, Math.min(this.windowMs, 1000));
+      sb.rediscovered = true;
+      this.record('dhcp-rediscover', again, 'ok', `as the firmware does after a refusal: a fresh DISCOVER (${result.offers.length} OFFER(s)); the server should record secureboot.suspected for ${this.id.mac}`);
+      return;
+    }
+    this.record(`secure-boot ${nbp}`, started, 'ok', `signed by ${sig.signers.join(', ') || '(certificate not readable)'}; file field "${fileField}"`, { signers: sig.signers, fileField });
+    const dir = fileField.includes('/') ? fileField.slice(0, fileField.lastIndexOf('/') + 1) : '';
+    const grubFile = `${dir}grubx64.efi`;
+    const opts: TftpOptionList = [['blksize', '1468'], ['windowsize', '4']];
+    const grub = await this.tftp(server, grubFile, 'read', opts, { keep: KEEP_EFI_BYTES });
+    const grubSig = grub.outcome.ok && grub.outcome.data ? peSignatureOf(grub.outcome.data) : undefined;
+    sb.grub = { file: grubFile, signature: grubSig?.kind ?? 'not-read' };
+    if (!grubSig) return;
+    this.record(`secure-boot ${grubFile}`, performance.now(), grubSig.kind === 'signed' ? 'ok' : 'fail', grubSig.kind === 'signed' ? `signed by ${grubSig.signers.join(', ')}` : `no Authenticode signature: shim refuses it ("Security Violation")`);
+    if (grubSig.kind !== 'signed') return;
+    sb.grub.rootConfig = (await this.tftp(server, 'grub/grub.cfg', 'read', [['blksize', '1468']], { keep: true })).outcome.ok;
+    if (sb.grub.rootConfig) sb.grub.machineConfig = (await this.tftp(server, `grub/grub.cfg-${this.id.mac}`, 'optional', [['blksize', '1468']], { keep: true })).outcome.ok;
   }
 
   private async httpGetHead(url: string, role: HttpObservation['role'], methods: ('HEAD' | 'GET')[]): Promise<HttpObservation | undefined> {

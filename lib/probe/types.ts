@@ -9,7 +9,7 @@ import type { DhcpPacket } from '../dhcp/packet';
 import type { TftpOptionList } from '../tftp/packet';
 import type { IpxeProblem } from '../render/ipxe-validate';
 
-export const PROBE_KINDS = ['bios', 'uefi', 'arm64', 'http', 'ipxe', 'pi3', 'pi4', 'pi5'] as const;
+export const PROBE_KINDS = ['bios', 'uefi', 'uefi-sb', 'arm64', 'http', 'ipxe', 'pi3', 'pi4', 'pi5'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
 
 export function isProbeKind(v: unknown): v is ProbeKind {
@@ -145,6 +145,23 @@ export interface BootServerObservation {
   other?: SeenReply;
 }
 
+/**
+ * `--as uefi-sb`: what a UEFI x64 firmware with Secure Boot on would make of the boot program (its
+ * Authenticode signature, read from the file), and of the signed chain when it is one.
+ */
+export interface SecureBootObservation {
+  /** The boot program the DHCP answer named, and the BOOTP `file` header field (shim looks next to it). */
+  nbp: string;
+  fileField: string;
+  signature: 'signed' | 'unsigned' | 'not-pe' | 'not-read';
+  signers?: string[];
+  reason?: string;
+  /** The probe imitated the firmware's refusal: a fresh DISCOVER after the unsigned program. */
+  rediscovered?: boolean;
+  /** The signed chain: GRUB's file and signature, and whether its config files were there. */
+  grub?: { file: string; signature: 'signed' | 'unsigned' | 'not-pe' | 'not-read'; rootConfig?: boolean; machineConfig?: boolean };
+}
+
 export interface Observations {
   kind: ProbeKind;
   mac: string;
@@ -156,6 +173,7 @@ export interface Observations {
   tftp: TftpObservation[];
   http: HttpObservation[];
   scripts: ScriptObservation[];
+  secureBoot?: SecureBootObservation;
 }
 
 export type StageStatus = 'ok' | 'warn' | 'fail' | 'skip';

@@ -7,3 +7,4 @@ export * from './template';
 export * from './pi';
 export * from './network-config';
 export * from './winpe';
+export * from './grub';

@@ -22,9 +22,11 @@ import { EventBus, fromStored, wireDhcp, wireHttp, wireTftp, type NetbootEvent, 
 import { AssetServer } from '../http/assets';
 import { bootReadiness, describeReadiness, findProgram, programFor, systemProgram, type ClassStatus } from '../boot-programs/catalog';
 import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer } from '../tftp';
+import { proxySecureBootWarning } from '../policy/secure-boot';
+import { SecureBootSuspect } from '../metrics/secureboot-suspect';
 
 /** Boot events the inventory's history keeps (see startMetrics). */
-const KEPT = new Set(['stage', 'stall', 'stall.cleared', 'checkin', 'dhcp.request', 'dhcp.ack', 'tftp.abort', 'tftp.notfound', 'iscsi.login', 'iscsi.logout', 'decision']);
+const KEPT = new Set(['stage', 'stall', 'stall.cleared', 'checkin', 'dhcp.request', 'dhcp.ack', 'tftp.abort', 'tftp.notfound', 'iscsi.login', 'iscsi.logout', 'decision', 'secureboot.suspected']);
 
 const PURPOSE: Record<PortKey, { purpose: string; envVar: string; optional?: boolean }> = {
   dhcp: { purpose: 'DHCP', envVar: 'NETBOOT_DHCP_PORT' },
@@ -98,7 +100,10 @@ export class BootServer extends EventEmitter {
     this.deps = deps;
     this.events = new EventBus<NetbootEvent>({ capacity: 1000, onError: (err: unknown) => deps.log?.warn(`event subscriber: ${(err as Error).message ?? String(err)}`) });
     this.assets = new AssetServer({ root: config.assetsRoot, fallback: (rel) => systemProgram(rel) });
-    this.booter = new FlowBooter({ store: () => this.store, assetsRoot: config.assetsRoot, fileDeadlineMs: config.tftp?.virtualFileTimeoutMs, publish: (e) => this.publish(e) });
+    this.booter = new FlowBooter({
+      store: () => this.store, assetsRoot: config.assetsRoot, fileDeadlineMs: config.tftp?.virtualFileTimeoutMs, publish: (e) => this.publish(e),
+      secureBoot: { network: config.secureBoot === true, proxyWarning: config.dhcpMode === 'proxy' ? (mac) => deps.log?.warn(proxySecureBootWarning(mac, config.serverIp)) : undefined },
+    });
     const list = parseAllowlist(config.allowlist);
     if (list) {
       const warn = oncePerSource((ip, n) => deps.log?.warn(`refused ${ip}: not in the allowlist (${n} request${n === 1 ? '' : 's'} since the last warning)`));
@@ -383,6 +388,9 @@ export class BootServer extends EventEmitter {
     if (this.tftp) this.unwire.push(wireTftp(this.tftp, hub, onError));
     if (this.dhcp) this.unwire.push(wireDhcp(this.dhcp, hub, onError));
     this.unwire.push(wireHttp(this.assets, hub, onError));
+    // a UEFI machine that fetched iPXE and started over without running it: Secure Boot refused it
+    const suspect = new SecureBootSuspect();
+    this.unwire.push(hub.bus.subscribe((e) => { const s = suspect.observe(e); if (s) this.publish(s); }));
     // what the inventory records itself (enrolments, boot logs, changed facts, refusals)
     if (this.store) {
       this.unwire.push(this.store.onEvent((rec) => {
@@ -431,6 +439,7 @@ export class BootServer extends EventEmitter {
     }
     this.dhcpPool = pool;
     const base = new URL(c.httpBaseUrl);
+    if (c.secureBoot && c.dhcpMode === 'proxy') this.deps.log?.warn(proxySecureBootWarning(undefined, c.serverIp));
     const dhcp = new DhcpServer({
       mode: c.dhcpMode,
       interfaces: this.dhcpInterfaces(),

@@ -44,6 +44,8 @@ export interface RawServerConfig {
   allowlist?: string;
   /** Public HTTP requests per client address: "burst/perSecond" (default 120/30), or "off". */
   httpRate?: string;
+  /** "Secure Boot network": true / "true" hands every UEFI x64 PXE client the signed shim → GRUB chain. */
+  secureBoot?: string | boolean;
 }
 
 export const DEFAULTS = { httpPort: 1880, bind: '0.0.0.0', dhcpMode: 'proxy' as DhcpMode, dhcpPort: 67, proxyPort: 4011, tftpPort: 69, iqnPrefix: 'iqn.2024-01.local.netboot' };
@@ -72,6 +74,12 @@ function rate(name: string, value: string | undefined): { burst: number; perSeco
   const m = /^(\d{1,7})\/(\d{1,7})$/.exec(value);
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new NetbootError('validation', `${name}: "${value}" must be "burst/perSecond" like 120/30, or "off"`, { field: name });
   return { burst: Number(m[1]), perSecond: Number(m[2]) };
+}
+
+function flag(name: string, value: string | boolean | undefined): boolean {
+  if (value === undefined || value === '' || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new NetbootError('validation', `${name}: "${String(value)}" must be true or false`, { field: name });
 }
 
 function text(value: string | undefined): string | undefined {
@@ -174,6 +182,7 @@ export function resolveServerConfig(given: RawServerConfig, baseDir: string, hos
     bind,
     httpBaseUrl,
     dhcpMode: mode,
+    secureBoot: flag('secureBoot', raw.secureBoot),
     ports: {
       dhcp: dhcpPort,
       // the client port, where other servers' OFFERs arrive; only meaningful beside the real port 67

@@ -25,6 +25,8 @@ export interface BootServerConfig {
   /** Path prefix of the boot endpoints (the host's `httpNodeRoot`), used with the per-interface address when the base URL is not explicit. */
   httpPath?: string;
   dhcpMode: DhcpMode;
+  /** "Secure Boot network": every UEFI x64 PXE client gets the signed shim → GRUB chain (a device's or group's `secureBoot` mark wins). */
+  secureBoot?: boolean;
   /** A port below 0 is disabled; 0 binds an ephemeral port (tests). */
   ports: Record<PortKey, number>;
   dataDir: string;

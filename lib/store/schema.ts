@@ -51,6 +51,8 @@ export const DeviceFields = Type.Object({
   /** Full DHCP mode: always lease this address to the device. */
   ipReservation: Type.Optional(Type.Union([Type.String({ pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' }), Type.Null()])),
   notes: Type.Optional(Text(2000)),
+  /** UEFI Secure Boot is on: boot the signed shim → GRUB chain instead of iPXE (null: follow the group / server). */
+  secureBoot: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
 }, { additionalProperties: false });
 export type DeviceFields = Static<typeof DeviceFields>;
 
@@ -75,6 +77,7 @@ export interface Device {
   paramsOverride?: Record<string, string | null>;
   ipReservation?: string | null;
   notes?: string;
+  secureBoot?: boolean | null;
   /**
    * What the machine itself said (check-in query, enrolment body), kept beside the confirmed fields
    * and never used to choose what it boots (see docs/security.md). `at` is when it was last reported.
@@ -139,6 +142,8 @@ export const GroupFields = Type.Object({
   imageId: Type.Optional(Type.Union([Id, Type.Null()])),
   params: Type.Optional(Params),
   isDefault: Type.Optional(Type.Boolean()),
+  /** Machines of this group have UEFI Secure Boot on (a device's own mark wins). */
+  secureBoot: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   description: Type.Optional(Text(2000)),
 }, { additionalProperties: false });
 export const GroupCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), GroupFields], { additionalProperties: false });

@@ -6,7 +6,8 @@
  *  - leading `/` are dropped: `/etc/passwd` means `<root>/etc/passwd`, which is normally simply not
  *    found. This matches what Pi/PXELINUX clients mean by an absolute path (relative to the TFTP root);
  *  - refused (NetbootError 'unsafe_value'): empty paths, NUL and other control characters, `.` and
- *    `..` segments, drive letters (`C:`) and any other `:` (Windows alternate data streams), and paths
+ *    `..` segments, drive letters (`C:`) and any other `:` (Windows alternate data streams) except in one
+ *    MAC address (GRUB asks for `grub/grub.cfg-52:54:00:12:34:56`, its `$net_default_mac`), and paths
  *    longer than 1024 characters, and dot files or folders (any segment starting with `.`), as over HTTP;
  *  - nothing is percent-decoded: `%2e%2e` is a literal (and normally non-existent) file name.
  *
@@ -20,6 +21,8 @@ import { NetbootError } from '../core/errors';
 export type PathResult = { ok: true; path: string } | { ok: false; error: NetbootError };
 
 const MAX_PATH_CHARS = 1024;
+/** The only colons allowed: those of one MAC address, as in GRUB's per-machine `grub.cfg-52:54:00:12:34:56`. */
+const MAC_WITH_COLONS = /^[^:]*(?<![0-9A-Fa-f:])[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}(?![0-9A-Fa-f:])[^:]*$/;
 
 function unsafe(raw: string, reason: string): PathResult {
   const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw;
@@ -34,7 +37,7 @@ export function normalizeTftpPath(raw: string): PathResult {
   if (/[\u0000-\u001f\u007f]/.test(raw)) return unsafe(raw, 'contains a control character');
   const slashed = raw.replace(/\\/g, '/');
   if (/^\/*[A-Za-z]:/.test(slashed)) return unsafe(raw, 'drive letters are not allowed');
-  if (slashed.includes(':')) return unsafe(raw, '":" is not allowed');
+  if (slashed.includes(':') && !MAC_WITH_COLONS.test(slashed)) return unsafe(raw, '":" is not allowed (except in one MAC address)');
   const segments = slashed.split('/').filter((s) => s.length > 0);
   if (segments.length === 0) return unsafe(raw, 'no file name');
   for (const seg of segments) {

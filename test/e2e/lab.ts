@@ -87,11 +87,13 @@ export async function stopAll(): Promise<void> {
 // ------------------------------------------------------------------------------------------------
 // the lab
 
-export function labUp(): void {
+/** `router: false` leaves out the router's DHCP server (udhcpd): our server then runs in full DHCP mode. */
+export function labUp(opts: { router?: boolean } = {}): void {
   mkdirSync(ARTIFACTS, { recursive: true });
   // a lab left over by a killed run: lab.sh only stops the daemons it recorded itself
   sh(path.join(LAB_DIR, 'lab.sh'), ['down']);
-  mustSh(path.join(LAB_DIR, 'lab.sh'), ['up']);
+  const r = sh(path.join(LAB_DIR, 'lab.sh'), ['up'], { env: { ...LAB_ENV, ROUTER: opts.router === false ? '0' : '1' } });
+  if (r.status !== 0) throw new Error(`lab.sh up failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
 }
 
 export function labDown(): string {
@@ -122,7 +124,8 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-export async function startServer(): Promise<Server> {
+/** `env` overrides the server's environment (e.g. full DHCP mode); NETBOOT_ISCSI=off skips waiting for tgtd. */
+export async function startServer(opts: { env?: Record<string, string> } = {}): Promise<Server> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'nbe2e-data-'));
   const assets = path.join(dataDir, 'assets');
   mkdirSync(assets, { recursive: true });
@@ -145,6 +148,7 @@ export async function startServer(): Promise<Server> {
       NETBOOT_ISCSI: 'own',
       NETBOOT_TGTD_CONTROL_PORT: String(TGT_CONTROL_PORT),
       NETBOOT_ISCSI_STOP_TGTD: 'true',
+      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   }), 'server');
@@ -170,7 +174,9 @@ export async function startServer(): Promise<Server> {
       if (process.env.E2E_KEEP !== '1') rmSync(dataDir, { recursive: true, force: true });
     },
   };
-  for (const re of [/HTTP listening on 0\.0\.0\.0:8080/, /\bDHCP: listening on UDP 0\.0\.0\.0:67\b/, /proxyDHCP: listening on UDP 0\.0\.0\.0:4011/, /TFTP: listening on UDP 0\.0\.0\.0:69\b/, /iSCSI: started tgtd \(pid \d+\) on portal 0\.0\.0\.0:3260/]) {
+  const ready = [/HTTP listening on 0\.0\.0\.0:8080/, /\bDHCP: listening on UDP 0\.0\.0\.0:67\b/, /proxyDHCP: listening on UDP 0\.0\.0\.0:4011/, /TFTP: listening on UDP 0\.0\.0\.0:69\b/];
+  if (opts.env?.NETBOOT_ISCSI !== 'off') ready.push(/iSCSI: started tgtd \(pid \d+\) on portal 0\.0\.0\.0:3260/);
+  for (const re of ready) {
     await waitFor(re, 60_000);
   }
   return server;
@@ -331,7 +337,7 @@ export interface VmResult {
   serialFile: string;
 }
 
-export function bootVm(name: string, opts: { fw: 'bios' | 'uefi' | 'uefi-http' | 'arm64'; mac: string; timeout: number; expect?: string[]; stopOnExpect?: boolean; nic?: string; pcap?: boolean }): Promise<VmResult> {
+export function bootVm(name: string, opts: { fw: 'bios' | 'uefi' | 'uefi-sb' | 'uefi-http' | 'arm64'; mac: string; timeout: number; expect?: string[]; stopOnExpect?: boolean; nic?: string; pcap?: boolean }): Promise<VmResult> {
   const serialFile = path.join(ARTIFACTS, `${name}.serial.log`);
   const args = ['--fw', opts.fw, '--mac', opts.mac, '--serial', serialFile, '--timeout', String(opts.timeout)];
   for (const e of opts.expect ?? []) args.push('--expect', e);

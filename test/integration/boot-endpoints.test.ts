@@ -269,5 +269,10 @@ describe('network-config (admin)', () => {
     expect(out.menuUrl).toBe(`${srv.baseUrl}/boot/menu.ipxe`);
     expect(out.text).toContain(`dhcp-boot=tag:ipxe,${srv.baseUrl}/boot/menu.ipxe`);
     expect((await api('/network-config?vendor=cisco')).status).toBe(400);
+    // Secure Boot machines: x86-64 UEFI gets the signed shim (the signed GRUB needs this next-server)
+    const sb = (await (await api('/network-config?vendor=dnsmasq&secureBoot=true')).json()) as { text: string };
+    expect(sb.text).toContain('shimx64.efi');
+    expect(out.text).not.toContain('shimx64.efi');
+    expect((await api('/network-config?vendor=dnsmasq&secureBoot=maybe')).status).toBe(400);
   });
 });

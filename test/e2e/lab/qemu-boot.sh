@@ -9,6 +9,8 @@
 #   --fw bios       q35 + SeaBIOS + the e1000's iPXE option ROM (Debian ipxe-qemu): DHCP arch 0, user class iPXE
 #   --fw uefi       q35 + OVMF, virtio-net without option ROM: EDK2's own PXE client (arch 7)
 #   --fw uefi-http  same, with OVMF's PXE entries disabled: UEFI HTTP boot (HTTPClient, arch 16)
+#   --fw uefi-sb    q35 (SMM) + OVMF's Secure Boot build with Microsoft's keys enrolled (OVMF_CODE_4M.secboot.fd +
+#                   a copy of OVMF_VARS_4M.ms.fd): Secure Boot on, EDK2 PXE client (arch 7)
 #   --fw arm64      aarch64 virt + AAVMF, virtio-net: EDK2 PXE client (arch 11)
 #   --serial FILE   serial console log (required)
 #   --mac MAC       NIC MAC (default 52:54:00:81:xx:xx, random)
@@ -77,9 +79,15 @@ case "$FW" in
              # UEFI HTTP boot only: switch off OVMF's IPv4/IPv6 PXE boot options
              [ "$FW" = uefi ] || args+=(-fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n
                                         -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n) ;;
+  uefi-sb)   QEMU=qemu-system-x86_64; NIC=virtio-net-pci; ROM=none
+             VARS="$STATE/ovmf-vars-$$.fd"; cp /usr/share/OVMF/OVMF_VARS_4M.ms.fd "$VARS"
+             # the secboot build writes its variables from SMM only (as real hardware does)
+             args=(-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on
+                   -drive "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+                   -drive "if=pflash,format=raw,unit=1,file=$VARS") ;;
   arm64)     QEMU=qemu-system-aarch64; NIC=virtio-net-pci; ROM=none
              args=(-machine virt -cpu max -bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd) ;;
-  *) echo "qemu-boot: --fw bios|uefi|uefi-http|arm64" >&2; exit 2 ;;
+  *) echo "qemu-boot: --fw bios|uefi|uefi-sb|uefi-http|arm64" >&2; exit 2 ;;
 esac
 command -v "$QEMU" >/dev/null || { echo "qemu-boot: $QEMU is not installed" >&2; exit 2; }
 

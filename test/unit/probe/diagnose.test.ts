@@ -89,6 +89,34 @@ const rows: Row[] = [
   { name: 'UEFI: 4011 silent', o: obs('uefi', { offers: [routerOffer(), proxyEfi()], bootServer: { target: { address: OURS, port: 4011 }, sourcePort: 4011, xid: 2, tries: 3 } }), errors: ['uefi-no-4011-ack'], text: /UEFI ACK on 4011 missing/ },
   { name: 'UEFI: ACK without a file', o: obs('uefi', { offers: [proxyEfi()], bootServer: { target: { address: OURS, port: 4011 }, sourcePort: 4011, xid: 2, tries: 1, ack: offer({ vc: 'PXEClient' }) } }), errors: ['boot-server-no-file'] },
   { name: 'UEFI: full DHCP with a file needs no 4011', o: obs('uefi', { offers: [routerOffer({ siaddr: ROUTER, file: 'ipxe.efi' })] }), errors: [] },
+  // --as uefi-sb: what Secure Boot makes of the boot program and the signed chain
+  {
+    name: 'Secure Boot: unsigned iPXE handed out',
+    o: obs('uefi-sb', { offers: [routerOffer(), proxyEfi()], secureBoot: { nbp: 'ipxe.efi', fileField: 'ipxe.efi', signature: 'unsigned', reason: 'no certificate table', rediscovered: true } }),
+    errors: ['secureboot-unsigned-nbp'],
+    text: /no Authenticode signature: with Secure Boot on, the firmware refuses it \("Access Denied"\).*Mark the machine secureBoot/,
+  },
+  {
+    name: 'Secure Boot: signed shim by proxy only (GRUB would stop at grub>)',
+    o: obs('uefi-sb', { offers: [routerOffer(), offer({ siaddr: OURS, file: 'shimx64.efi', vc: 'PXEClient' })], secureBoot: { nbp: 'shimx64.efi', fileField: 'shimx64.efi', signature: 'signed', signers: ['Microsoft Windows UEFI Driver Publisher'], grub: { file: 'grubx64.efi', signature: 'signed', rootConfig: true, machineConfig: true } } }),
+    errors: ['secureboot-proxy-only'],
+    text: /signed GRUB ignores proxyDHCP/,
+  },
+  {
+    name: 'Secure Boot: full DHCP, signed shim and GRUB, configs there',
+    o: obs('uefi-sb', { offers: [routerOffer({ siaddr: ROUTER, file: 'shimx64.efi' })], secureBoot: { nbp: 'shimx64.efi', fileField: 'shimx64.efi', signature: 'signed', signers: ['x'], grub: { file: 'grubx64.efi', signature: 'signed', rootConfig: true, machineConfig: true } } }),
+    errors: [],
+  },
+  {
+    name: 'Secure Boot: unsigned GRUB next to shim, no grub.cfg',
+    o: obs('uefi-sb', { offers: [routerOffer({ siaddr: ROUTER, file: 'shimx64.efi' })], secureBoot: { nbp: 'shimx64.efi', fileField: 'shimx64.efi', signature: 'signed', signers: ['x'], grub: { file: 'grubx64.efi', signature: 'unsigned' } } }),
+    errors: ['secureboot-unsigned-grub'],
+  },
+  {
+    name: 'Secure Boot: GRUB signed but no grub/grub.cfg',
+    o: obs('uefi-sb', { offers: [routerOffer({ siaddr: ROUTER, file: 'shimx64.efi' })], secureBoot: { nbp: 'shimx64.efi', fileField: 'shimx64.efi', signature: 'signed', signers: ['x'], grub: { file: 'grubx64.efi', signature: 'signed', rootConfig: false } } }),
+    errors: ['secureboot-no-grub-config'],
+  },
   { name: 'Pi: proxy without option 43', o: obs('pi4', { offers: [routerOffer(), offer({ siaddr: OURS, vc: 'PXEClient', opts: [build.tftpServer(OURS)] })] }), errors: ['pi-no-option43'], text: /No option 43 for a Pi: it will retry DHCP forever/ },
   { name: 'Pi 3: menu without trailing spaces', o: obs('pi3', { offers: [piProxy('Raspberry Pi Boot')] }), errors: ['pi3-menu-no-spaces'] },
   { name: 'Pi 4: the same menu is fine (substring match)', o: obs('pi4', { offers: [piProxy('Raspberry Pi Boot')] }), errors: [] },

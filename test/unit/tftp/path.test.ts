@@ -22,6 +22,8 @@ describe('normalizeTftpPath', () => {
     ['%2e%2e/%2e%2e/etc/passwd', '%2e%2e/%2e%2e/etc/passwd'],
     ['foo../bar..', 'foo../bar..'],
     ['dc-a6-32-01-36-c2/config.txt', 'dc-a6-32-01-36-c2/config.txt'],
+    // GRUB's per-machine config, named with its $net_default_mac
+    ['/grub/grub.cfg-52:54:00:81:5b:01', 'grub/grub.cfg-52:54:00:81:5b:01'],
   ];
   it.each(ok)('%s → %s', (raw, want) => {
     expect(normalizeTftpPath(raw)).toEqual({ ok: true, path: want });
@@ -40,6 +42,10 @@ describe('normalizeTftpPath', () => {
     ['c:/windows/win.ini', 'drive'],
     ['/C:/x', 'drive'],
     ['file:stream', ':'],
+    ['grub.cfg-52:54:00:81:5b:01:stream', ':'],
+    ['52:54:00:81:5b:01/x:y', ':'],
+    ['grub.cfg-552:54:00:81:5b:01', ':'],
+    ['a:52:54:00:81:5b:01', ':'],
     ['', 'empty'],
     ['/', 'no file name'],
     ['x'.repeat(1025), 'longer'],

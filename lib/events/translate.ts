@@ -215,7 +215,10 @@ export function fromStored(rec: StoredEventLike): NetbootEventInput | undefined 
     case 'enroll.conflict':
     case 'device.evicted':
     case 'wake':
-    case 'wake.timeout': {
+    case 'wake.timeout':
+    case 'session.start':
+    case 'session.stop':
+    case 'session.failed': {
       if (!rec.mac) return undefined;
       const ev: NetbootEventInput = { ...base, mac: rec.mac, type: rec.type, ...(rec.message ? { message: rec.message } : {}) };
       if (rec.type === 'facts.changed' && typeof data.field === 'string') ev.changes = { [data.field]: { from: data.from, to: data.to } };
@@ -224,6 +227,10 @@ export function fromStored(rec: StoredEventLike): NetbootEventInput | undefined 
         if (typeof data.by === 'string') ev.by = data.by;
       }
       if (rec.type === 'wake.timeout' && typeof data.waitedMs === 'number') ev.waitedMs = data.waitedMs;
+      if (rec.type.startsWith('session.')) {
+        for (const k of ['session', 'mode', 'image'] as const) if (typeof data[k] === 'string') ev[k] = data[k];
+        for (const k of ['readBytes', 'writeBytes', 'durationMs'] as const) if (typeof data[k] === 'number') ev[k] = data[k];
+      }
       if (rec.type === 'enroll.conflict') {
         if (typeof data.from === 'string') ev.from = data.from;
         if (Array.isArray(data.fields)) ev.fields = data.fields.map(String);

@@ -127,7 +127,7 @@ export interface EnrollEvent extends EventBase {
  * identifiers, the machine removed by the growth cap. Shown on the machine's timeline as notices.
  */
 export interface RecordEvent extends EventBase {
-  type: 'facts.changed' | 'enroll.conflict' | 'device.evicted' | 'wake' | 'wake.timeout';
+  type: 'facts.changed' | 'enroll.conflict' | 'device.evicted' | 'wake' | 'wake.timeout' | 'session.start' | 'session.stop' | 'session.failed';
   mac: string;
   message?: string;
   /** facts.changed: what changed, `{ arch: { from, to } }`. */
@@ -140,6 +140,14 @@ export interface RecordEvent extends EventBase {
   by?: string;
   /** wake.timeout: how long the machine was waited for. */
   waitedMs?: number;
+  /** session.*: the diskless session, its mode and image, and what it read and wrote so far. */
+  session?: string;
+  mode?: string;
+  image?: string;
+  readBytes?: number;
+  writeBytes?: number;
+  /** session.stop: how long the session ran. */
+  durationMs?: number;
 }
 
 /**
@@ -290,6 +298,9 @@ export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; 
   'device.evicted': { group: 'record', stage: '-' },
   wake: { group: 'record', stage: '-' },
   'wake.timeout': { group: 'record', stage: '-' },
+  'session.start': { group: 'record', stage: '-' },
+  'session.stop': { group: 'record', stage: '-' },
+  'session.failed': { group: 'record', stage: '-' },
   'secureboot.suspected': { group: 'record', stage: '-' },
   stage: { group: 'derived', stage: '-' },
   stall: { group: 'derived', stage: '-' },
@@ -317,7 +328,7 @@ export const PREVIOUS_NAME: Readonly<Partial<Record<NetbootEventType, string>>> 
  * Types the inventory writes to its event log itself (the policy stores them, then the store's
  * `onEvent` puts them on the bus), so the bus's own writer must not store them again.
  */
-export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted', 'wake', 'wake.timeout']);
+export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted', 'wake', 'wake.timeout', 'session.start', 'session.stop', 'session.failed']);
 
 export function groupOf(type: string): EventGroup | undefined {
   return (VOCABULARY as Record<string, { group: EventGroup }>)[type]?.group;
@@ -446,6 +457,7 @@ export function describeEvent(e: NetbootEvent): string {
     case 'enroll':
       return e.message ?? `enroll${e.hostname ? ` ${e.hostname}` : ''}`;
     case 'facts.changed': case 'enroll.conflict': case 'device.evicted': case 'wake': case 'wake.timeout':
+    case 'session.start': case 'session.stop': case 'session.failed':
       return e.message ?? e.type;
     case 'secureboot.suspected':
       return e.message;

@@ -10,6 +10,7 @@ import type { IscsiService } from './service';
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 const Mac = Type.String({ minLength: 11, maxLength: 17 });
 const DiskName = Type.String({ minLength: 1, maxLength: 520 });
+const SessionId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 
 export const IscsiAction = Type.Union([
   Type.Object({
@@ -24,11 +25,18 @@ export const IscsiAction = Type.Union([
   Type.Object({ action: Type.Literal('unlink'), mac: Mac }, { additionalProperties: false }),
   Type.Object({ action: Type.Literal('list') }, { additionalProperties: false }),
   Type.Object({ action: Type.Literal('sync') }, { additionalProperties: false }),
+  Type.Object({
+    action: Type.Literal('start-session'), mac: Mac, image: Type.Optional(Id),
+    mode: Type.Optional(Type.Union([Type.Literal('persistent'), Type.Literal('clean')])), ip: Type.Optional(Type.String({ maxLength: 15 })),
+  }, { additionalProperties: false }),
+  Type.Object({ action: Type.Literal('stop-session'), id: Type.Optional(SessionId), mac: Type.Optional(Mac), afterLogout: Type.Optional(Type.Boolean()), commit: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+  Type.Object({ action: Type.Literal('commit-session'), id: SessionId }, { additionalProperties: false }),
+  Type.Object({ action: Type.Literal('sessions'), active: Type.Optional(Type.Boolean()), mac: Type.Optional(Mac) }, { additionalProperties: false }),
 ]);
 export type IscsiAction = Static<typeof IscsiAction>;
-export const ISCSI_ACTIONS = ['create', 'copy', 'rename', 'delete', 'link', 'unlink', 'list', 'sync'] as const;
+export const ISCSI_ACTIONS = ['create', 'copy', 'rename', 'delete', 'link', 'unlink', 'list', 'sync', 'start-session', 'stop-session', 'commit-session', 'sessions'] as const;
 
-export async function runIscsiAction(service: IscsiService, input: unknown): Promise<unknown> {
+export async function runIscsiAction(service: IscsiService, input: unknown, by = 'flow'): Promise<unknown> {
   const action = (input as { action?: unknown } | null)?.action;
   if (typeof action !== 'string' || !(ISCSI_ACTIONS as readonly string[]).includes(action)) {
     throw new NetbootError('validation', `field "action": "${String(action)}" is not one of ${ISCSI_ACTIONS.join(', ')}`, { field: 'action' });
@@ -46,5 +54,13 @@ export async function runIscsiAction(service: IscsiService, input: unknown): Pro
     case 'unlink': return service.unlink(a);
     case 'list': return { status: service.status, targets: await service.list() };
     case 'sync': return service.sync();
+    case 'start-session': { const { action: _, ...rest } = a; return service.sessions.start({ ...rest, by }); }
+    case 'stop-session': {
+      const id = a.id ?? (a.mac !== undefined ? (await service.sessions.activeFor(a.mac))?.id : undefined);
+      if (id === undefined) throw new NetbootError(a.mac !== undefined ? 'not_found' : 'validation', a.mac !== undefined ? `machine ${a.mac} has no live session` : 'field "id": name the session (or its machine\'s "mac")', { field: a.mac !== undefined ? 'mac' : 'id' });
+      return service.sessions.stop(id, { afterLogout: a.afterLogout, commit: a.commit, reason: `stopped by ${by}` });
+    }
+    case 'commit-session': return service.sessions.commit(a.id);
+    case 'sessions': return service.sessions.list({ active: a.active, mac: a.mac });
   }
 }

@@ -18,6 +18,8 @@ export interface RawIscsiConfig {
   daemon?: string;
   allow?: string;
   stopOnClose?: boolean | string;
+  /** Minutes a diskless session may stay logged out before it stops by itself (0: never; default 10). */
+  sessionIdleMinutes?: string | number;
 }
 
 export interface IscsiCredentials {
@@ -56,6 +58,7 @@ export function resolveIscsiConfig(raw: RawIscsiConfig, server: { iqnPrefix: str
     daemon: daemonMode(raw.daemon),
     allow: (raw.allow ?? '').split(/[\s,]+/).filter(Boolean),
     stopOnClose: raw.stopOnClose === true || raw.stopOnClose === 'true',
+    sessionIdleStopMs: (wholeNumber('sessionIdleMinutes', raw.sessionIdleMinutes, 0, 10_080) ?? 10) * 60_000,
     chap: chapFrom(cred),
   };
 }

@@ -7,6 +7,7 @@ import { deviceIqn, iscsiUri, type SanBootInfo, type SanProvider } from '../rend
 import type { Device, Image, InventoryStore, StoreChange } from '../store';
 import { DiskFiles } from './disks';
 import { planTargets, type Busy, type ChapConfig, type DesiredTarget } from './plan';
+import { DisklessSessions } from './sessions';
 import { TgtAdmin, TgtDaemon } from './tgtadm';
 import type { TgtTarget } from './tgt-show';
 
@@ -45,6 +46,8 @@ export interface IscsiServiceOptions {
   resyncMs?: number;
   /** How often logins and logouts are looked for (default 2 s). */
   sessionPollMs?: number;
+  /** Diskless sessions whose machine stays logged out this long stop by themselves (default 10 min; 0: never). */
+  sessionIdleStopMs?: number;
   log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
 }
 
@@ -115,6 +118,8 @@ export function isServedImage(image: Image): boolean {
 export class IscsiService extends EventEmitter implements SanProvider {
   readonly disks: DiskFiles;
   readonly admin: TgtAdmin;
+  /** Diskless sessions on this service's disks (lib/iscsi/sessions.ts). */
+  readonly sessions: DisklessSessions;
   private readonly daemon: TgtDaemon;
   private readonly opts: Required<Omit<IscsiServiceOptions, 'log' | 'chap'>> & Pick<IscsiServiceOptions, 'log'> & { chap: ChapConfig };
   private current: IscsiStatus = { state: 'starting', targets: 0, sessions: 0, busy: [], problems: [] };
@@ -128,7 +133,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
   private sessionTimer?: NodeJS.Timeout;
   private connecting?: Promise<void>;
   /** Sessions seen at the last look, by `iqn|initiator|address`. */
-  private sessions = new Map<string, SessionEvent>();
+  private logins = new Map<string, SessionEvent>();
   /** The initiator names our scripts give machines: `<prefix>:device-aa-bb-cc-dd-ee-ff`. */
   private readonly deviceInitiator: RegExp;
   /** Targets created here with an IQN outside our prefix: still ours to delete. */
@@ -137,7 +142,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
   constructor(options: IscsiServiceOptions) {
     super();
     this.opts = {
-      listen: '0.0.0.0', port: 3260, controlPort: 0, daemon: 'auto', allow: [], stopOnClose: false, resyncMs: 30_000, sessionPollMs: 2000, chap: {},
+      listen: '0.0.0.0', port: 3260, controlPort: 0, daemon: 'auto', allow: [], stopOnClose: false, resyncMs: 30_000, sessionPollMs: 2000, sessionIdleStopMs: 600_000, chap: {},
       ...options,
     } as IscsiService['opts'];
     if (this.opts.chap.incoming) checkChap(this.opts.chap.incoming.user, this.opts.chap.incoming.password, 'chap');
@@ -153,6 +158,18 @@ export class IscsiService extends EventEmitter implements SanProvider {
       pidFile: path.join(this.opts.stateDir, `tgtd.${this.opts.controlPort}.pid`),
     });
     this.admin = this.daemon.admin;
+    this.sessions = new DisklessSessions(this, {
+      store: this.opts.store, log: this.opts.log, pollMs: Math.max(this.opts.sessionPollMs, 1000),
+      ...(options.sessionIdleStopMs !== undefined ? { idleStopMs: options.sessionIdleStopMs } : {}),
+    });
+  }
+
+  get store(): InventoryStore {
+    return this.opts.store;
+  }
+
+  get iqnPrefix(): string {
+    return this.opts.iqnPrefix;
   }
 
   get status(): IscsiStatus {
@@ -185,6 +202,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
     }, this.opts.sessionPollMs);
     this.sessionTimer.unref();
     await this.connect();
+    await this.sessions.open().catch((err: unknown) => this.opts.log?.error(`iSCSI sessions: ${(err as Error).message}`));
     return this.status;
   }
 
@@ -332,9 +350,9 @@ export class IscsiService extends EventEmitter implements SanProvider {
         }
       }
     }
-    for (const [key, e] of now) if (!this.sessions.has(key)) this.emit('session', e);
-    for (const [key, e] of this.sessions) if (!now.has(key)) this.emit('session', { ...e, type: 'iscsi.logout' });
-    this.sessions = now;
+    for (const [key, e] of now) if (!this.logins.has(key)) this.emit('session', e);
+    for (const [key, e] of this.logins) if (!now.has(key)) this.emit('session', { ...e, type: 'iscsi.logout' });
+    this.logins = now;
     const sessions = targets.filter((t) => this.owns(t.iqn)).reduce((n, t) => n + t.nexus.length, 0);
     if (sessions !== this.current.sessions) this.setStatus({ sessions });
   }
@@ -394,7 +412,8 @@ export class IscsiService extends EventEmitter implements SanProvider {
     return { image, target };
   }
 
-  private async describe(id: string): Promise<DiskTarget> {
+  /** One served image's target as tgtd has it now. */
+  async target(id: string): Promise<DiskTarget> {
     const found = (await this.list()).find((t) => t.image === id);
     if (!found) throw new NetbootError('not_found', `image "${id}" is not an iSCSI disk served here`, { id });
     return found;
@@ -433,7 +452,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
       return id;
     }).then(async (id) => {
       await this.sync();
-      return this.describe(id);
+      return this.target(id);
     });
   }
 
@@ -448,7 +467,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
       await this.opts.store.images.update(image.id, { path: input.path });
     }).then(async () => {
       await this.sync();
-      return this.describe(input.id);
+      return this.target(input.id);
     });
   }
 
@@ -478,7 +497,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
   link(input: { id: string; mac: string }): Promise<DiskTarget> {
     return this.serialized(() => this.linkDevice(input.id, input.mac)).then(async () => {
       await this.sync();
-      return this.describe(input.id);
+      return this.target(input.id);
     });
   }
 
@@ -511,6 +530,7 @@ export class IscsiService extends EventEmitter implements SanProvider {
     clearInterval(this.timer);
     clearInterval(this.sessionTimer);
     this.unsubscribe?.();
+    await this.sessions.close();
     await this.queue;
     if ((this.opts.stopOnClose || opts.stopDaemon) && this.daemon.pid !== undefined) await this.daemon.stop();
     this.setStatus({ state: 'closed' });

@@ -98,3 +98,31 @@ export function parseAccounts(text: string): string[] {
 export function isInitiatorName(entry: string): boolean {
   return /^(iqn|eui|naa)\./i.test(entry);
 }
+
+/** One row of `tgtadm --op stat --mode target --tid N`: bytes and commands one session (`sid`) read and wrote on one LUN. */
+export interface TgtLunStat {
+  tid: number;
+  lun: number;
+  sid: number;
+  readBytes: number;
+  readCommands: number;
+  writeBytes: number;
+  writeCommands: number;
+  errors: number;
+}
+
+/**
+ * Reads tgt's per-session counters (tgt 1.0.x): a header line, then
+ * `tid lun sid rd_subm(bytes cmds) rd_done(bytes cmds) wr_subm(bytes cmds) wr_done(bytes cmds) errs`.
+ * The completed (`_done`) figures are what the machine really read and wrote.
+ */
+export function parseLunStats(text: string): TgtLunStat[] {
+  const out: TgtLunStat[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length !== 12 || !f.every((x) => /^\d+$/.test(x))) continue;
+    const n = f.map(Number);
+    out.push({ tid: n[0], lun: n[1], sid: n[2], readBytes: n[5], readCommands: n[6], writeBytes: n[9], writeCommands: n[10], errors: n[11] });
+  }
+  return out;
+}

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { NetbootError } from '../core/errors';
 import type { Plan, Step } from './plan';
-import { parseAccounts, parseTargets, type TgtTarget } from './tgt-show';
+import { parseAccounts, parseLunStats, parseTargets, type TgtLunStat, type TgtTarget } from './tgt-show';
 
 /**
  * tgtd's management tool, run with execa (argument arrays, a timeout, stderr in the error). A step
@@ -41,6 +41,11 @@ export class TgtAdmin {
 
   async targets(): Promise<TgtTarget[]> {
     return parseTargets(await this.run(['--op', 'show', '--mode', 'target']));
+  }
+
+  /** Per-session read/write counters of one target (see parseLunStats). */
+  async lunStats(tid: number): Promise<TgtLunStat[]> {
+    return parseLunStats(await this.run(['--op', 'stat', '--mode', 'target', '--tid', String(tid)]));
   }
 
   async accounts(): Promise<string[]> {

@@ -48,6 +48,11 @@ export class PrometheusMetrics {
   private readonly evictions: Counter<'what'>;
   private readonly missingBootFiles: Counter<'file'>;
   private readonly secureBootSuspected: Counter;
+  private readonly disklessSessions: Counter<'outcome'>;
+  private readonly disklessSeconds: Histogram;
+  private readonly iscsiBytes: Counter<'direction'>;
+  /** Bytes of each diskless session already counted (iscsi.stats carries running totals). */
+  private readonly iscsiSeen = new Map<string, { read: number; write: number }>();
 
   constructor(options: PrometheusOptions = {}) {
     const registers = [this.registry];
@@ -65,6 +70,9 @@ export class PrometheusMetrics {
     this.refusals = new Counter({ name: 'netboot_public_refusals_total', help: 'Requests of the public side refused: allowlist, rate limit, body size or type, malformed JSON.', labelNames: ['where', 'reason'], registers });
     this.missingBootFiles = new Counter({ name: 'netboot_boot_file_missing_total', help: 'Boot files named in DHCP answers that the server does not have (each file counted once per start).', labelNames: ['file'], registers });
     this.secureBootSuspected = new Counter({ name: 'netboot_secureboot_suspected_total', help: 'UEFI x64 machines that fetched the unsigned iPXE and started over without running it (Secure Boot probably refused it).', registers });
+    this.disklessSessions = new Counter({ name: 'netboot_diskless_sessions_total', help: 'Diskless iSCSI sessions by how they ended up: started, stopped, failed (to start).', labelNames: ['outcome'], registers });
+    this.disklessSeconds = new Histogram({ name: 'netboot_diskless_session_seconds', help: 'How long stopped diskless sessions ran.', buckets: [60, 300, 900, 1800, 3600, 7200, 14_400, 28_800, 86_400], registers });
+    this.iscsiBytes = new Counter({ name: 'netboot_iscsi_bytes_total', help: 'Bytes diskless machines read from and wrote to their iSCSI disks (tgtd\'s counters).', labelNames: ['direction'], registers });
     this.evictions = new Counter({ name: 'netboot_evictions_total', help: 'Records dropped by a growth cap (unconfirmed devices, log bytes).', labelNames: ['what'], registers });
 
     const active = this.activeTftp;
@@ -83,6 +91,8 @@ export class PrometheusMetrics {
     // expose zero-valued series up front, so dashboards see them before the first event
     for (const outcome of ['done', 'abort', 'probe', 'notfound']) this.tftpTransfers.inc({ outcome }, 0);
     for (const outcome of ['done', 'failed']) this.boots.inc({ outcome }, 0);
+    for (const outcome of ['started', 'stopped', 'failed']) this.disklessSessions.inc({ outcome }, 0);
+    for (const direction of ['read', 'write']) this.iscsiBytes.inc({ direction }, 0);
     for (const stage of STAGES) this.stageDuration.zero({ stage });
   }
 
@@ -135,6 +145,29 @@ export class PrometheusMetrics {
       case 'secureboot.suspected':
         this.secureBootSuspected.inc();
         break;
+      case 'session.start':
+        this.disklessSessions.inc({ outcome: 'started' });
+        break;
+      case 'session.failed':
+        this.disklessSessions.inc({ outcome: 'failed' });
+        break;
+      case 'session.stop': {
+        this.disklessSessions.inc({ outcome: 'stopped' });
+        if (e.durationMs !== undefined) this.disklessSeconds.observe(e.durationMs / 1000);
+        break;
+      }
+      case 'iscsi.stats': {
+        const key = `${e.mac ?? ''}|${e.target}`;
+        const seen = this.iscsiSeen.get(key) ?? { read: 0, write: 0 };
+        const read = e.readBytes ?? seen.read;
+        const write = e.writeBytes ?? seen.write;
+        // a new session on the same target starts from zero again
+        this.iscsiBytes.inc({ direction: 'read' }, read >= seen.read ? read - seen.read : read);
+        this.iscsiBytes.inc({ direction: 'write' }, write >= seen.write ? write - seen.write : write);
+        this.iscsiSeen.set(key, { read, write });
+        if (this.iscsiSeen.size > 10_000) this.iscsiSeen.delete(this.iscsiSeen.keys().next().value!);
+        break;
+      }
       case 'dhcp.offer':
       case 'dhcp.ack':
         this.dhcpAnswers.inc({ type: e.type.slice(5), arch: this.arch(e.arch) });

@@ -134,8 +134,12 @@ export class BootServer extends EventEmitter {
     this.iscsiService = service;
     const onSession = (e: { type: 'iscsi.login' | 'iscsi.logout'; target: string; ip?: string; mac?: string }) => this.publish({ type: e.type, target: e.target, ip: e.ip, mac: e.mac });
     service.on('session', onSession);
+    // a diskless session's bytes read and written, from tgtd's counters, whenever they moved
+    const onBytes = (b: { mac: string; target: string; readBytes: number; writeBytes: number }) => this.publish({ type: 'iscsi.stats', mac: b.mac, target: b.target, readBytes: b.readBytes, writeBytes: b.writeBytes });
+    service.sessions.on('bytes', onBytes);
     return () => {
       service.off('session', onSession);
+      service.sessions.off('bytes', onBytes);
       if (this.iscsiService === service) this.iscsiService = undefined;
     };
   }

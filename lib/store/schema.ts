@@ -113,6 +113,10 @@ export const ImageFields = Type.Object({
   /** The target's portal when it is not this server (host name or IPv4 address, and port). */
   targetHost: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$' })),
   targetPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  /** Bumped each time a session is committed into this disk (clean sessions started later get the new one). */
+  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Set on the throw-away copy a clean diskless session runs on: the session's id. */
+  session: Type.Optional(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
   description: Type.Optional(Text(2000)),
 }, { additionalProperties: false });
 export const ImageCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), ImageFields], { additionalProperties: false });
@@ -153,7 +157,7 @@ export interface Session {
   id: string;
   mac: string;
   imageId?: string;
-  state: 'starting' | 'active' | 'stopped' | 'failed';
+  state: 'starting' | 'active' | 'stopping' | 'stopped' | 'failed';
   detail?: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;

@@ -5,6 +5,8 @@ import { oncePerSource, parseAllowlist, type Allowlist } from '../../lib/net/all
 import { managementRoutes, prometheusRoute, type ManagementContext } from '../../lib/api/management';
 import { iscsiRoutes } from '../../lib/api/iscsi-route';
 import { networkConfigRoutes } from '../../lib/api/network-config-route';
+import { proxmoxRoutes } from '../../lib/api/proxmox-route';
+import { PROXMOX_CLUSTERS } from '../netboot-proxmox/types';
 import type { SseRequestLike, SseResponseLike } from '../../lib/metrics';
 import { closedWithoutAdminAuth, mountAdminRoutes, refuseQueryToken } from './admin-api';
 import type { Handler, RED } from './red';
@@ -47,7 +49,10 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
   // snippets that point an existing DHCP server at this one
   mountAdminRoutes(RED, '/netboot/api', networkConfigRoutes(), () => ({ config: registry.active().server.config, audit: registry.active().server.audit }));
   // iSCSI disks (the netboot-iscsi node's service)
-  mountAdminRoutes(RED, '/netboot/api', iscsiRoutes(), () => ({ iscsi: registry.active().server.iscsi, audit: registry.active().server.audit }));
+  mountAdminRoutes(RED, '/netboot/api', iscsiRoutes(), () => ({ iscsi: registry.active().server.iscsi, config: registry.active().server.config, audit: registry.active().server.audit }));
+
+  // Proxmox clusters (netboot-proxmox config nodes): sync now, power a VM
+  mountAdminRoutes(RED, '/netboot/api', proxmoxRoutes(), () => ({ clusters: () => [...PROXMOX_CLUSTERS], audit: registry.active().server.audit }));
 
   // the live event stream (Server-Sent Events), with replay after Last-Event-ID
   const sse: Handler = (req, res) => {

@@ -7,7 +7,7 @@
  * (test/.tmp/e2e/<case>.pcapng), and the management API. Cases run one after another (TCG, 2 cores).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -81,7 +81,8 @@ async function iscsiBoot(name: string, mac: string): Promise<IscsiBoot> {
     void boot.then(() => (running = false));
     const poll = () => {
       const show = tgtAdm(['--op', 'show', '--mode', 'target']).stdout;
-      for (const m of show.matchAll(/Initiator: (\S+)[\s\S]*?IP Address: (\S+)/g)) nexus.add(`${m[1]} ${m[2]}`);
+      // this machine's sessions only (an earlier case's machine may still be listed)
+      for (const m of show.matchAll(/Initiator: (\S+)[\s\S]*?IP Address: (\S+)/g)) if (m[1].endsWith(`:device-${mac.replace(/:/g, '-')}`)) nexus.add(`${m[1]} ${m[2]}`);
     };
     while (running) {
       poll();
@@ -530,6 +531,38 @@ describe('network boot through our server (e2e)', () => {
     expect(listed.status, listed.body).toBe(200);
     const t = listed.json<{ targets: Array<{ image: string; sessions: Array<{ initiator: string; addresses: string[] }> }> }>().targets.find((x) => x.image === 'e2e-iscsi');
     expect(t?.sessions, listed.body).toEqual([{ initiator, addresses: [r.ip] }]);
+  }, 300_000);
+
+  it('7c. clean diskless session: the session API copies case 7\'s disk for a second PC, which sanboots the copy', async () => {
+    const mac = '52:54:00:81:00:17';
+    const initiator = 'iqn.2024-01.local.netboot:device-52-54-00-81-00-17';
+    const token = login();
+    const device = http('POST', '/netboot/api/devices', { token, body: { mac, hostname: 'e2e-clean' } });
+    expect(device.status, device.body).toBe(201);
+    const started = http('POST', '/netboot/api/sessions', { token, body: { mac, image: 'e2e-iscsi', mode: 'clean' } });
+    expect(started.status, started.body).toBe(201);
+    const s = started.json<{ id: string; state: string; detail: { served: string; copy: string }; target: { iqn: string; acl: string[] } }>();
+    expect(s).toMatchObject({ state: 'active', detail: { served: `session-${s.id}`, copy: `sessions/${s.id}.img` }, target: { acl: [initiator] } });
+    expect(existsSync(path.join(server.dataDir, 'disks', 'sessions', `${s.id}.img`))).toBe(true);
+    // a second start for the same machine is refused while this one runs
+    expect(http('POST', '/netboot/api/sessions', { token, body: { mac, image: 'e2e-iscsi', mode: 'clean' } }).status).toBe(409);
+
+    const r = await iscsiBoot('7c-bios-clean-session', mac);
+    timings['7c-bios-clean-session'] = r.vm.seconds;
+    const why = explain(r.vm, server) + r.why;
+    expectIscsiLogin(r, s.target.iqn, initiator, why);
+    expectSanBoot(r, why);
+    expect(r.con, why).toContain(`netboot: Booting e2e iscsi disk (session ${s.id})`);
+    const active = http('GET', `/netboot/api/devices/${mac}/session`, { token });
+    expect(active.status, active.body).toBe(200);
+    // it powered off holding its session: the stop waits for the logout instead of pulling the disk
+    const refused = http('POST', `/netboot/api/sessions/${s.id}/stop`, { token, body: {} });
+    expect(refused.status, refused.body).toBe(409);
+    const stopping = http('POST', `/netboot/api/sessions/${s.id}/stop`, { token, body: { afterLogout: true } });
+    expect(stopping.status, stopping.body).toBe(200);
+    expect(stopping.json<{ state: string }>().state).toBe('stopping');
+    const events = http('GET', `/netboot/api/devices/${mac}/events`, { token });
+    expect(events.body).toContain('session.start');
   }, 300_000);
 
   it('with no default route, the proxy OFFER still reaches the client (directed broadcast)', async () => {

@@ -129,4 +129,19 @@ describe('example flows', () => {
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['boot.log', 'boot.log_upload']));
     expect(await text('/boot/menu.ipxe?mac=52-54-00-00-05-99')).toContain('Windows Setup');
   });
+
+  it('6: diskless sessions, wake and the machine timeline', async () => {
+    await deploy('06-diskless-sessions.json');
+    const flows = await (await fetch(`${srv.baseUrl}/flows`, { headers: auth() })).json() as Array<{ type: string; payload?: string }>;
+    for (const t of ['netboot-iscsi', 'netboot-wake', 'netboot-listen']) expect(flows.some((n) => n.type === t), t).toBe(true);
+    const start = flows.find((n) => n.type === 'inject' && n.payload?.includes('start-session'));
+    expect(JSON.parse(start!.payload!)).toMatchObject({ action: 'start-session', mode: 'clean' });
+    // the sessions API answers through the example's iSCSI node (tgtd is off in this test)
+    const list = await api('/sessions?active=true');
+    expect(list.status, await list.clone().text()).toBe(200);
+    expect(await list.json()).toEqual({ items: [] });
+    const unknown = await api('/sessions', 'POST', { mac: '52:54:00:00:06:99', image: 'disk1', mode: 'clean' });
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).error.message).toMatch(/not in the inventory/);
+  });
 });

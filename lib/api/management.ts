@@ -6,6 +6,9 @@ import { normalizeMac } from '../core/mac';
 import type { AuditLog } from '../audit/audit-log';
 import { checkDevice, checkGroup, checkProfile } from '../policy/profile-check';
 import { guardSecureBoot } from '../policy/secure-boot';
+import { checkConfigDoc } from '../policy/config-check';
+import { configsFor, configValues } from '../policy/configs';
+import { renderConfig } from '../render/config';
 import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './route';
 
 /** What a management route needs: the store of the active boot server, and its state. */
@@ -20,6 +23,8 @@ export interface ManagementContext {
   wake?: (mac: string, opts: { port?: number; password?: string; by?: string }) => Promise<unknown>;
   /** For the Secure Boot save-time check (a Secure Boot machine's kernel must be signed): the boot-assets folder and the server-wide setting. */
   secureBoot?: { assetsRoot: string; network: boolean };
+  /** `secrets.*` of installer config templates (the server's credentials). */
+  configSecrets?: () => Record<string, string>;
 }
 
 /** Refuses a record that would give a Secure Boot machine a profile shim cannot boot (lib/policy/secure-boot.ts). */
@@ -55,10 +60,10 @@ function requireObject(body: unknown): Record<string, unknown> {
 }
 
 /** CRUD routes for one collection keyed by `:key`. */
-function crud<T>(name: string, key: string, filters: string[], pick: (s: InventoryStore) => Collection<T, never, never>, check: (body: Record<string, unknown>) => void = () => undefined): Array<Route<ManagementContext>> {
-  const checked = (body: unknown) => {
+function crud<T>(name: string, key: string, filters: string[], pick: (s: InventoryStore) => Collection<T, never, never>, check: (body: Record<string, unknown>, existing?: Record<string, unknown>) => void | Promise<unknown> = () => undefined): Array<Route<ManagementContext>> {
+  const checked = async (body: unknown, existing?: unknown) => {
     const obj = requireObject(body);
-    check(obj);
+    await check(obj, existing as Record<string, unknown> | undefined);
     return obj;
   };
   const col = (ctx: ManagementContext) => pick(ctx.store) as unknown as Collection<T, unknown, unknown>;
@@ -69,12 +74,13 @@ function crud<T>(name: string, key: string, filters: string[], pick: (s: Invento
   };
   const guarded = name === 'devices' || name === 'profiles' || name === 'groups' ? name : undefined;
   const update = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => {
-    const body = checked(req.body);
-    if (guarded) await secureBootGuard(ctx, guarded, { ...((await col(ctx).get(req.params[key])) ?? {}), ...body, [key]: req.params[key] });
+    const existing = await col(ctx).get(req.params[key]);
+    const body = await checked(req.body, existing ?? undefined);
+    if (guarded) await secureBootGuard(ctx, guarded, { ...(existing ?? {}), ...body, [key]: req.params[key] });
     return { status: 200, body: await col(ctx).update(req.params[key], body) };
   };
   const create = async (req: ApiRequest, ctx: ManagementContext): Promise<ApiResponse> => {
-    const body = checked(req.body);
+    const body = await checked(req.body);
     if (guarded) await secureBootGuard(ctx, guarded, body);
     return { status: 201, body: await col(ctx).create(body) };
   };
@@ -96,6 +102,22 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
     ...crud('images', 'id', RECORD_FILTERS, (s) => s.images as never),
     ...crud('profiles', 'id', RECORD_FILTERS, (s) => s.profiles as never, checkProfile),
     ...crud('groups', 'id', RECORD_FILTERS, (s) => s.groups as never, checkGroup),
+    // installer configuration documents: checked with their format's rules (and cloud-init's schema) when saved
+    ...crud('configs', 'id', RECORD_FILTERS, (s) => s.configs as never, (body, existing) => checkConfigDoc({ ...(existing ?? {}), ...body })),
+    {
+      // one machine's rendered document, as its installer would get it (may hold secrets: write permission)
+      method: 'get', path: '/configs/:id/render', permission: 'write',
+      handler: async (req, ctx) => {
+        const mac = queryString(req.query, 'mac');
+        if (!mac) throw new NetbootError('validation', 'query parameter "mac": the machine to render for', { field: 'mac' });
+        const doc = await ctx.store.configs.get(req.params.id);
+        if (!doc) throw new NetbootError('not_found', `no config "${req.params.id}"`, { id: req.params.id });
+        const m = await configsFor(ctx.store, mac);
+        if (!m) throw new NetbootError('not_found', `no device ${mac}`, { field: 'mac' });
+        const out = renderConfig(doc, configValues(m, ctx.configSecrets?.() ?? {}));
+        return { status: 200, text: out.text, headers: { 'Content-Type': out.contentType, 'Cache-Control': 'no-store' } };
+      },
+    },
     {
       method: 'get', path: '/devices/:mac/events', permission: 'read',
       handler: async (req, ctx) => ({ status: 200, body: await ctx.store.listEvents({ mac: req.params.mac, limit: queryInt(req.query, 'limit', 1, 1000) }) }),

@@ -211,6 +211,8 @@ export function fromStored(rec: StoredEventLike): NetbootEventInput | undefined 
       return { ...base, type: 'boot.log_upload', line: rec.message ?? '', ...(typeof data.name === 'string' ? { name: data.name } : {}), ...(typeof data.bytes === 'number' ? { bytes: data.bytes } : {}) };
     case 'enroll':
       return { ...base, type: 'enroll', ...(rec.message ? { message: rec.message } : {}) };
+    case 'config.installed':
+      return rec.mac ? { ...base, mac: rec.mac, type: 'config.installed', ...(rec.message ? { message: rec.message } : {}) } : undefined;
     case 'facts.changed':
     case 'enroll.conflict':
     case 'device.evicted':

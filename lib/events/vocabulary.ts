@@ -184,6 +184,21 @@ export interface IscsiEvent extends EventBase {
   writeBytes?: number;
 }
 
+/**
+ * Installer configuration documents (lib/policy/configs.ts): a machine fetched one (`config.fetch`,
+ * stage `config`), a request was refused (`config.refused`: no or another machine's token, another
+ * address, expired; the reason is recorded, never answered), an installer reported completion
+ * (`config.installed`, stage `installed`; stored by the inventory).
+ */
+export interface ConfigEvent extends EventBase {
+  type: 'config.fetch' | 'config.refused' | 'config.installed';
+  mac: string;
+  file?: string;
+  format?: string;
+  reason?: string;
+  message?: string;
+}
+
 export interface DecisionEvent extends EventBase {
   type: 'decision';
   action: string;
@@ -191,7 +206,7 @@ export interface DecisionEvent extends EventBase {
   image?: string;
 }
 
-export type StageName = 'dhcp' | 'firmware-tftp' | 'ipxe' | 'script' | 'kernel' | 'os' | 'iscsi';
+export type StageName = 'dhcp' | 'firmware-tftp' | 'ipxe' | 'script' | 'kernel' | 'config' | 'os' | 'iscsi' | 'installed';
 export type BootOutcome = 'done' | 'failed';
 
 export interface StallEvent extends EventBase {
@@ -240,6 +255,7 @@ export type NetbootEvent =
   | SecureBootSuspectedEvent
   | LogEvent
   | IscsiEvent
+  | ConfigEvent
   | DecisionEvent
   | StallEvent
   | StageEvent;
@@ -293,6 +309,9 @@ export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; 
   'iscsi.login': { group: 'activity', stage: 'iscsi' },
   'iscsi.logout': { group: 'activity', stage: '-' },
   'iscsi.stats': { group: 'activity', stage: '-' },
+  'config.fetch': { group: 'activity', stage: 'config' },
+  'config.refused': { group: 'protocol', stage: '-' },
+  'config.installed': { group: 'activity', stage: 'installed' },
   'facts.changed': { group: 'record', stage: '-' },
   'enroll.conflict': { group: 'record', stage: '-' },
   'device.evicted': { group: 'record', stage: '-' },
@@ -328,7 +347,7 @@ export const PREVIOUS_NAME: Readonly<Partial<Record<NetbootEventType, string>>> 
  * Types the inventory writes to its event log itself (the policy stores them, then the store's
  * `onEvent` puts them on the bus), so the bus's own writer must not store them again.
  */
-export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted', 'wake', 'wake.timeout', 'session.start', 'session.stop', 'session.failed']);
+export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['config.installed', 'enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted', 'wake', 'wake.timeout', 'session.start', 'session.stop', 'session.failed']);
 
 export function groupOf(type: string): EventGroup | undefined {
   return (VOCABULARY as Record<string, { group: EventGroup }>)[type]?.group;
@@ -461,6 +480,12 @@ export function describeEvent(e: NetbootEvent): string {
       return e.message ?? e.type;
     case 'secureboot.suspected':
       return e.message;
+    case 'config.fetch':
+      return `config ${e.file ?? ''}${e.format ? ` (${e.format})` : ''}`;
+    case 'config.refused':
+      return `config ${e.file ?? ''} refused: ${e.reason ?? 'refused'}`;
+    case 'config.installed':
+      return e.message ?? 'installed';
     case 'boot.log': case 'boot.log_upload':
       return e.line;
     case 'iscsi.login': case 'iscsi.logout': case 'iscsi.stats':

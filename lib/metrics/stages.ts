@@ -1,7 +1,7 @@
 /**
  * Which boot stage an event belongs to. The stages run in this order, each optional:
  *
- *   dhcp → firmware-tftp → ipxe → script → kernel → os   (or iscsi in place of os)
+ *   dhcp → firmware-tftp → ipxe → script → kernel → os (or iscsi) → config → installed
  *
  * - DHCP from a PXE/HTTP-boot client that is not iPXE → `dhcp`; DHCP from iPXE → `ipxe`.
  * - The network boot program or firmware files (undionly.kpxe, ipxe.efi, snponly.efi, Pi
@@ -10,13 +10,15 @@
  * - Kernels, initrds, wimboot/boot.wim/boot.sdi, squashfs and ISO images → `kernel`.
  * - A check-in, enrollment or log line from the booted OS, or DHCP from a non-PXE client once the
  *   kernel was fetched → `os`; an iSCSI login → `iscsi`.
+ * - An installer fetching its configuration document (`config.fetch`) → `config`; the installer
+ *   reporting completion (`config.installed`) → `installed`.
  */
 import type { NetbootEvent, StageName } from '../events/vocabulary';
 
-export const STAGES: readonly StageName[] = ['dhcp', 'firmware-tftp', 'ipxe', 'script', 'kernel', 'os', 'iscsi'];
+export const STAGES: readonly StageName[] = ['dhcp', 'firmware-tftp', 'ipxe', 'script', 'kernel', 'os', 'iscsi', 'config', 'installed'];
 
 /** Position in the boot; `os` and `iscsi` are alternative last stages. */
-export const STAGE_RANK: Record<StageName, number> = { dhcp: 0, 'firmware-tftp': 1, ipxe: 2, script: 3, kernel: 4, os: 5, iscsi: 5 };
+export const STAGE_RANK: Record<StageName, number> = { dhcp: 0, 'firmware-tftp': 1, ipxe: 2, script: 3, kernel: 4, os: 5, iscsi: 5, config: 6, installed: 7 };
 
 export type PathClassifier = (path: string) => StageName | undefined;
 
@@ -85,6 +87,10 @@ export function stageOf(e: NetbootEvent, current: StageName | undefined, classif
       return 'os';
     case 'iscsi.login':
       return 'iscsi';
+    case 'config.fetch':
+      return 'config';
+    case 'config.installed':
+      return 'installed';
     default:
       return undefined;
   }

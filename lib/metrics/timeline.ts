@@ -207,6 +207,8 @@ export class BootTimeline {
         boot.installProgress = p;
         if (p >= 100) this.finish(m, boot, 'done', e.ts, 'install complete', out);
       }
+    } else if (e.type === 'config.installed') {
+      this.finish(m, boot, 'done', e.ts, 'installed', out);
     } else if (e.type === 'checkin' && e.origin !== 'ipxe') {
       const action = (e.action ?? '').toLowerCase();
       if (FAILED_ACTIONS.has(action)) this.finish(m, boot, 'failed', e.ts, `check-in: ${action}`, out);

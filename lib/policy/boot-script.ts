@@ -40,6 +40,8 @@ export interface ScriptServer {
 }
 
 export interface ScriptOptions {
+  /** Kernel arguments pointing the installer at its config documents (lib/policy/configs.ts), after the profile's and the overrides. */
+  configArgs?: Record<string, string>;
   /** Force a kind; `auto` (default) follows the decision. */
   kind?: ScriptKind;
   onFailure?: IpxeFailure;
@@ -89,14 +91,14 @@ function macOf(ctx: BootContext): string | undefined {
   return ctx.device?.mac ?? ctx.facts.mac;
 }
 
-function kernelSpec(profile: Profile, ctx: BootContext): KernelSpec {
+function kernelSpec(profile: Profile, ctx: BootContext, opts: ScriptOptions = {}): KernelSpec {
   return {
     kind: 'kernel',
     title: profile.name,
     kernel: assetUrl(profile.kernel, 'profile.kernel'),
     initrds: (profile.initrd ?? []).map((i, n) => assetUrl(i, `profile.initrd[${n}]`)),
     params: kernelParamsOf(profile.cmdline, 'profile.cmdline'),
-    override: kernelOverride(ctx.params),
+    override: { ...kernelOverride(ctx.params), ...(opts.configArgs ?? {}) },
   };
 }
 
@@ -144,10 +146,10 @@ function needProfile(ctx: BootContext, kind: string): Profile {
 }
 
 /** The installer part of a profile (what runs after `sanhook`, or alone). */
-function profileSpec(profile: Profile, ctx: BootContext): KernelSpec | WimbootSpec | ChainSpec {
+function profileSpec(profile: Profile, ctx: BootContext, opts: ScriptOptions = {}): KernelSpec | WimbootSpec | ChainSpec {
   if (profile.type === 'winpe') return wimbootSpec(profile);
   if (profile.type === 'chain') return chainSpec(profile);
-  return kernelSpec(profile, ctx);
+  return kernelSpec(profile, ctx, opts);
 }
 
 function autoKind(ctx: BootContext): Exclude<ScriptKind, 'auto'> {
@@ -200,9 +202,9 @@ function specFor(kind: Exclude<ScriptKind, 'auto' | 'register' | 'winpe-startnet
     }
     case 'sanhook': {
       const image = needImage(ctx, 'sanhook');
-      return { kind: 'sanhook', ...sanSpec(image, ctx, server, opts), then: profileSpec(needProfile(ctx, 'sanhook'), ctx) };
+      return { kind: 'sanhook', ...sanSpec(image, ctx, server, opts), then: profileSpec(needProfile(ctx, 'sanhook'), ctx, opts) };
     }
-    case 'kernel': return kernelSpec(needProfile(ctx, 'kernel'), ctx);
+    case 'kernel': return kernelSpec(needProfile(ctx, 'kernel'), ctx, opts);
     case 'wimboot': return wimbootSpec(needProfile(ctx, 'wimboot'));
     case 'chain': return chainSpec(needProfile(ctx, 'chain'));
   }

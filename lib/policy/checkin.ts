@@ -219,6 +219,11 @@ export async function checkIn(store: CheckInStore, input: unknown, opts: CheckIn
   if (!image && !profile) {
     return { device, group, params, facts, ...seen, decision: { action: 'show_menu', output: 2, known: true, source: 'none' } };
   }
+  // an installer reported completion with this profile (lib/policy/configs.ts installDone): boot the
+  // local disk from now on instead of installing again; removing the label reinstalls
+  if (profile && !image && device.labels['netboot.installed'] === profile.id) {
+    return { device, group, profile, params, facts, ...seen, decision: { action: 'local', output: 2, known: true, source, profileId: profile.id } };
+  }
   return {
     device, group, image, profile, params, facts, ...seen,
     decision: {

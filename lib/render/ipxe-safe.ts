@@ -15,6 +15,12 @@ export type SafeKind = 'token' | 'url' | 'label' | 'kernelArg' | 'iqn' | 'hostOr
 const TOKEN_RE = /^[A-Za-z0-9._:/=,+@%-]+$/;
 /** URL characters: token characters plus `? & ~ [ ] !` and `*` (never whitespace, `$`, braces, `#`, quotes, `\`). */
 const URL_CHARS_RE = /^[A-Za-z0-9._:/=,+@%?&~[\]!*-]+$/;
+/**
+ * A kernel argument's value: URL characters plus `;`. iPXE separates commands only with a `;` that
+ * is a token of its own, and a `key=value` argument never is one, so `ds=nocloud-net;s=http://…/`
+ * (cloud-init's seed) reaches the kernel as written (protocols.md 2.4).
+ */
+const KERNEL_VALUE_RE = /^[A-Za-z0-9._:/=,+@%?&~[\]!*;-]+$/;
 /** Kernel parameter names as the store allows them (`talos.config`, `rd.break`, `console`). */
 const KERNEL_KEY_RE = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/;
 /** A DNS host name (RFC 1123 labels). */
@@ -118,7 +124,8 @@ export function safeLabel(value: unknown, field: string): string {
 /**
  * One kernel argument: `key=value` or a bare `flag`. The key follows the store's parameter-name
  * rule; the value uses URL characters (so `talos.config=http://srv/c?mac=aa-bb` works) and may be
- * empty (`key=`), but never contains whitespace, `$ { } # ;`, `&&`, `|`, quotes or a backslash.
+ * empty (`key=`), but never contains whitespace, `$ { } #`, `&&`, `|`, quotes or a backslash; a `;`
+ * inside the value is allowed (see KERNEL_VALUE_RE).
  */
 export function safeKernelArg(value: unknown, field: string): string {
   const s = asString(value, field);
@@ -126,7 +133,7 @@ export function safeKernelArg(value: unknown, field: string): string {
   const key = eq < 0 ? s : s.slice(0, eq);
   const val = eq < 0 ? '' : s.slice(eq + 1);
   if (!KERNEL_KEY_RE.test(key)) unsafe(field, key.length === 0 ? 'kernel argument has an empty name' : `kernel argument name: ${explain(key)}`);
-  if (val.length > 0 && !URL_CHARS_RE.test(val)) unsafe(field, explain(val));
+  if (val.length > 0 && !KERNEL_VALUE_RE.test(val)) unsafe(field, explain(val.replace(/;/g, '')));
   if (val.includes('&&')) unsafe(field, 'contains "&&" (command separator)');
   return s;
 }

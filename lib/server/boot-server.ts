@@ -1,3 +1,4 @@
+import { ConfigTokens } from '../policy/config-token';
 import type { IscsiService } from '../iscsi/service';
 import type * as dgram from 'node:dgram';
 import type { BootServerConfig, BootServerDeps, BootServerState, PortKey, PortState } from './types';
@@ -46,6 +47,10 @@ const PURPOSE: Record<PortKey, { purpose: string; envVar: string; optional?: boo
  */
 export class BootServer extends EventEmitter {
   readonly config: BootServerConfig;
+  /** Per-boot tokens of installer config URLs (opened at start, key in the data folder). */
+  configTokens?: ConfigTokens;
+  /** `secrets.*` of config templates: the netboot-server node's credentials (or NETBOOT_CONFIG_SECRETS), never the inventory. */
+  configSecrets: Record<string, string> = {};
   private readonly deps: BootServerDeps;
   private readonly sockets = new Map<PortKey, dgram.Socket>();
   private storeHandle?: SharedStoreHandle;
@@ -172,6 +177,9 @@ export class BootServer extends EventEmitter {
       ...this.ports.filter((p) => p.state !== 'disabled').map((p) => this.bindPort(p)),
       this.openStore(),
       this.openAudit(),
+      ConfigTokens.open(this.config.dataDir).then((t) => {
+        this.configTokens = t;
+      }, (err: Error) => this.deps.log?.warn(`installer config tokens: ${err.message} (config URLs are off)`)),
     ]);
     if (!this.closing && (this.sockets.has('dhcp') || this.sockets.has('proxy'))) {
       try {

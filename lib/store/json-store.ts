@@ -8,11 +8,11 @@ import { EventLog } from './event-log';
 import { migrate } from './migrate';
 import {
   assertValid, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, emptyInventory, GroupCreate, GroupFields, ImageCreate, ImageFields,
-  ProfileCreate, ProfileFields, Settings,
-  type BootEvent, type Device, type Group, type Image, type InventoryData, type Profile, type Session, type StoredBoot,
+  ProfileCreate, ProfileFields, Settings, ConfigCreate, ConfigFields,
+  type BootEvent, type ConfigDoc, type Device, type Group, type Image, type InventoryData, type Profile, type Session, type StoredBoot,
 } from './schema';
 import type {
-  CheckInFacts, Collection, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput, StoreChange,
+  CheckInFacts, Collection, ConfigInput, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput, StoreChange,
 } from './types';
 import { Type } from '@sinclair/typebox';
 
@@ -58,6 +58,7 @@ export class JsonInventoryStore implements InventoryStore {
   readonly profiles: Collection<Profile, ProfileInput, Partial<ProfileInput>>;
   readonly groups: Collection<Group, GroupInput, Partial<GroupInput>>;
   readonly sessions: Collection<Session, SessionInput, Partial<SessionInput>>;
+  readonly configs: Collection<ConfigDoc, ConfigInput, Partial<ConfigInput>>;
 
   private constructor(file: string, opts: JsonStoreOptions) {
     this.file = file;
@@ -69,6 +70,7 @@ export class JsonInventoryStore implements InventoryStore {
     this.profiles = this.makeRecords('profiles', 'profile', ProfileCreate, ProfileFields, (d) => this.refsTo('profileId', d.id));
     this.groups = this.makeRecords('groups', 'group', GroupCreate, GroupFields, () => undefined);
     this.sessions = this.makeRecords('sessions', 'session', Type.Any(), Type.Any(), () => undefined);
+    this.configs = this.makeRecords('configs', 'config', ConfigCreate, ConfigFields, (c) => this.configUsers(c.id));
   }
 
   static async open(file: string, opts: JsonStoreOptions = {}): Promise<JsonInventoryStore> {
@@ -100,6 +102,7 @@ export class JsonInventoryStore implements InventoryStore {
       return;
     }
     const { data, from } = migrate(raw, this.file);
+    data.configs ??= [];
     this.db.data = data;
     await this.openEventLog();
     if (data.events !== undefined || data.eventSeq !== undefined) {
@@ -218,6 +221,20 @@ export class JsonInventoryStore implements InventoryStore {
     }
   }
 
+  /** Config ids a profile or group names must exist. */
+  private checkConfigRefs(data: InventoryData, rec: { configs?: string[] }): void {
+    for (const id of rec.configs ?? []) {
+      if (!(data.configs ?? []).some((c) => c.id === id)) throw new NetbootError('validation', `field "configs": no config document "${id}"`, { field: 'configs' });
+    }
+  }
+
+  private configUsers(id: string): string | undefined {
+    const p = this.data.profiles.find((x) => x.configs?.includes(id));
+    if (p) return `profile ${p.id}`;
+    const g = this.data.groups.find((x) => x.configs?.includes(id));
+    return g ? `group ${g.id}` : undefined;
+  }
+
   private refsTo(field: 'imageId' | 'profileId', id: string): string | undefined {
     const data = this.data;
     const dev = data.devices.find((d) => d[field] === id || d.bootOnce?.[field] === id);
@@ -330,7 +347,7 @@ export class JsonInventoryStore implements InventoryStore {
 
   // ---- records with ids -----------------------------------------------------------------------
 
-  private makeRecords<K extends 'images' | 'profiles' | 'groups' | 'sessions', T extends InventoryData[K][number]>(
+  private makeRecords<K extends 'images' | 'profiles' | 'groups' | 'sessions' | 'configs', T extends NonNullable<InventoryData[K]>[number]>(
     key: K,
     what: string,
     createSchema: Parameters<typeof assertValid>[0],
@@ -348,6 +365,7 @@ export class JsonInventoryStore implements InventoryStore {
           const id = (input.id as string | undefined) ?? uniqueId(items, (input.name as string | undefined) ?? what);
           if (items.some((r) => r.id === id)) throw new NetbootError('conflict', `${what} "${id}" already exists`, { field: 'id', id });
           if (key === 'groups') this.checkRefs(data, input as { imageId?: string; profileId?: string });
+          if (key === 'groups' || key === 'profiles') this.checkConfigRefs(data, input as { configs?: string[] });
           if (key === 'groups' && input.isDefault && data.groups.some((g) => g.isDefault)) {
             throw new NetbootError('conflict', `a default group already exists (${data.groups.find((g) => g.isDefault)!.id})`, { field: 'isDefault' });
           }
@@ -364,6 +382,7 @@ export class JsonInventoryStore implements InventoryStore {
           const rec = list(data).find((r) => r.id === id);
           if (!rec) throw new NetbootError('not_found', `no ${what} "${id}"`, { id });
           if (key === 'groups') this.checkRefs(data, patch as { imageId?: string; profileId?: string });
+          if (key === 'groups' || key === 'profiles') this.checkConfigRefs(data, patch as { configs?: string[] });
           Object.assign(rec, patch, { id, updatedAt: this.stamp() });
           return structuredClone(rec);
         }, key);
@@ -446,7 +465,7 @@ export class JsonInventoryStore implements InventoryStore {
     const d = this.data;
     return structuredClone({
       format: 'netboot-inventory', schemaVersion: d.schemaVersion, exportedAt: this.stamp(),
-      devices: d.devices, images: d.images, profiles: d.profiles, groups: d.groups, sessions: d.sessions, settings: d.settings,
+      devices: d.devices, images: d.images, profiles: d.profiles, groups: d.groups, sessions: d.sessions, configs: d.configs ?? [], settings: d.settings,
     });
   }
 
@@ -454,7 +473,7 @@ export class JsonInventoryStore implements InventoryStore {
     const incoming = checkImport(doc);
     return this.mutate((data) => {
       const next: InventoryData = mode === 'replace'
-        ? { ...data, devices: [], images: [], profiles: [], groups: [], sessions: [], settings: {} }
+        ? { ...data, devices: [], images: [], profiles: [], groups: [], sessions: [], configs: [], settings: {} }
         : structuredClone(data);
       const put = <T extends { id: string }>(items: T[], rec: T) => {
         const i = items.findIndex((r) => r.id === rec.id);
@@ -464,6 +483,8 @@ export class JsonInventoryStore implements InventoryStore {
       incoming.profiles.forEach((r) => put(next.profiles, r));
       incoming.groups.forEach((r) => put(next.groups, r));
       incoming.sessions.forEach((r) => put(next.sessions, r));
+      next.configs ??= [];
+      (incoming.configs ?? []).forEach((r) => put(next.configs!, r));
       for (const dev of incoming.devices) {
         const i = next.devices.findIndex((d) => d.mac === dev.mac);
         if (i >= 0) next.devices[i] = dev; else next.devices.push(dev);
@@ -511,6 +532,7 @@ function checkImport(doc: unknown): Omit<InventoryExport, 'format' | 'schemaVers
     profiles: recs<Profile>('profiles', ProfileCreate),
     groups: recs<Group>('groups', GroupCreate),
     sessions: arr<Session>('sessions', d.sessions),
+    configs: recs<ConfigDoc>('configs', ConfigCreate),
     settings,
   };
 }

@@ -133,10 +133,25 @@ export const ProfileFields = Type.Object({
   template: Type.Optional(Type.String({ maxLength: 128 })),
   chainUrl: Type.Optional(Type.String({ maxLength: 1024 })),
   params: Type.Optional(Params),
+  /** Installer configuration documents (ids of `configs`) this profile's machines fetch. */
+  configs: Type.Optional(Type.Array(Id, { maxItems: 8 })),
   description: Type.Optional(Text(2000)),
 }, { additionalProperties: false });
 export const ProfileCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), ProfileFields], { additionalProperties: false });
 export interface Profile extends Static<typeof ProfileFields> { id: string; createdAt: string; updatedAt: string }
+
+/** Formats of installer configuration documents (docs/configs.md). */
+export const CONFIG_FORMATS = ['cloud-config', 'autoinstall', 'meta-data', 'vendor-data', 'preseed', 'kickstart', 'talos', 'ignition', 'text'] as const;
+export type ConfigFormat = (typeof CONFIG_FORMATS)[number];
+export const ConfigFields = Type.Object({
+  name: Name,
+  format: Type.Union(CONFIG_FORMATS.map((t) => Type.Literal(t))),
+  /** The document with `{{name:kind}}` placeholders (lib/render/config.ts). */
+  template: Type.String({ maxLength: 256 * 1024 }),
+  description: Type.Optional(Text(2000)),
+}, { additionalProperties: false });
+export const ConfigCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), ConfigFields], { additionalProperties: false });
+export interface ConfigDoc extends Static<typeof ConfigFields> { id: string; createdAt: string; updatedAt: string }
 
 export const SELECTOR_KEYS = ['mac', 'uuid', 'serial', 'arch', 'serviceTag', 'hostname'] as const;
 export const GroupFields = Type.Object({
@@ -148,6 +163,8 @@ export const GroupFields = Type.Object({
   isDefault: Type.Optional(Type.Boolean()),
   /** Machines of this group have UEFI Secure Boot on (a device's own mark wins). */
   secureBoot: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  /** Configuration documents for this group's machines; one of a format here wins over the profile's. */
+  configs: Type.Optional(Type.Array(Id, { maxItems: 8 })),
   description: Type.Optional(Text(2000)),
 }, { additionalProperties: false });
 export const GroupCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), GroupFields], { additionalProperties: false });
@@ -214,6 +231,8 @@ export interface InventoryData {
   profiles: Profile[];
   groups: Group[];
   sessions: Session[];
+  /** Installer configuration documents (absent in files written before they existed). */
+  configs?: ConfigDoc[];
   /** Schema 2 and older only: events now live in their own append-only log (`event-log.ts`). */
   events?: BootEvent[];
   eventSeq?: number;
@@ -222,7 +241,7 @@ export interface InventoryData {
 }
 
 export function emptyInventory(): InventoryData {
-  return { schemaVersion: SCHEMA_VERSION, devices: [], images: [], profiles: [], groups: [], sessions: [], boots: [], settings: {} };
+  return { schemaVersion: SCHEMA_VERSION, devices: [], images: [], profiles: [], groups: [], sessions: [], configs: [], boots: [], settings: {} };
 }
 
 /**

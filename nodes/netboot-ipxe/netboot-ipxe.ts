@@ -1,4 +1,5 @@
 import { renderBootScript, resolveScriptRequest, scriptOptionsFrom, type BootContext, type ScriptKind } from '../../lib/policy/boot-script';
+import { scriptConfigArgs } from '../../lib/policy/configs';
 import type { IpxeFailure } from '../../lib/render';
 import { bootServerOf, runInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
@@ -32,6 +33,8 @@ export = function register(RED: RED): void {
           biosSanboot: def.biosSanboot === true,
           san: server.iscsi,
           ...(await scriptOptionsFrom(server.store, kind, ctx)),
+          // installer config URLs with a per-boot token bound to this machine and the address it asked from
+          configArgs: await scriptConfigArgs(server.store, server.configTokens, server.config.httpBaseUrl, ctx.device?.mac, ctx.facts.ip),
         });
         msg.payload = script.text;
         msg.headers = { ...((msg.headers as Record<string, string> | undefined) ?? {}), 'content-type': script.contentType, ...(script.containsSecret ? { 'cache-control': 'no-store' } : {}) };

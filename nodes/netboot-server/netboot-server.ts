@@ -58,6 +58,13 @@ export = function register(RED: RED): void {
         const server = new BootServer(config, { log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) } });
         node.bootServer = server;
         registry.add(node.id, { server, metricsToken: node.credentials?.metricsToken || undefined });
+        // secrets.* of installer config templates: credentials (or NETBOOT_CONFIG_SECRETS for npm start), never the inventory
+        const secretsText = (node.credentials as { configSecrets?: string } | undefined)?.configSecrets || process.env.NETBOOT_CONFIG_SECRETS || '';
+        if (secretsText) {
+          const parsed = parseSecrets(secretsText);
+          if (parsed) server.configSecrets = parsed;
+          else node.warn(RED._('netboot-server.log.badConfigSecrets'));
+        }
         server.on('state', refresh);
         if (!RED.settings.adminAuth && RED.settings.netbootOpenApi !== true) node.warn(RED._('netboot-server.log.noAdminAuth'));
         server.start().then(() => {
@@ -90,7 +97,17 @@ export = function register(RED: RED): void {
   }
 
   RED.nodes.registerType('netboot-server', NetbootServer as unknown as (this: Node, def: NodeDef) => void, {
-    credentials: { metricsToken: { type: 'password' } },
+    credentials: { metricsToken: { type: 'password' }, configSecrets: { type: 'password' } },
   });
   mountServerRoutes(RED, registry);
 };
+
+function parseSecrets(text: string): Record<string, string> | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) return undefined;
+    return v as Record<string, string>;
+  } catch {
+    return undefined;
+  }
+}

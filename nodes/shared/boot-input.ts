@@ -11,6 +11,7 @@ export interface HttpInRequest {
   params?: Record<string, string>;
   body?: unknown;
   ip?: string;
+  method?: string;
   headers?: Record<string, string | string[] | undefined>;
 }
 

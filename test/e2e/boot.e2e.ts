@@ -314,6 +314,44 @@ describe('network boot through our server (e2e)', () => {
     const dev = http('GET', `/netboot/api/devices/${mac}`, { token }).json<{ lastIp?: string; reported?: { firmware?: string }; lastSeen?: string }>();
     expect(dev).toMatchObject({ lastIp: ip, reported: { firmware: 'pcbios' } });
   }, 420_000);
+  it('3b. installer config: a machine fetches its own document with the token in its script, another machine is refused, completion → local disk', async () => {
+    const a = '52:54:00:81:00:18';
+    const b = '52:54:00:81:00:19';
+    const token = login();
+    const made = http('POST', '/netboot/api/configs', { token, body: { id: 'e2e-talos', name: 'e2e talos', format: 'talos', template: 'version: v1alpha1\nmachine:\n  type: worker\n  marker: {{labels.marker}}\n' } });
+    expect(made.status, made.body).toBe(201);
+    const profile = http('POST', '/netboot/api/profiles', {
+      token, body: { id: 'e2e-install', name: 'e2e install', type: 'talos', kernel: 'e2e/vmlinuz', initrd: ['e2e/initrd.gz'], cmdline: { console: 'ttyS0', panic: '-1', 'nbe2e.done': '1' }, configs: ['e2e-talos'] },
+    });
+    expect(profile.status, profile.body).toBe(201);
+    expect(http('POST', '/netboot/api/devices', { token, body: { mac: a, hostname: 'e2e-install', profileId: 'e2e-install', labels: { marker: 'only-a-7f3a' } } }).status).toBe(201);
+
+    const va = await bootVm('3b-install-config', { fw: 'bios', nic: 'virtio-net-pci', mac: a, timeout: 150, expect: ['NBE2E: install-done', 'NBE2E: poweroff'] });
+    timings['3b-install-config'] = va.seconds;
+    const ca = plain(va.serial);
+    const why = explain(va, server);
+    expect(va.rc, why).toBe(0);
+    const cfgUrl = /talos\.config=(\S+\/talos\.yaml)/.exec(ca)?.[1];
+    expect(cfgUrl, `the kernel command line names the machine's config folder${why}`).toMatch(new RegExp(`^${BASE}/boot/configs/52-54-00-81-00-18/v1\\.[0-9a-z]+\\.a\\.[A-Za-z0-9_-]{32}/talos\\.yaml$`));
+    expect(ca, why).toContain('NBE2E: config-fetched   marker: "only-a-7f3a"');
+    expect(ca, why).toContain('NBE2E: install-done ok');
+
+    // a second machine holding the first one's URL (token and all) is refused
+    expect(http('POST', '/netboot/api/profiles', { token, body: { id: 'e2e-steal', name: 'e2e steal', type: 'custom', kernel: 'e2e/vmlinuz', initrd: ['e2e/initrd.gz'], cmdline: { console: 'ttyS0', panic: '-1', 'nbe2e.steal': cfgUrl! } } }).status).toBe(201);
+    expect(http('POST', '/netboot/api/devices', { token, body: { mac: b, hostname: 'e2e-steal', profileId: 'e2e-steal' } }).status).toBe(201);
+    const vb = await bootVm('3b-steal-config', { fw: 'bios', nic: 'virtio-net-pci', mac: b, timeout: 150, expect: ['NBE2E: steal-', 'NBE2E: poweroff'] });
+    const cb = plain(vb.serial);
+    expect(cb, explain(vb, server)).toMatch(/NBE2E: steal-refused .*403/);
+    expect(cb).not.toContain('only-a-7f3a');
+
+    // the completion report: ready, the next script boots the local disk; the timeline shows config → installed
+    const dev = http('GET', `/netboot/api/devices/${a}`, { token }).json<{ status: string; labels: Record<string, string> }>();
+    expect(dev).toMatchObject({ status: 'ready', labels: { 'netboot.installed': 'e2e-install' } });
+    expect(http('GET', `/boot/menu.ipxe?mac=${dashed(a)}&arch=x86_64&platform=pcbios`).body).toMatch(/# netboot: local script/);
+    const stages = timelineStages(a, token);
+    expect(inOrder(stages, ['kernel', 'os', 'config', 'installed']), stages.join(' → ')).toBe(true);
+  }, 400_000);
+
   it('4. UEFI HTTP boot (OVMF HTTPClient, arch 16): our OFFER names /boot/assets/ipxe.efi → HEAD+GET → iPXE → HTTP menu.ipxe', async () => {
     const mac = '52:54:00:81:00:04';
     const menu = menuFor(mac, 'efi', 'x86_64');

@@ -130,6 +130,46 @@ describe('example flows', () => {
     expect(await text('/boot/menu.ipxe?mac=52-54-00-00-05-99')).toContain('Windows Setup');
   });
 
+  it('7: a Talos cluster: each group its own machine config, served only with the machine\'s token', async () => {
+    await deploy('07-talos-cluster.json');
+    const cfg = (id: string, type: string) => ({ id, name: id, format: 'talos', template: `version: v1alpha1\nmachine:\n  type: ${type}\n  network:\n    hostname: {{hostname}}\n` });
+    await create('/configs', cfg('talos-cp', 'controlplane'));
+    await create('/configs', cfg('talos-worker', 'worker'));
+    await create('/profiles', { id: 'talos', name: 'Talos', type: 'talos', kernel: 'talos/vmlinuz-amd64', initrd: ['talos/initramfs-amd64.xz'], cmdline: { 'talos.platform': 'metal' } });
+    await create('/groups', { id: 'ex7-cp', name: 'cp', selector: { 'ex7.role': 'control-plane' }, profileId: 'talos', configs: ['talos-cp'] });
+    await create('/groups', { id: 'ex7-w', name: 'w', selector: { 'ex7.role': 'worker' }, profileId: 'talos', configs: ['talos-worker'] });
+    await create('/devices', { mac: '52:54:00:00:07:01', hostname: 'cp1', labels: { 'ex7.role': 'control-plane' } });
+    await create('/devices', { mac: '52:54:00:00:07:02', hostname: 'w1', labels: { 'ex7.role': 'worker' } });
+    const urls: string[] = [];
+    for (const [mac, type, host] of [['52-54-00-00-07-01', 'controlplane', 'cp1'], ['52-54-00-00-07-02', 'worker', 'w1']]) {
+      const script = await text(`/boot/menu.ipxe?mac=${mac}`);
+      expect(validateIpxeScript(script)).toEqual([]);
+      const url = /talos\.config=(\S+)/.exec(script)?.[1];
+      expect(url, script).toMatch(/\/boot\/configs\/.+\/talos\.yaml$/);
+      urls.push(url!);
+      const doc = await (await get(url!.replace(/^http:\/\/[^/]+/, ''))).text();
+      expect(doc).toContain(`type: ${type}`);
+      expect(doc).toContain(`hostname: "${host}"`);
+    }
+    // the worker's folder with the control plane's token: refused
+    const crossed = urls[1].replace(/\/v1\.[^/]+\//, `/${/\/(v1\.[^/]+)\//.exec(urls[0])![1]}/`).replace(/^http:\/\/[^/]+/, '');
+    expect((await get(crossed)).status).toBe(403);
+  });
+
+  it('8: an Ubuntu autoinstall fleet: a NoCloud seed per machine', async () => {
+    await deploy('08-ubuntu-autoinstall.json');
+    await create('/configs', { id: 'ubuntu-ai', name: 'ubuntu-ai', format: 'autoinstall', template: '#cloud-config\nautoinstall:\n  version: 1\n  identity: {hostname: {{hostname}}, username: ops, password: "$6$x"}\n' });
+    await create('/profiles', { id: 'ubuntu-fleet', name: 'Ubuntu fleet', type: 'ubuntu', kernel: 'ubuntu/vmlinuz', initrd: ['ubuntu/initrd'], cmdline: { ip: 'dhcp' }, configs: ['ubuntu-ai'] });
+    await create('/devices', { mac: '52:54:00:00:08:01', hostname: 'u1', profileId: 'ubuntu-fleet' });
+    const script = await text('/boot/menu.ipxe?mac=52-54-00-00-08-01');
+    expect(validateIpxeScript(script)).toEqual([]);
+    const seed = / ds=nocloud-net;s=(\S+\/) autoinstall /.exec(script)?.[1];
+    expect(seed, script).toBeDefined();
+    const ud = await (await get(`${seed!.replace(/^http:\/\/[^/]+/, '')}user-data`)).text();
+    expect(ud).toContain('hostname: "u1"');
+    expect(await (await get(`${seed!.replace(/^http:\/\/[^/]+/, '')}meta-data`)).text()).toContain('local-hostname: "u1"');
+  });
+
   it('6: diskless sessions, wake and the machine timeline', async () => {
     await deploy('06-diskless-sessions.json');
     const flows = await (await fetch(`${srv.baseUrl}/flows`, { headers: auth() })).json() as Array<{ type: string; payload?: string }>;

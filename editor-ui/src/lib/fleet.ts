@@ -42,7 +42,7 @@ export interface Machine {
   status: string;
   ip: string;
   profileId: string;
-  /** The current boot stage (dhcp, firmware-tftp, ipxe, script, kernel, os, iscsi), done or failed. */
+  /** The current boot stage (dhcp, firmware-tftp, ipxe, script, kernel, config, os, iscsi, installed), done or failed. */
   stage: string;
   stalled: boolean;
   /** The transfer under way, if the client asked for its size. */
@@ -54,7 +54,7 @@ export interface Machine {
 export function healthOf(m: Machine): Health {
   if (m.stalled) return 'stalled';
   if (m.stage === 'failed') return 'failed';
-  if (m.stage === 'done' || m.stage === 'os') return 'done';
+  if (m.stage === 'done' || m.stage === 'os' || m.stage === 'installed') return 'done';
   if (m.stage) return 'booting';
   return 'idle';
 }

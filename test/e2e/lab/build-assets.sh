@@ -92,19 +92,36 @@ mac=$($B cat /sys/class/net/eth0/address)
 $B udhcpc -i eth0 -s /udhcpc.sh -n -q -f -t 10 -T 1 -V nbe2e-linux >/dev/null 2>&1 || { say "dhcp-failed mac=$mac"; finish; }
 ip=$($B ip -4 -o addr show eth0 | $B awk '{print $4}')
 say "network-up mac=$mac ip=$ip"
-[ -n "$url" ] || { say "no-log-url (nbe2e.log= missing on the kernel command line)"; finish; }
-line="linux%20initramfs%20up%20ip%3D${ip%/*}"
-n=0
-while :; do
-  n=$((n+1))
-  # (busybox 1.35's wget segfaults with -T: bound it with the timeout applet instead)
-  if answer=$($B timeout 15 $B wget -O /tmp/answer --post-data "mac=$mac&stage=e2e-linux&line=$line" "$url" 2>&1); then
-    say "boot-log-posted attempt=$n answer=$($B cat /tmp/answer)"; break
+if [ -n "$url" ]; then
+  line="linux%20initramfs%20up%20ip%3D${ip%/*}"
+  n=0
+  while :; do
+    n=$((n+1))
+    # (busybox 1.35's wget segfaults with -T: bound it with the timeout applet instead)
+    if answer=$($B timeout 15 $B wget -O /tmp/answer --post-data "mac=$mac&stage=e2e-linux&line=$line" "$url" 2>&1); then
+      say "boot-log-posted attempt=$n answer=$($B cat /tmp/answer)"; break
+    fi
+    say "boot-log-failed attempt=$n url=$url: $(echo "$answer" | $B tr '\n' ' ')"
+    [ $n -lt 5 ] || break
+    $B sleep 1
+  done
+else
+  say "no-log-url (no nbe2e.log= on the kernel command line)"
+fi
+# an installer's configuration document (talos.config=<url>, as netboot-ipxe writes it): fetch it like an
+# installer, print its marker line; nbe2e.done=1 then reports completion to <folder>/done; nbe2e.steal=<url>
+# tries another machine's document (the server must refuse it)
+cfg=""; steal=""; report=""
+for a in $($B cat /proc/cmdline); do case "$a" in talos.config=*) cfg="${a#talos.config=}" ;; nbe2e.steal=*) steal="${a#nbe2e.steal=}" ;; nbe2e.done=1) report=1 ;; esac; done
+if [ -n "$cfg" ]; then
+  if $B timeout 15 $B wget -q -O /tmp/config "$cfg" 2>/tmp/err; then say "config-fetched $($B grep -m1 'marker:' /tmp/config)"; else say "config-refused $($B tr '\n' ' ' </tmp/err)"; fi
+  if [ -n "$report" ]; then
+    if $B timeout 15 $B wget -q -O /tmp/done --post-data "from=e2e" "${cfg%/*}/done" 2>/tmp/err; then say "install-done $($B cat /tmp/done)"; else say "install-done-failed $($B tr '\n' ' ' </tmp/err)"; fi
   fi
-  say "boot-log-failed attempt=$n url=$url: $(echo "$answer" | $B tr '\n' ' ')"
-  [ $n -lt 5 ] || break
-  $B sleep 1
-done
+fi
+if [ -n "$steal" ]; then
+  if $B timeout 15 $B wget -q -O /tmp/stolen "$steal" 2>/tmp/err; then say "steal-succeeded $($B head -c 200 /tmp/stolen | $B tr '\n' ' ')"; else say "steal-refused $($B tr '\n' ' ' </tmp/err)"; fi
+fi
 finish
 SH
 chmod +x "$root/init" "$root/udhcpc.sh"

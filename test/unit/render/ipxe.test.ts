@@ -98,7 +98,7 @@ describe('renderIpxe details', () => {
     ['menu id with space', { kind: 'menu', title: 'x', items: [{ id: 'a b', label: 'A' }] }, {}, 'menu.items[0].id'],
     ['menu key', { kind: 'menu', title: 'x', items: [{ id: 'a', label: 'A', key: 'ab' }] }, {}, 'menu.items[0].key'],
     ['kernel url &&', { kind: 'kernel', kernel: 'http://x/k&&reboot' }, {}, 'kernel.kernel'],
-    ['kernel arg ;', { kind: 'kernel', kernel: 'http://x/k', params: { a: 'b;reboot' } }, {}, 'kernel.params.a'],
+    ['kernel arg ${', { kind: 'kernel', kernel: 'http://x/k', params: { a: 'b;${reboot}' } }, {}, 'kernel.params.a'],
     ['override arg space', { kind: 'kernel', kernel: 'http://x/k', override: { a: 'b c' } }, {}, 'kernel.params.a'],
     ['initrd name slash', { kind: 'kernel', kernel: 'http://x/k', initrds: [{ url: 'http://x/i', name: 'a/b' }] }, {}, 'kernel.initrds[0].name'],
     ['iqn upper', { kind: 'sanboot', target: { server: 'x', iqn: 'iqn.2024-01.Local.x' } }, {}, 'sanboot.target.iqn'],

@@ -70,7 +70,7 @@ export function configBase(baseUrl: string, mac: string, token: string): string 
 /** The file name a format is served under in a machine's config folder. */
 export const FILE_OF: Record<ConfigFormat, string> = {
   'cloud-config': 'user-data', autoinstall: 'user-data', 'meta-data': 'meta-data', 'vendor-data': 'vendor-data',
-  preseed: 'preseed.cfg', kickstart: 'ks.cfg', talos: 'talos.yaml', ignition: 'config.ign', text: 'config.txt',
+  preseed: 'preseed.cfg', kickstart: 'ks.cfg', talos: 'talos.yaml', ignition: 'config.ign', butane: 'config.ign', text: 'config.txt',
 };
 
 /**
@@ -101,6 +101,7 @@ export function configKernelArgs(docs: readonly ConfigDoc[], base: string): Reco
         out['talos.config'] = url;
         break;
       case 'ignition':
+      case 'butane':
         Object.assign(out, { 'ignition.config.url': url, 'ignition.platform.id': 'metal', 'ignition.firstboot': '' });
         break;
       default:

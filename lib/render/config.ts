@@ -1,6 +1,7 @@
 import yaml from 'js-yaml';
 import { NetbootError } from '../core/errors';
 import type { ConfigFormat } from '../store/schema';
+import { butaneToIgnition } from './butane';
 import { safeValue, type SafeKind } from './ipxe-safe';
 
 /**
@@ -99,6 +100,7 @@ export const CONTENT_TYPES: Record<ConfigFormat, string> = {
   kickstart: 'text/plain; charset=utf-8',
   talos: 'application/yaml; charset=utf-8',
   ignition: 'application/vnd.coreos.ignition+json; charset=utf-8',
+  butane: 'application/vnd.coreos.ignition+json; charset=utf-8',
   text: 'text/plain; charset=utf-8',
 };
 
@@ -113,7 +115,9 @@ export function renderConfig(doc: { id: string; format: ConfigFormat; template: 
     return format((kind ?? 'yaml') as ConfigKind, value, key);
   });
   checkConfigText(doc.id, doc.format, text);
-  return { text, containsSecret, contentType: CONTENT_TYPES[doc.format] };
+  // Butane is written by people, Ignition read by machines: the machine gets the translation
+  const served = doc.format === 'butane' ? butaneToIgnition(doc.id, text) : text;
+  return { text: served, containsSecret, contentType: CONTENT_TYPES[doc.format] };
 }
 
 /**
@@ -164,6 +168,9 @@ export function checkConfigText(name: string, fmt: ConfigFormat, text: string): 
       if (typeof doc?.ignition?.version !== 'string' || !/^3\.[0-9]+\.[0-9]+$/.test(doc.ignition.version)) fail(name, 'Ignition needs "ignition": {"version": "3.x.y"} (spec 3; Butane compiles to it)', 'template');
       return;
     }
+    case 'butane':
+      checkConfigText(name, 'ignition', butaneToIgnition(name, text));
+      return;
     case 'preseed': {
       let continued = false;
       text.split('\n').forEach((raw, i) => {

@@ -141,7 +141,7 @@ export const ProfileCreate = Type.Composite([Type.Object({ id: Type.Optional(Id)
 export interface Profile extends Static<typeof ProfileFields> { id: string; createdAt: string; updatedAt: string }
 
 /** Formats of installer configuration documents (docs/configs.md). */
-export const CONFIG_FORMATS = ['cloud-config', 'autoinstall', 'meta-data', 'vendor-data', 'preseed', 'kickstart', 'talos', 'ignition', 'text'] as const;
+export const CONFIG_FORMATS = ['cloud-config', 'autoinstall', 'meta-data', 'vendor-data', 'preseed', 'kickstart', 'talos', 'ignition', 'butane', 'text'] as const;
 export type ConfigFormat = (typeof CONFIG_FORMATS)[number];
 export const ConfigFields = Type.Object({
   name: Name,

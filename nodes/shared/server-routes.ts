@@ -1,3 +1,4 @@
+import { NetbootError } from '../../lib/core/errors';
 import { errorResponse } from '../../lib/api/route';
 import { createPublicGate } from '../../lib/http/public-gate';
 import { publicMetricsAnswer } from '../../lib/http/token';
@@ -6,6 +7,7 @@ import { managementRoutes, prometheusRoute, type ManagementContext } from '../..
 import { iscsiRoutes } from '../../lib/api/iscsi-route';
 import { networkConfigRoutes } from '../../lib/api/network-config-route';
 import { proxmoxRoutes } from '../../lib/api/proxmox-route';
+import { mediaRoutes } from '../../lib/api/media-route';
 import { PROXMOX_CLUSTERS } from '../netboot-proxmox/types';
 import type { SseRequestLike, SseResponseLike } from '../../lib/metrics';
 import { closedWithoutAdminAuth, mountAdminRoutes, refuseQueryToken } from './admin-api';
@@ -51,6 +53,12 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
   // iSCSI disks (the netboot-iscsi node's service)
   mountAdminRoutes(RED, '/netboot/api', iscsiRoutes(), () => ({ iscsi: registry.active().server.iscsi, config: registry.active().server.config, audit: registry.active().server.audit }));
 
+  // installation media: ISOs unpacked into the boot-assets folder, a profile proposed
+  mountAdminRoutes(RED, '/netboot/api', mediaRoutes(), () => {
+    const { server } = registry.active();
+    if (!server.store) throw new NetbootError('store_io', 'the inventory is not open (yet)');
+    return { store: server.store, assetsRoot: server.config.assetsRoot, baseUrl: server.config.httpBaseUrl, audit: server.audit };
+  });
   // Proxmox clusters (netboot-proxmox config nodes): sync now, power a VM
   mountAdminRoutes(RED, '/netboot/api', proxmoxRoutes(), () => ({ clusters: () => [...PROXMOX_CLUSTERS], audit: registry.active().server.audit }));
 

@@ -136,6 +136,7 @@ describe('installer configs (npm start)', () => {
       { id: 'ps', format: 'preseed', template: 'd-i netcfg/get_hostname string {{hostname:line}}\nd-i preseed/late_command string in-target true\n' },
       { id: 'ks', format: 'kickstart', template: 'network --hostname={{hostname:token}}\n%post\ntrue\n%end\n' },
       { id: 'talos', format: 'talos', template: 'version: v1alpha1\nmachine:\n  type: worker\n  token: {{secrets.join_token}}\n  network:\n    hostname: {{hostname}}\n' },
+      { id: 'bt', format: 'butane', template: 'variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/hostname\n      mode: 0644\n      contents:\n        inline: {{hostname}}\n' },
       { id: 'ign', format: 'ignition', template: '{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/hostname","contents":{"source":{{params.hostsrc:json}}}}]}}' },
     ];
     for (const d of docs) expect((await api('/configs', 'POST', { name: d.id, ...d })).status, d.id).toBe(201);
@@ -144,6 +145,7 @@ describe('installer configs (npm start)', () => {
       ['ks', /inst\.ks=(\S+ks\.cfg)/, 'network --hostname=node-c'],
       ['talos', /talos\.config=(\S+talos\.yaml)/, 'hostname: "node-c"'],
       ['ign', /ignition\.config\.url=(\S+config\.ign) ignition\.platform\.id=metal/, '"source":"data:,node-c"'],
+      ['bt', /ignition\.config\.url=(\S+config\.ign) ignition\.platform\.id=metal/, '{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/hostname","mode":420,"contents":{"source":"data:,node-c"}}]}}'],
     ];
     let n = 0;
     for (const [id, arg, expected] of cases) {

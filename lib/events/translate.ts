@@ -211,6 +211,10 @@ export function fromStored(rec: StoredEventLike): NetbootEventInput | undefined 
       return { ...base, type: 'boot.log_upload', line: rec.message ?? '', ...(typeof data.name === 'string' ? { name: data.name } : {}), ...(typeof data.bytes === 'number' ? { bytes: data.bytes } : {}) };
     case 'enroll':
       return { ...base, type: 'enroll', ...(rec.message ? { message: rec.message } : {}) };
+    case 'build.start': case 'build.success': case 'build.failed': case 'build.cancelled':
+      return rec.mac && typeof data.build === 'string'
+        ? { ...base, mac: rec.mac, type: rec.type, build: data.build, ...(typeof data.recipe === 'string' ? { recipe: data.recipe } : {}), ...(rec.message ? { message: rec.message } : {}), ...(typeof data.durationMs === 'number' ? { durationMs: data.durationMs } : {}) }
+        : undefined;
     case 'config.installed':
       return rec.mac ? { ...base, mac: rec.mac, type: 'config.installed', ...(rec.message ? { message: rec.message } : {}) } : undefined;
     case 'facts.changed':

@@ -199,6 +199,22 @@ export interface ConfigEvent extends EventBase {
   message?: string;
 }
 
+/**
+ * Image builds (lib/builds/service.ts): a build started, succeeded (the machine's profile now points
+ * at its artifacts), failed (the machine keeps its previous image) or was cancelled. Stored by the
+ * inventory, shown on the machine's timeline as notices, counted in Prometheus.
+ */
+export interface BuildEvent extends EventBase {
+  type: 'build.start' | 'build.success' | 'build.failed' | 'build.cancelled' | 'build.log';
+  mac: string;
+  build: string;
+  /** build.log: one line of the build's output (at most 20 a second; the whole log is GET /builds/:id/log). */
+  line?: string;
+  recipe?: string;
+  message?: string;
+  durationMs?: number;
+}
+
 export interface DecisionEvent extends EventBase {
   type: 'decision';
   action: string;
@@ -255,6 +271,7 @@ export type NetbootEvent =
   | SecureBootSuspectedEvent
   | LogEvent
   | IscsiEvent
+  | BuildEvent
   | ConfigEvent
   | DecisionEvent
   | StallEvent
@@ -309,6 +326,11 @@ export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; 
   'iscsi.login': { group: 'activity', stage: 'iscsi' },
   'iscsi.logout': { group: 'activity', stage: '-' },
   'iscsi.stats': { group: 'activity', stage: '-' },
+  'build.start': { group: 'record', stage: '-' },
+  'build.success': { group: 'record', stage: '-' },
+  'build.failed': { group: 'record', stage: '-' },
+  'build.cancelled': { group: 'record', stage: '-' },
+  'build.log': { group: 'server', stage: '-' },
   'config.fetch': { group: 'activity', stage: 'config' },
   'config.refused': { group: 'protocol', stage: '-' },
   'config.installed': { group: 'activity', stage: 'installed' },
@@ -347,7 +369,7 @@ export const PREVIOUS_NAME: Readonly<Partial<Record<NetbootEventType, string>>> 
  * Types the inventory writes to its event log itself (the policy stores them, then the store's
  * `onEvent` puts them on the bus), so the bus's own writer must not store them again.
  */
-export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['config.installed', 'enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted', 'wake', 'wake.timeout', 'session.start', 'session.stop', 'session.failed']);
+export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['build.start', 'build.success', 'build.failed', 'build.cancelled', 'config.installed', 'enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted', 'wake', 'wake.timeout', 'session.start', 'session.stop', 'session.failed']);
 
 export function groupOf(type: string): EventGroup | undefined {
   return (VOCABULARY as Record<string, { group: EventGroup }>)[type]?.group;
@@ -480,6 +502,10 @@ export function describeEvent(e: NetbootEvent): string {
       return e.message ?? e.type;
     case 'secureboot.suspected':
       return e.message;
+    case 'build.start': case 'build.success': case 'build.failed': case 'build.cancelled':
+      return e.message ?? `${e.type} ${e.build}`;
+    case 'build.log':
+      return `build ${e.build}: ${e.line ?? ''}`;
     case 'config.fetch':
       return `config ${e.file ?? ''}${e.format ? ` (${e.format})` : ''}`;
     case 'config.refused':

@@ -48,6 +48,8 @@ export class PrometheusMetrics {
   private readonly evictions: Counter<'what'>;
   private readonly missingBootFiles: Counter<'file'>;
   private readonly secureBootSuspected: Counter;
+  private readonly builds: Counter<'outcome'>;
+  private readonly buildSeconds: Histogram;
   private readonly disklessSessions: Counter<'outcome'>;
   private readonly disklessSeconds: Histogram;
   private readonly iscsiBytes: Counter<'direction'>;
@@ -73,6 +75,8 @@ export class PrometheusMetrics {
     this.disklessSessions = new Counter({ name: 'netboot_diskless_sessions_total', help: 'Diskless iSCSI sessions by how they ended up: started, stopped, failed (to start).', labelNames: ['outcome'], registers });
     this.disklessSeconds = new Histogram({ name: 'netboot_diskless_session_seconds', help: 'How long stopped diskless sessions ran.', buckets: [60, 300, 900, 1800, 3600, 7200, 14_400, 28_800, 86_400], registers });
     this.iscsiBytes = new Counter({ name: 'netboot_iscsi_bytes_total', help: 'Bytes diskless machines read from and wrote to their iSCSI disks (tgtd\'s counters).', labelNames: ['direction'], registers });
+    this.builds = new Counter({ name: 'netboot_builds_total', help: 'Image builds by how they ended: success, failed, cancelled.', labelNames: ['outcome'], registers });
+    this.buildSeconds = new Histogram({ name: 'netboot_build_seconds', help: 'How long finished image builds ran.', buckets: [5, 15, 30, 60, 120, 300, 600, 1200, 3600], registers });
     this.evictions = new Counter({ name: 'netboot_evictions_total', help: 'Records dropped by a growth cap (unconfirmed devices, log bytes).', labelNames: ['what'], registers });
 
     const active = this.activeTftp;
@@ -91,6 +95,7 @@ export class PrometheusMetrics {
     // expose zero-valued series up front, so dashboards see them before the first event
     for (const outcome of ['done', 'abort', 'probe', 'notfound']) this.tftpTransfers.inc({ outcome }, 0);
     for (const outcome of ['done', 'failed']) this.boots.inc({ outcome }, 0);
+    for (const outcome of ['success', 'failed', 'cancelled']) this.builds.inc({ outcome }, 0);
     for (const outcome of ['started', 'stopped', 'failed']) this.disklessSessions.inc({ outcome }, 0);
     for (const direction of ['read', 'write']) this.iscsiBytes.inc({ direction }, 0);
     for (const stage of STAGES) this.stageDuration.zero({ stage });
@@ -144,6 +149,12 @@ export class PrometheusMetrics {
         break;
       case 'secureboot.suspected':
         this.secureBootSuspected.inc();
+        break;
+      case 'build.success':
+      case 'build.failed':
+      case 'build.cancelled':
+        this.builds.inc({ outcome: e.type.slice(6) });
+        if (e.durationMs !== undefined) this.buildSeconds.observe(e.durationMs / 1000);
         break;
       case 'session.start':
         this.disklessSessions.inc({ outcome: 'started' });

@@ -1,3 +1,4 @@
+import type { BuildService } from '../builds/service';
 import { ConfigTokens } from '../policy/config-token';
 import type { IscsiService } from '../iscsi/service';
 import type * as dgram from 'node:dgram';
@@ -134,6 +135,23 @@ export class BootServer extends EventEmitter {
    * A netboot-iscsi node's service: its sessions feed the event bus (stage `iscsi`, disk figures).
    * One per server: false (and nothing attached) when another node's is. Returns the detach function.
    */
+  /** The netboot-build node's queue, for the admin API (one per server). */
+  builds?: BuildService;
+
+  attachBuilds(service: BuildService): (() => void) | false {
+    if (this.builds) return false;
+    this.builds = service;
+    // a build's log lines and status changes on the live stream (rate-limited by the service)
+    const onProgress = (p: { build: { id: string; mac: string; status: string }; kind: string; line?: string }) => {
+      if (p.kind === 'log' && p.line !== undefined) this.publish({ type: 'build.log', mac: p.build.mac, build: p.build.id, line: p.line });
+    };
+    service.on('progress', onProgress);
+    return () => {
+      service.off('progress', onProgress);
+      if (this.builds === service) this.builds = undefined;
+    };
+  }
+
   attachIscsi(service: IscsiService): (() => void) | false {
     if (this.iscsiService) return false;
     this.iscsiService = service;

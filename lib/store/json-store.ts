@@ -9,10 +9,10 @@ import { migrate } from './migrate';
 import {
   assertValid, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, emptyInventory, GroupCreate, GroupFields, ImageCreate, ImageFields,
   ProfileCreate, ProfileFields, Settings, ConfigCreate, ConfigFields,
-  type BootEvent, type ConfigDoc, type Device, type Group, type Image, type InventoryData, type Profile, type Session, type StoredBoot,
+  type BootEvent, type Build, type ConfigDoc, type Device, type Group, type Image, type InventoryData, type Profile, type Session, type StoredBoot,
 } from './schema';
 import type {
-  CheckInFacts, Collection, ConfigInput, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput, StoreChange,
+  BuildInput, CheckInFacts, Collection, ConfigInput, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput, StoreChange,
 } from './types';
 import { Type } from '@sinclair/typebox';
 
@@ -58,6 +58,7 @@ export class JsonInventoryStore implements InventoryStore {
   readonly profiles: Collection<Profile, ProfileInput, Partial<ProfileInput>>;
   readonly groups: Collection<Group, GroupInput, Partial<GroupInput>>;
   readonly sessions: Collection<Session, SessionInput, Partial<SessionInput>>;
+  readonly builds: Collection<Build, BuildInput, Partial<BuildInput>>;
   readonly configs: Collection<ConfigDoc, ConfigInput, Partial<ConfigInput>>;
 
   private constructor(file: string, opts: JsonStoreOptions) {
@@ -70,6 +71,7 @@ export class JsonInventoryStore implements InventoryStore {
     this.profiles = this.makeRecords('profiles', 'profile', ProfileCreate, ProfileFields, (d) => this.refsTo('profileId', d.id));
     this.groups = this.makeRecords('groups', 'group', GroupCreate, GroupFields, () => undefined);
     this.sessions = this.makeRecords('sessions', 'session', Type.Any(), Type.Any(), () => undefined);
+    this.builds = this.makeRecords('builds', 'build', Type.Any(), Type.Any(), () => undefined);
     this.configs = this.makeRecords('configs', 'config', ConfigCreate, ConfigFields, (c) => this.configUsers(c.id));
   }
 
@@ -347,7 +349,7 @@ export class JsonInventoryStore implements InventoryStore {
 
   // ---- records with ids -----------------------------------------------------------------------
 
-  private makeRecords<K extends 'images' | 'profiles' | 'groups' | 'sessions' | 'configs', T extends NonNullable<InventoryData[K]>[number]>(
+  private makeRecords<K extends 'images' | 'profiles' | 'groups' | 'sessions' | 'configs' | 'builds', T extends NonNullable<InventoryData[K]>[number]>(
     key: K,
     what: string,
     createSchema: Parameters<typeof assertValid>[0],
@@ -376,7 +378,7 @@ export class JsonInventoryStore implements InventoryStore {
         }, key);
       },
       update: async (id, patch: Record<string, unknown>) => {
-        if (key !== 'sessions') assertValid(Type.Partial(patchSchema as ReturnType<typeof Type.Object>), patch, what);
+        if (key !== 'sessions' && key !== 'builds') assertValid(Type.Partial(patchSchema as ReturnType<typeof Type.Object>), patch, what);
         if ('id' in patch && patch.id !== id) throw new NetbootError('validation', `${what}: field "id": cannot be changed`, { field: 'id' });
         return this.mutate((data) => {
           const rec = list(data).find((r) => r.id === id);

@@ -180,6 +180,26 @@ export interface Session {
   updatedAt: string;
 }
 
+/** An image build for a machine (lib/builds): its recipe, where it is, what it produced. */
+export interface Build {
+  id: string;
+  mac: string;
+  recipe: string;
+  params?: Record<string, string>;
+  status: 'pending' | 'building' | 'success' | 'failed' | 'cancelled';
+  startedAt?: string;
+  endedAt?: string;
+  exitCode?: number | null;
+  error?: string;
+  /** Relative to the boot-assets folder. */
+  artifacts?: Array<{ kind: 'kernel' | 'initrd' | 'rootfs' | 'disk'; path: string; size: number; sha256: string }>;
+  /** The build's log, relative to the data folder. */
+  log?: string;
+  by?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface BootEvent {
   seq: number;
   ts: string;
@@ -233,6 +253,8 @@ export interface InventoryData {
   sessions: Session[];
   /** Installer configuration documents (absent in files written before they existed). */
   configs?: ConfigDoc[];
+  /** Image builds (absent in files written before they existed). */
+  builds?: Build[];
   /** Schema 2 and older only: events now live in their own append-only log (`event-log.ts`). */
   events?: BootEvent[];
   eventSeq?: number;
@@ -241,7 +263,7 @@ export interface InventoryData {
 }
 
 export function emptyInventory(): InventoryData {
-  return { schemaVersion: SCHEMA_VERSION, devices: [], images: [], profiles: [], groups: [], sessions: [], configs: [], boots: [], settings: {} };
+  return { schemaVersion: SCHEMA_VERSION, devices: [], images: [], profiles: [], groups: [], sessions: [], configs: [], builds: [], boots: [], settings: {} };
 }
 
 /**

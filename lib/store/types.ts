@@ -1,4 +1,4 @@
-import type { BootEvent, ConfigDoc, Device, DeviceCreate, DeviceFields, Group, Image, InventoryData, Profile, ReportedFacts, Session, Settings, StoredBoot } from './schema';
+import type { BootEvent, Build, ConfigDoc, Device, DeviceCreate, DeviceFields, Group, Image, InventoryData, Profile, ReportedFacts, Session, Settings, StoredBoot } from './schema';
 
 /**
  * The inventory as the rest of the program sees it. Everything is async so that a PostgreSQL
@@ -6,7 +6,7 @@ import type { BootEvent, ConfigDoc, Device, DeviceCreate, DeviceFields, Group, I
  * file backend (`json-store.ts`) is the default. A promise that resolves means the change is durable.
  */
 /** Which part of the inventory changed. */
-export type StoreChange = 'devices' | 'images' | 'profiles' | 'groups' | 'sessions' | 'configs' | 'all';
+export type StoreChange = 'devices' | 'images' | 'profiles' | 'groups' | 'sessions' | 'configs' | 'builds' | 'all';
 
 export interface ListQuery {
   /** Equality filters on top-level string fields, plus `label.<key>` for labels and `q` for a substring search. */
@@ -34,6 +34,7 @@ export type ImageInput = Omit<Image, 'id' | 'createdAt' | 'updatedAt'> & { id?: 
 export type ProfileInput = Omit<Profile, 'id' | 'createdAt' | 'updatedAt'> & { id?: string };
 export type GroupInput = Omit<Group, 'id' | 'createdAt' | 'updatedAt'> & { id?: string };
 export type SessionInput = Omit<Session, 'id' | 'createdAt' | 'updatedAt'> & { id?: string };
+export type BuildInput = Omit<Build, 'id' | 'createdAt' | 'updatedAt'> & { id?: string };
 export type ConfigInput = Omit<ConfigDoc, 'id' | 'createdAt' | 'updatedAt'> & { id?: string };
 
 /** What a check-in knows about a machine; any one identifier is enough to find it. */
@@ -81,6 +82,8 @@ export interface InventoryStore {
   readonly profiles: Collection<Profile, ProfileInput, Partial<ProfileInput>>;
   readonly groups: Collection<Group, GroupInput, Partial<GroupInput>>;
   readonly sessions: Collection<Session, SessionInput, Partial<SessionInput>>;
+  /** Image builds; a PostgreSQL store would hand out pending ones with FOR UPDATE SKIP LOCKED (docs/builds.md). */
+  readonly builds: Collection<Build, BuildInput, Partial<BuildInput>>;
   /** Installer configuration documents (cloud-init, preseed, Kickstart, Talos, Ignition). */
   readonly configs: Collection<ConfigDoc, ConfigInput, Partial<ConfigInput>>;
 

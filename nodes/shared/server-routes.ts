@@ -6,6 +6,7 @@ import { oncePerSource, parseAllowlist, type Allowlist } from '../../lib/net/all
 import { managementRoutes, prometheusRoute, type ManagementContext } from '../../lib/api/management';
 import { iscsiRoutes } from '../../lib/api/iscsi-route';
 import { networkConfigRoutes } from '../../lib/api/network-config-route';
+import { buildRoutes } from '../../lib/api/build-route';
 import { proxmoxRoutes } from '../../lib/api/proxmox-route';
 import { mediaRoutes } from '../../lib/api/media-route';
 import { PROXMOX_CLUSTERS } from '../netboot-proxmox/types';
@@ -61,6 +62,9 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
   });
   // Proxmox clusters (netboot-proxmox config nodes): sync now, power a VM
   mountAdminRoutes(RED, '/netboot/api', proxmoxRoutes(), () => ({ clusters: () => [...PROXMOX_CLUSTERS], audit: registry.active().server.audit }));
+
+  // image builds (the netboot-build node's queue)
+  mountAdminRoutes(RED, '/netboot/api', buildRoutes(), () => ({ builds: registry.active().server.builds, audit: registry.active().server.audit }));
 
   // the live event stream (Server-Sent Events), with replay after Last-Event-ID
   const sse: Handler = (req, res) => {

@@ -519,6 +519,38 @@ describe('network boot through our server (e2e)', () => {
   }, 420_000);
   // The disk is made and served by the reference flow's netboot-iscsi node (tgtd in the server
   // namespace); the test only writes a boot sector onto it, as an installer would.
+  it('6b. enrolled → building → ready → boot: the reference flow\'s build node makes the machine of case 6 its own initramfs, and it boots it', async () => {
+    const mac = '52:54:00:81:00:06';
+    const token = login();
+    expect(http('GET', `/netboot/api/devices/${mac}`, { token }).json<{ status: string }>().status, 'case 6 enrolled it').toBe('enrolled');
+    const linux = buildLinuxAssets();
+    const asked = http('POST', `/netboot/api/devices/${mac}/build`, {
+      token, body: { recipe: 'initramfs', params: { kernel: linux.vmlinuz, moddir: path.join(path.dirname(linux.vmlinuz), 'modules'), marker: 'own-image-6b', poweroff: '1' } },
+    });
+    expect(asked.status, asked.body).toBe(202);
+    const id = asked.json<{ id: string }>().id;
+    let build = { status: 'pending', error: '' };
+    for (let i = 0; i < 240 && (build.status === 'pending' || build.status === 'building'); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      build = http('GET', `/netboot/api/builds/${id}`, { token }).json<typeof build>();
+    }
+    expect(build, http('GET', `/netboot/api/builds/${id}/log`, { token }).body).toMatchObject({ status: 'success' });
+    expect(http('GET', `/netboot/api/devices/${mac}`, { token }).json<{ status: string; profileId: string }>()).toMatchObject({ status: 'ready', profileId: 'machine-525400810006' });
+
+    const vm = await bootVm('6b-own-image', { fw: 'bios', nic: 'virtio-net-pci', mac, timeout: 150, expect: ['netboot-build: marker own-image-6b', 'netboot-build: powering off'] });
+    timings['6b-own-image'] = vm.seconds;
+    const con = plain(vm.serial);
+    const why = explain(vm, server);
+    expect(con, why).toContain(`${BASE}/boot/assets/machines/52-54-00-81-00-06/${id}/`); // iPXE cuts the line at 80 columns
+    expect(con, why).toContain(`runs build ${id}`);
+    expect(con, why).toContain('netboot-build: marker own-image-6b');
+    // the machine's record: enrolment, the build, then the boot of its own image
+    const types = http('GET', `/netboot/api/devices/${mac}/events`, { token }).json<Array<{ type: string }>>().map((e) => e.type);
+    expect(inOrder(types, ['enroll', 'build.start', 'build.success']) || inOrder([...types].reverse(), ['enroll', 'build.start', 'build.success']), types.join(' ')).toBe(true);
+    const stages = timelineStages(mac, token);
+    expect(stages, stages.join(' → ')).toContain('kernel');
+  }, 400_000);
+
   it('7. iSCSI: the iSCSI node makes a disk for a BIOS PC → menu.ipxe sanboots it from tgtd → the disk boots', async () => {
     const mac = '52:54:00:81:00:07';
     const iqn = 'iqn.2024-01.local.netboot:e2e-iscsi';

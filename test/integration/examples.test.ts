@@ -170,6 +170,22 @@ describe('example flows', () => {
     expect(await (await get(`${seed!.replace(/^http:\/\/[^/]+/, '')}meta-data`)).text()).toContain('local-hostname: "u1"');
   });
 
+  it('9: enrol, build, boot: a new machine\'s enrolment queues its own image, which its next script boots', async () => {
+    await deploy('09-enrol-build-boot.json');
+    const mac = '52-54-00-00-09-01';
+    const res = await get('/api/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac_address: mac, hardware: { model: 'Test PC' } }) });
+    expect(res.status).toBe(201);
+    let builds: Array<{ id: string; status: string; recipe: string; error?: string }> = [];
+    for (let i = 0; i < 120 && !builds.some((b) => b.status === 'success' || b.status === 'failed'); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      builds = ((await (await api(`/builds?device=${mac}`)).json()) as { items: typeof builds }).items;
+    }
+    expect(builds[0], JSON.stringify(builds)).toMatchObject({ recipe: 'initramfs', status: 'success' });
+    const script = await text(`/boot/menu.ipxe?mac=${mac}`);
+    expect(script).toContain(`/boot/assets/machines/${mac}/${builds[0].id}/vmlinuz`);
+    expect((await get(`/boot/assets/machines/${mac}/${builds[0].id}/initrd.img`)).status).toBe(200);
+  });
+
   it('6: diskless sessions, wake and the machine timeline', async () => {
     await deploy('06-diskless-sessions.json');
     const flows = await (await fetch(`${srv.baseUrl}/flows`, { headers: auth() })).json() as Array<{ type: string; payload?: string }>;

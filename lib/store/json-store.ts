@@ -104,7 +104,6 @@ export class JsonInventoryStore implements InventoryStore {
       return;
     }
     const { data, from } = migrate(raw, this.file);
-    data.configs ??= [];
     this.db.data = data;
     await this.openEventLog();
     if (data.events !== undefined || data.eventSeq !== undefined) {

@@ -28,5 +28,10 @@ export function migrate(raw: unknown, file: string): { data: InventoryData; from
   for (const key of ['devices', 'images', 'profiles', 'groups', 'sessions', 'boots'] as const) {
     if (!Array.isArray(doc[key])) throw new NetbootError('store_corrupt', `inventory ${file}: "${key}" must be an array`, { file, field: key });
   }
+  // collections added within schema 3 (config documents, builds): absent in files written before them
+  for (const key of ['configs', 'builds'] as const) {
+    if (doc[key] === undefined) doc[key] = [];
+    else if (!Array.isArray(doc[key])) throw new NetbootError('store_corrupt', `inventory ${file}: "${key}" must be an array`, { file, field: key });
+  }
   return { data: doc as unknown as InventoryData, from };
 }

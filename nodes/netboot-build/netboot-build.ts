@@ -74,7 +74,11 @@ export = function register(RED: RED): void {
         }
       });
       show();
-      void service.open();
+      // a failure here is the node's error, never an unhandled rejection that stops Node-RED
+      service.open().catch((err: Error) => {
+        node.status({ fill: 'red', shape: 'ring', text: err.message.slice(0, 60) });
+        node.error(err.message);
+      });
     };
     const user = { id: node.id, ready };
     serverNode.register(user);

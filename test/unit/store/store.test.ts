@@ -140,6 +140,23 @@ describe('JsonInventoryStore', () => {
     await rejects(JsonInventoryStore.open(file), 'store_corrupt', /newer than this program/);
   });
 
+  it('opens a schema-3 file written before config documents and builds existed, and adds to them', async () => {
+    writeFileSync(file, JSON.stringify({ schemaVersion: 3, devices: [], images: [], profiles: [], groups: [], sessions: [], boots: [], settings: { stallSeconds: 5 } }));
+    const store = await JsonInventoryStore.open(file);
+    expect((await store.builds.list()).total).toBe(0);
+    expect((await store.configs.list()).total).toBe(0);
+    await store.configs.create({ id: 'c', name: 'c', format: 'text', template: 'x' });
+    await store.builds.create({ id: 'b', mac: 'aa:bb:cc:dd:ee:ff', recipe: 'initramfs', status: 'pending' });
+    await store.close();
+    const again = await JsonInventoryStore.open(file);
+    expect((await again.configs.list()).total).toBe(1);
+    expect((await again.builds.get('b'))?.status).toBe('pending');
+    expect((await again.getSettings()).stallSeconds).toBe(5);
+    await again.close();
+    writeFileSync(file, JSON.stringify({ schemaVersion: 3, devices: [], images: [], profiles: [], groups: [], sessions: [], boots: [], builds: {}, settings: {} }));
+    await rejects(JsonInventoryStore.open(file), 'store_corrupt', /"builds" must be an array/);
+  });
+
   it('migrates a version 1 file to 2 (kept boots)', async () => {
     writeFileSync(file, JSON.stringify({ schemaVersion: 1, devices: [], images: [], profiles: [], groups: [], sessions: [], events: [], eventSeq: 0, settings: {} }));
     const store = await JsonInventoryStore.open(file);

@@ -8,6 +8,9 @@ import type { Device, Image, InventoryStore, StoreChange } from '../store';
 import { DiskFiles } from './disks';
 import { planTargets, type Busy, type ChapConfig, type DesiredTarget } from './plan';
 import { DisklessSessions } from './sessions';
+import { isServedImage, type DiskTarget } from './served';
+
+export { isServedImage, type DiskTarget } from './served';
 import { TgtAdmin, TgtDaemon } from './tgtadm';
 import type { TgtTarget } from './tgt-show';
 
@@ -83,21 +86,6 @@ export interface SyncReport {
   problems: Problem[];
 }
 
-export interface DiskTarget {
-  image: string;
-  name: string;
-  iqn: string;
-  lun: number;
-  path: string;
-  sizeBytes?: number;
-  allocatedBytes?: number;
-  /** The root path machines sanboot (RFC 4173). */
-  uri: string;
-  linked: string[];
-  acl: string[];
-  sessions: Array<{ initiator: string; addresses: string[] }>;
-  state: 'ready' | 'missing-disk' | 'not-served';
-}
 
 const PAGE = 500;
 
@@ -110,10 +98,6 @@ async function listAll<T>(list: (q: { offset: number; limit: number }) => Promis
   }
 }
 
-/** True for an image this service serves (an iSCSI disk file here, not a target elsewhere). */
-export function isServedImage(image: Image): boolean {
-  return image.kind === 'iscsi' && typeof image.path === 'string' && image.path !== '' && image.targetHost === undefined;
-}
 
 export class IscsiService extends EventEmitter implements SanProvider {
   readonly disks: DiskFiles;

@@ -5,8 +5,7 @@ import { NetbootError } from '../core/errors';
 import { normalizeMac } from '../core/mac';
 import { deviceIqn } from '../render';
 import type { Device, Image, InventoryStore, Session } from '../store';
-import type { DiskTarget, IscsiService } from './service';
-import { isServedImage } from './service';
+import { isServedImage, type DiskTarget, type SessionHost } from './served';
 
 /**
  * Diskless sessions: a known machine runs from an iSCSI disk for a while, then stops.
@@ -116,7 +115,7 @@ export class DisklessSessions extends EventEmitter {
   /** One start or stop per machine at a time. */
   private readonly locks = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly iscsi: IscsiService, private readonly opts: SessionManagerOptions) {
+  constructor(private readonly iscsi: SessionHost, private readonly opts: SessionManagerOptions) {
     super();
     this.store = opts.store;
     this.idleStopMs = opts.idleStopMs ?? 600_000;

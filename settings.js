@@ -19,7 +19,11 @@ module.exports = {
   adminAuth: prepared.adminHash
     ? {
         type: 'credentials',
-        users: [{ username: prepared.adminUser || 'admin', password: prepared.adminHash, permissions: '*' }],
+        users: [
+          { username: prepared.adminUser || 'admin', password: prepared.adminHash, permissions: '*' },
+          // NETBOOT_VIEWER_PASSWORD: a read-only user "viewer"
+          ...(prepared.viewerHash ? [{ username: 'viewer', password: prepared.viewerHash, permissions: 'read' }] : []),
+        ],
       }
     : undefined,
   httpAdminRoot: '/',

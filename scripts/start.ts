@@ -85,7 +85,9 @@ async function main(): Promise<void> {
 
   const admin = await ensureAdminCredentials(dataDir, env.NETBOOT_ADMIN_PASSWORD || undefined);
   const credentialSecret = await ensureCredentialSecret(dataDir);
-  (globalThis as Record<string, unknown>).netbootPrepared = { adminUser: admin.username, adminHash: admin.hash, credentialSecret };
+  // an optional read-only login: sees the editor, the dashboard and the API, changes nothing
+  const viewerHash = env.NETBOOT_VIEWER_PASSWORD ? await (await import('bcryptjs')).default.hash(env.NETBOOT_VIEWER_PASSWORD, 10) : undefined;
+  (globalThis as Record<string, unknown>).netbootPrepared = { adminUser: admin.username, adminHash: admin.hash, viewerHash, credentialSecret };
   if (admin.generatedPassword) {
     console.log('');
     console.log('netboot: created the editor login (shown once; only a bcrypt hash is stored):');

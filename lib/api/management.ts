@@ -1,6 +1,6 @@
 import { NetbootError } from '../core/errors';
 import type { BootServerState } from '../server/types';
-import type { Collection, InventoryStore, ListQuery } from '../store';
+import type { Collection, InventoryStore, ListQuery, Profile } from '../store';
 import type { MetricsHub } from '../metrics';
 import { normalizeMac } from '../core/mac';
 import type { AuditLog } from '../audit/audit-log';
@@ -9,6 +9,7 @@ import { guardSecureBoot } from '../policy/secure-boot';
 import { checkConfigDoc } from '../policy/config-check';
 import { configsFor, configValues } from '../policy/configs';
 import { renderConfig } from '../render/config';
+import { renderBootScript, type ScriptServer } from '../policy/boot-script';
 import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './route';
 
 /** What a management route needs: the store of the active boot server, and its state. */
@@ -23,6 +24,8 @@ export interface ManagementContext {
   wake?: (mac: string, opts: { port?: number; password?: string; by?: string }) => Promise<unknown>;
   /** For the Secure Boot save-time check (a Secure Boot machine's kernel must be signed): the boot-assets folder and the server-wide setting. */
   secureBoot?: { assetsRoot: string; network: boolean };
+  /** Where the boot server answers, for previews of scripts. */
+  scriptServer?: () => ScriptServer;
   /** `secrets.*` of installer config templates (the server's credentials). */
   configSecrets?: () => Record<string, string>;
 }
@@ -104,6 +107,25 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
     ...crud('groups', 'id', RECORD_FILTERS, (s) => s.groups as never, checkGroup),
     // installer configuration documents: checked with their format's rules (and cloud-init's schema) when saved
     ...crud('configs', 'id', RECORD_FILTERS, (s) => s.configs as never, (body, existing) => checkConfigDoc({ ...(existing ?? {}), ...body })),
+    {
+      // the script a profile (saved or not) would give a machine: the editor's preview before saving
+      method: 'post', path: '/profiles/preview', permission: 'write',
+      handler: async (req, ctx) => {
+        const body = requireObject(req.body) as { profile?: unknown; mac?: unknown };
+        const profile = requireObject(body.profile) as Record<string, unknown>;
+        checkProfile(profile);
+        if (!ctx.scriptServer) throw new NetbootError('unavailable', 'the boot server is not running');
+        const mac = typeof body.mac === 'string' && body.mac ? normalizeMac(body.mac) : undefined;
+        const device = mac ? await ctx.store.devices.get(mac) : undefined;
+        const now = new Date().toISOString();
+        const p = { id: String(profile.id ?? 'preview'), createdAt: now, updatedAt: now, ...profile } as unknown as Profile;
+        const script = await renderBootScript({
+          decision: { action: 'boot_profile', output: 1, known: true, source: 'device', profileId: p.id },
+          facts: { ...(mac ? { mac } : {}), deviceType: 'x64' }, params: { ...(device?.paramsOverride ?? {}) }, profile: p, ...(device ? { device } : {}),
+        }, ctx.scriptServer(), { kind: 'auto' });
+        return { status: 200, text: script.text, headers: { 'Content-Type': script.contentType, 'Cache-Control': 'no-store' } };
+      },
+    },
     {
       // one machine's rendered document, as its installer would get it (may hold secrets: write permission)
       method: 'get', path: '/configs/:id/render', permission: 'write',

@@ -45,7 +45,7 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
   }) as unknown as Handler);
   const context = (): ManagementContext => {
     const { server } = registry.active();
-    return { store: server.store!, state: () => server.state, dhcpMode: () => server.config.dhcpMode, metrics: server.metrics, audit: server.audit, wake: (mac, o) => server.wake(mac, o), secureBoot: { assetsRoot: server.config.assetsRoot, network: server.config.secureBoot === true }, configSecrets: () => server.configSecrets };
+    return { store: server.store!, state: () => server.state, dhcpMode: () => server.config.dhcpMode, metrics: server.metrics, audit: server.audit, wake: (mac, o) => server.wake(mac, o), secureBoot: { assetsRoot: server.config.assetsRoot, network: server.config.secureBoot === true }, configSecrets: () => server.configSecrets, scriptServer: () => server.config };
   };
   mountAdminRoutes<ManagementContext>(RED, '/netboot/api', managementRoutes(), context);
   mountAdminRoutes<ManagementContext>(RED, '/netboot', [prometheusRoute()], context);

@@ -64,12 +64,12 @@ export async function startNetboot(dataDir: string, env: Record<string, string> 
   return { child, output: () => out, httpPort, udp, baseUrl: `http://127.0.0.1:${httpPort}`, waitForOutput, stop };
 }
 
-/** Logs in as Node-RED's admin and returns a bearer token. */
-export async function login(baseUrl: string, password: string, username = 'admin'): Promise<string> {
+/** Logs in to Node-RED (as its admin by default; `scope` "read" for a read-only user) and returns a bearer token. */
+export async function login(baseUrl: string, password: string, username = 'admin', scope = '*'): Promise<string> {
   const res = await fetch(`${baseUrl}/auth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username, password }),
+    body: new URLSearchParams({ client_id: 'node-red-admin', grant_type: 'password', scope, username, password }),
   });
   if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;

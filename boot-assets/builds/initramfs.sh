@@ -28,23 +28,10 @@ printf '%s' "$NETBOOT_BUILD_ID" >"$root/etc/netboot/build"
 printf '%s' "$NETBOOT_MAC" >"$root/etc/netboot/mac"
 printf '%s' "${NETBOOT_PARAM_POWEROFF:-30}" >"$root/etc/netboot/poweroff"
 printf '%s' "${NETBOOT_SERVER:-}" >"$root/etc/netboot/server"
-MODS=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net
-      mii e1000 e1000e igb igc r8169 tg3)
-n=0
-if [ -d "$MODDIR" ]; then
-  for m in "${MODS[@]}"; do
-    f="$(find "$MODDIR" \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" \) 2>/dev/null | head -1)"
-    [ -n "$f" ] || continue
-    case "$f" in *.xz) xz -dc "$f" >"$root/lib/modules/$m.ko" ;; *.zst) zstd -dqc "$f" >"$root/lib/modules/$m.ko" ;; *) cp "$f" "$root/lib/modules/$m.ko" ;; esac
-    echo "$m" >>"$root/lib/modules/order"; n=$((n + 1))
-  done
-fi
+. "$(dirname "$0")/../initramfs-lib.sh"
+n="$(add_net_modules "$root" "$MODDIR")"
+write_udhcpc "$root"
 echo "initramfs: kernel $KERNEL, $n network driver module(s)"
-cat >"$root/udhcpc.sh" <<'SH'
-#!/bin/busybox sh
-case "$1" in bound|renew) /bin/busybox ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up ;; esac
-exit 0
-SH
 cat >"$root/init" <<'SH'
 #!/bin/busybox sh
 B=/bin/busybox

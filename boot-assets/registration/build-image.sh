@@ -39,35 +39,12 @@ mkdir -p "$root"/{bin,dev,proc,sys,etc,tmp,lib/modules} "$OUT"
 cp /bin/busybox "$root/bin/busybox"
 cp "$HERE/register.sh" "$root/register.sh"
 
-# network drivers, in load order (dependencies first), when this kernel has them as modules
-MODS=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net
-      mii e1000 e1000e igb igc ixgbe libphy realtek r8169 tg3 bnx2 atl1c alx)
-have=0
-if [ -d "$MODDIR" ]; then
-  for m in "${MODS[@]}"; do
-    f="$(find "$MODDIR" \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" \) 2>/dev/null | head -1)"
-    [ -n "$f" ] || continue
-    case "$f" in
-      *.xz) xz -dc "$f" >"$root/lib/modules/$m.ko" ;;
-      *.zst) zstd -dqc "$f" >"$root/lib/modules/$m.ko" ;;
-      *) cp "$f" "$root/lib/modules/$m.ko" ;;
-    esac
-    echo "$m" >>"$root/lib/modules/order"
-    have=$((have + 1))
-  done
-fi
+# network drivers, in load order, when this kernel has them as modules; the DHCP event script
+. "$HERE/../initramfs-lib.sh"
+have="$(add_net_modules "$root" "$MODDIR")"
+write_udhcpc "$root"
 echo "build-image: kernel $KERNEL, $have network driver module(s) from ${MODDIR}" >&2
 
-cat >"$root/udhcpc.sh" <<'SH'
-#!/bin/busybox sh
-case "$1" in
-  bound|renew)
-    /bin/busybox ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
-    [ -n "$router" ] && /bin/busybox route add default gw "${router%% *}" dev "$interface" 2>/dev/null
-    ;;
-esac
-exit 0
-SH
 cat >"$root/init" <<'SH'
 #!/bin/busybox sh
 B=/bin/busybox

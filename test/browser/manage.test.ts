@@ -135,4 +135,22 @@ describe.skipIf(!haveChromium)('managing the fleet from the full page, in Chromi
     expect((await api(viewer, '/devices')).status).toBe(200);
     await p.close();
   });
+
+  it('keeps the Devices table light at 5 000 machines: a window of rows in the page, the last one reached by scrolling', async () => {
+    const devices = Array.from({ length: 5000 }, (_, i) => ({ mac: `52:54:00:22:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, hostname: `rack-${String(i).padStart(4, '0')}` }));
+    const imported = await api(admin, '/import?mode=merge', 'POST', { format: 'netboot-inventory', devices });
+    expect(imported.status, await imported.clone().text()).toBe(200);
+    const p = await page(admin);
+    const table = p.locator('[data-test=devices]');
+    await expect.poll(() => p.locator('[data-test=shown]').innerText(), { timeout: 30_000 }).toMatch(/of 500\d/);
+    const inPage = await table.locator('tbody tr[data-mac]').count();
+    expect(inPage).toBeGreaterThan(5);
+    expect(inPage).toBeLessThan(100);
+    await table.locator('[data-sort=hostname]').click();
+    await p.locator('[data-test=devices-scroll]').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    await expect.poll(() => table.locator('tbody tr[data-mac]').last().innerText(), { timeout: 10_000 }).toContain('rack-4999');
+    expect(await table.locator('tbody tr[data-mac]').count()).toBeLessThan(100);
+    await p.close();
+  });
 });
+

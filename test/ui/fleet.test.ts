@@ -4,7 +4,7 @@
  * how events move a machine's row, sorting and filtering, and the components rendering them.
  */
 import { mount } from '@vue/test-utils';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextTick } from 'vue';
 import DeviceTable from '../../editor-ui/src/components/DeviceTable.vue';
 import HealthPanel from '../../editor-ui/src/components/HealthPanel.vue';
@@ -77,7 +77,35 @@ describe('the fleet rows', () => {
   });
 });
 
+/** Lets the virtualised table measure its scroll box and render (a tick and a timer). */
+const settle = async () => {
+  await nextTick();
+  await new Promise((r) => setTimeout(r, 20));
+  await nextTick();
+};
+
 describe('the components', () => {
+  // happy-dom lays nothing out: give the Devices table's scroll box the size a 1280×800 page gives it
+  const sizes = { clientHeight: 600, clientWidth: 1000 } as const;
+  const saved = Object.fromEntries(Object.keys(sizes).map((k) => [k, Object.getOwnPropertyDescriptor(HTMLElement.prototype, k) ?? Object.getOwnPropertyDescriptor(Element.prototype, k)]));
+  beforeAll(() => {
+    for (const [k, v] of Object.entries(sizes)) {
+      const orig = saved[k];
+      Object.defineProperty(HTMLElement.prototype, k, {
+        configurable: true,
+        get(this: HTMLElement) {
+          return this.dataset?.test === 'devices-scroll' ? v : (orig?.get?.call(this) ?? 0);
+        },
+      });
+    }
+  });
+  afterAll(() => {
+    for (const k of Object.keys(sizes)) {
+      if (saved[k]) Object.defineProperty(HTMLElement.prototype, k, saved[k]!);
+      else delete (HTMLElement.prototype as unknown as Record<string, unknown>)[k];
+    }
+  });
+
   it('MachineList shows each machine with its stage, colour and transfer, and says when there are none', async () => {
     const fleet = createFleet((fn) => fn());
     const w = mount(MachineList, { props: { fleet, now: 10_000 } });
@@ -101,7 +129,8 @@ describe('the components', () => {
       { mac: '52:54:00:00:00:02', hostname: 'beta', status: 'ready' },
       { mac: '52:54:00:00:00:01', hostname: 'alpha', status: 'ready' },
     ]);
-    const w = mount(DeviceTable, { props: { fleet, now: 0 } });
+    const w = mount(DeviceTable, { props: { fleet, now: 0 }, attachTo: document.body });
+    await settle();
     const macs = () => w.findAll('tbody tr[data-mac]').map((r) => r.attributes('data-mac'));
     await w.get('[data-sort=hostname]').trigger('click');
     expect(macs()).toEqual(['52:54:00:00:00:01', '52:54:00:00:00:02']);
@@ -113,6 +142,28 @@ describe('the components', () => {
     expect(w.get('[data-test=shown]').text()).toBe('1 of 2');
     await w.get('tbody tr[data-mac]').trigger('click');
     expect(w.emitted('select')).toEqual([['52:54:00:00:00:01']]);
+  });
+
+  it('DeviceTable keeps only a window of rows in the page at 5 000 machines, and sorting and filtering still see them all', async () => {
+    const fleet = createFleet((fn) => fn());
+    fleet.load(Array.from({ length: 5000 }, (_, i) => ({ mac: `52:54:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, hostname: `node-${String(i).padStart(4, '0')}`, status: 'ready' })));
+    const w = mount(DeviceTable, { props: { fleet, now: 0 }, attachTo: document.body });
+    await settle();
+    const macs = () => w.findAll('tbody tr[data-mac]').map((r) => r.attributes('data-mac'));
+    const shown = macs();
+    expect(shown.length).toBeGreaterThan(10);
+    expect(shown.length).toBeLessThan(60); // 600 px of 31 px rows, plus the overscan: not 5 000
+    expect(w.get('[data-test=shown]').text()).toBe('5000 of 5000');
+    // the spacer below stands for the rows not in the page
+    const pad = w.findAll('tr.nb-pad td').at(-1)!;
+    expect(Number.parseInt(pad.attributes('style')!.replace(/[^0-9]/g, ''), 10)).toBeGreaterThan(100_000);
+    // sorting by name descending brings the last machine to the top, though it was never in the page
+    await w.get('[data-sort=hostname]').trigger('click');
+    await w.get('[data-sort=hostname]').trigger('click');
+    expect(w.find('tbody tr[data-mac]').text()).toContain('node-4999');
+    await w.get('[data-test=filter]').setValue('node-2500');
+    expect(macs()).toHaveLength(1);
+    w.unmount();
   });
 
   it('HealthPanel shows the DHCP mode, the address, each port\'s state and which clients can boot', () => {

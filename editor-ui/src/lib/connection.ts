@@ -48,12 +48,9 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
     received: 0,
     async refresh() {
       try {
-        const [status, page] = await Promise.all([
-          client.get<ServerStatus>('status'),
-          client.get<{ items: DeviceRecord[] }>('devices?limit=1000'),
-        ]);
+        const [status, items] = await Promise.all([client.get<ServerStatus>('status'), allDevices(client)]);
         conn.status = status;
-        conn.fleet.load(page.items);
+        conn.fleet.load(items);
         if (conn.state !== 'live') conn.state = 'connecting';
         conn.error = '';
       } catch (err) {
@@ -110,4 +107,15 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
     },
   }) as Connection;
   return conn;
+}
+
+/** Every device of the inventory, a page of 1 000 at a time (the API's largest page). */
+async function allDevices(client: Client): Promise<DeviceRecord[]> {
+  const out: DeviceRecord[] = [];
+  for (let offset = 0; offset < 1_000_000; offset += 1000) {
+    const page = await client.get<{ items: DeviceRecord[]; total: number }>(`devices?limit=1000&offset=${offset}`);
+    out.push(...page.items);
+    if (page.items.length < 1000 || out.length >= page.total) break;
+  }
+  return out;
 }

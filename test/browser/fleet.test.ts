@@ -147,6 +147,8 @@ describe.skipIf(!haveChromium)('the fleet dashboard, in Chromium', { timeout: 90
     await page.locator('[data-test=filter]').fill('');
     await table.locator('[data-sort=mac]').click();
     expect(await table.locator('tbody tr[data-mac]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-mac')))).toEqual(['52:54:00:21:00:01', mac]);
+    // the virtualiser's spacers count on every row being ROW (31 px, DeviceTable.vue) high in a real layout
+    expect(await table.locator('tbody tr[data-mac]').evaluateAll((rows) => rows.map((r) => r.getBoundingClientRect().height))).toEqual([31, 31]);
 
     // its timeline, open while it boots, follows each stage without a reload
     await row.click();

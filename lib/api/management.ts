@@ -10,6 +10,7 @@ import { checkConfigDoc } from '../policy/config-check';
 import { configsFor, configValues } from '../policy/configs';
 import { renderConfig } from '../render/config';
 import { renderBootScript, type ScriptServer } from '../policy/boot-script';
+import { bootStats, type StatsBoot } from '../metrics/boot-stats';
 import { queryInt, queryString, type ApiRequest, type ApiResponse, type Route } from './route';
 
 /** What a management route needs: the store of the active boot server, and its state. */
@@ -203,6 +204,17 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
             since: since ? new Date(since).toISOString() : undefined, afterSeq: queryInt(req.query, 'afterSeq', 0, Number.MAX_SAFE_INTEGER), limit: queryInt(req.query, 'limit', 1, 1000),
           }),
         };
+      },
+    },
+    {
+      // the charts' figures (boots per hour, time to menu) and each machine's last boot, from the kept boots
+      method: 'get', path: '/boots/stats', permission: 'read',
+      handler: async (req, ctx) => {
+        const hours = queryInt(req.query, 'hours', 1, 24 * 14) ?? 24;
+        const now = Date.now();
+        // a machine's last boot may be older than the charts' window: its kept boots go back further
+        const boots = await ctx.store.bootsSince(0);
+        return { status: 200, body: bootStats(boots as StatsBoot[], { now, hours }), headers: { 'Cache-Control': 'no-store' } };
       },
     },
     { method: 'get', path: '/metrics/devices', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: { summary: hub(ctx).summary(), devices: hub(ctx).allDevices() } }) },

@@ -185,6 +185,21 @@ export interface IscsiEvent extends EventBase {
 }
 
 /**
+ * A disk copy under way on the iSCSI service (`disk.progress`, a dashboard's progress bar): bytes
+ * written so far of `size`, about twice a second, and once more at the end (`bytes` = `size`).
+ * About the server's disks, not a machine's activity.
+ */
+export interface DiskProgressEvent extends EventBase {
+  type: 'disk.progress';
+  /** The new image's id. */
+  image: string;
+  /** The image copied from. */
+  from: string;
+  bytes: number;
+  size: number;
+}
+
+/**
  * Installer configuration documents (lib/policy/configs.ts): a machine fetched one (`config.fetch`,
  * stage `config`), a request was refused (`config.refused`: no or another machine's token, another
  * address, expired; the reason is recorded, never answered), an installer reported completion
@@ -271,6 +286,7 @@ export type NetbootEvent =
   | SecureBootSuspectedEvent
   | LogEvent
   | IscsiEvent
+  | DiskProgressEvent
   | BuildEvent
   | ConfigEvent
   | DecisionEvent
@@ -326,6 +342,7 @@ export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; 
   'iscsi.login': { group: 'activity', stage: 'iscsi' },
   'iscsi.logout': { group: 'activity', stage: '-' },
   'iscsi.stats': { group: 'activity', stage: '-' },
+  'disk.progress': { group: 'server', stage: '-' },
   'build.start': { group: 'record', stage: '-' },
   'build.success': { group: 'record', stage: '-' },
   'build.failed': { group: 'record', stage: '-' },
@@ -506,6 +523,8 @@ export function describeEvent(e: NetbootEvent): string {
       return e.message ?? `${e.type} ${e.build}`;
     case 'build.log':
       return `build ${e.build}: ${e.line ?? ''}`;
+    case 'disk.progress':
+      return `copying disk ${e.from} to ${e.image}: ${e.bytes} of ${e.size} bytes`;
     case 'config.fetch':
       return `config ${e.file ?? ''}${e.format ? ` (${e.format})` : ''}`;
     case 'config.refused':

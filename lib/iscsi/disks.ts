@@ -86,15 +86,23 @@ export class DiskFiles {
     return (await this.info(name))!;
   }
 
-  /** Copies disk `from` to the new name `to`, keeping it sparse; nothing appears under `to` unless the copy is whole. */
-  async copy(from: string, to: string): Promise<DiskInfo> {
+  /**
+   * Copies disk `from` to the new name `to`, keeping it sparse; nothing appears under `to` unless the
+   * copy is whole. `onProgress` hears the bytes written so far (the partial file's allocated blocks)
+   * about twice a second, then the whole size at the end.
+   */
+  async copy(from: string, to: string, onProgress?: (bytes: number, size: number) => void): Promise<DiskInfo> {
     const src = await this.existing(from, 'from');
     const dst = this.resolve(to);
     if (await exists(dst)) throw new NetbootError('conflict', `disk "${to}" already exists`, { field: 'path' });
     await fsp.mkdir(nodePath.dirname(dst), { recursive: true });
     const tmp = `${dst}.partial-${process.pid}-${Date.now()}`;
     const { execa } = await import('execa');
-    const r = await execa('cp', ['--sparse=always', '--reflink=auto', '--', src, tmp], { reject: false, stdin: 'ignore' });
+    const size = onProgress ? (await fsp.stat(src)).size : 0;
+    const watch = onProgress && setInterval(() => {
+      fsp.stat(tmp).then((st) => onProgress(Math.min(size, st.blocks * 512), size), () => undefined);
+    }, 500);
+    const r = await execa('cp', ['--sparse=always', '--reflink=auto', '--', src, tmp], { reject: false, stdin: 'ignore' }).finally(() => clearInterval(watch));
     if (r.exitCode !== 0) {
       await fsp.rm(tmp, { force: true });
       const said = String(r.stderr).trim();
@@ -105,6 +113,7 @@ export class DiskFiles {
       await fh.sync();
       await fh.close();
       await fsp.link(tmp, dst); // fails instead of overwriting a disk that appeared meanwhile
+      onProgress?.(size, size);
     } catch (err) {
       throw diskError(err, `copying disk "${from}" to "${to}"`);
     } finally {

@@ -417,7 +417,8 @@ export class IscsiService extends EventEmitter implements SanProvider {
       if (input.from !== undefined) {
         const src = await this.opts.store.images.get(input.from);
         if (!src || !isServedImage(src)) throw new NetbootError('not_found', `field "from": no iSCSI disk image "${input.from}" to copy`, { field: 'from' });
-        await this.disks.copy(src.path!, file);
+        const from = src.id;
+        await this.disks.copy(src.path!, file, (bytes, size) => this.emit('progress', { image: id, from, bytes, size }));
       } else {
         if (input.sizeBytes === undefined) throw new NetbootError('validation', 'field "sizeBytes": a new disk needs a size (or "from": an image to copy)', { field: 'sizeBytes' });
         await this.disks.create(file, input.sizeBytes);

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { promises as fsp } from 'node:fs';
 import { NetbootError } from '../core/errors';
 import { normalizeMac } from '../core/mac';
 import { deviceIqn } from '../render';
@@ -262,25 +261,10 @@ export class DisklessSessions extends EventEmitter {
   private async copyDisk(id: string, from: string, to: string): Promise<void> {
     const total = (await this.iscsi.disks.info(from))?.sizeBytes ?? 0;
     this.copying.set(id, { bytes: 0, total });
-    const dir = this.iscsi.disks.resolve(to).replace(/\/[^/]+$/, '');
-    const prefix = `${to.split('/').pop()!}.partial-`;
-    // the copy appears under a temporary name first; its size is the progress
-    const watch = setInterval(() => {
-      void fsp.readdir(dir).then(async (names) => {
-        const tmp = names.find((n) => n.startsWith(prefix));
-        if (!tmp) return;
-        const st = await fsp.stat(`${dir}/${tmp}`);
-        const p = this.copying.get(id);
-        if (p) p.bytes = Math.min(total, st.blocks * 512);
-      }).catch(() => undefined);
-    }, 500);
-    try {
-      await this.iscsi.disks.copy(from, to);
+    await this.iscsi.disks.copy(from, to, (bytes) => {
       const p = this.copying.get(id);
-      if (p) p.bytes = total;
-    } finally {
-      clearInterval(watch);
-    }
+      if (p) p.bytes = bytes;
+    });
   }
 
   /**

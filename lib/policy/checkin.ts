@@ -1,6 +1,7 @@
 import { NetbootError } from '../core/errors';
-import { normalizeMac } from '../core/mac';
-import { SELECTOR_KEYS, type Device, type Group, type Image, type InventoryStore, type Profile } from '../store';
+import type { Device, Group, Image, InventoryStore, Profile } from '../store';
+import { matchGroup } from './group-match';
+export { matchGroup } from './group-match';
 import { parseFacts, type MachineFacts } from './facts';
 import { makeRoomForUnconfirmed } from './growth';
 
@@ -78,45 +79,6 @@ type CheckInStore = Pick<InventoryStore, 'devices' | 'groups' | 'images' | 'prof
 
 /** Query keys a client may not use to claim an address: the connection's own address counts. */
 const CLAIMED_IP_KEYS = ['ip', 'clientIp'];
-
-// ---------------------------------------------------------------------------------------------
-// Group selectors (Matchbox style)
-
-function deviceValue(device: Device, key: string): string | undefined {
-  if ((SELECTOR_KEYS as readonly string[]).includes(key)) {
-    const v = (device as unknown as Record<string, unknown>)[key];
-    return typeof v === 'string' ? v : undefined;
-  }
-  return device.labels[key];
-}
-
-function selectorMatches(device: Device, selector: Record<string, string>): boolean {
-  return Object.entries(selector).every(([key, want]) => {
-    if (key === 'mac') {
-      try {
-        const mac = normalizeMac(want);
-        return device.mac === mac || device.macs.includes(mac);
-      } catch {
-        return false;
-      }
-    }
-    const have = deviceValue(device, key);
-    if (have === undefined) return false;
-    return key === 'uuid' || key === 'serial' ? have.toLowerCase() === want.toLowerCase() : have === want;
-  });
-}
-
-/**
- * The group of a device: among non-default groups whose every selector key equals the device's
- * field or label, the one with the most keys (ties: the lowest id); otherwise the default group.
- * A group with an empty selector matches nothing unless it is the default.
- */
-export function matchGroup(device: Device, groups: readonly Group[]): Group | undefined {
-  const candidates = groups
-    .filter((g) => !g.isDefault && Object.keys(g.selector).length > 0 && selectorMatches(device, g.selector))
-    .sort((a, b) => Object.keys(b.selector).length - Object.keys(a.selector).length || a.id.localeCompare(b.id));
-  return candidates[0] ?? groups.find((g) => g.isDefault);
-}
 
 // ---------------------------------------------------------------------------------------------
 

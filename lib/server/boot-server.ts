@@ -94,6 +94,8 @@ export class BootServer extends EventEmitter {
   /** Boot files answers named that were found: not looked up again on every answer (forgotten at each readiness refresh). */
   private readonly filesPresent = new Set<string>();
   private iscsiService?: IscsiService;
+  /** Other DHCP servers seen (dhcp.rogue), for /status and the dashboard's health. */
+  private readonly rogues: NonNullable<BootServerState['rogueDhcp']> = [];
   /** What each machine gets: DHCP, TFTP and HTTP check-ins all ask it (lib/policy/booter.ts). */
   readonly booter: FlowBooter;
 
@@ -157,18 +159,25 @@ export class BootServer extends EventEmitter {
     this.iscsiService = service;
     const onSession = (e: { type: 'iscsi.login' | 'iscsi.logout'; target: string; ip?: string; mac?: string }) => this.publish({ type: e.type, target: e.target, ip: e.ip, mac: e.mac });
     service.on('session', onSession);
+    // a disk copy's progress (the dashboard's bar)
+    const onCopy = (p: { image: string; from: string; bytes: number; size: number }) => this.publish({ type: 'disk.progress', ...p });
+    service.on('progress', onCopy);
     // a diskless session's bytes read and written, from tgtd's counters, whenever they moved
     const onBytes = (b: { mac: string; target: string; readBytes: number; writeBytes: number }) => this.publish({ type: 'iscsi.stats', mac: b.mac, target: b.target, readBytes: b.readBytes, writeBytes: b.writeBytes });
     service.sessions.on('bytes', onBytes);
     return () => {
       service.off('session', onSession);
       service.sessions.off('bytes', onBytes);
+      service.off('progress', onCopy);
       if (this.iscsiService === service) this.iscsiService = undefined;
     };
   }
 
   get state(): BootServerState {
+    const iscsi = this.iscsiService?.status;
     return {
+      ...(this.rogues.length ? { rogueDhcp: this.rogues.map((r) => ({ ...r })) } : {}),
+      ...(iscsi ? { iscsi: { state: iscsi.state, targets: iscsi.targets, sessions: iscsi.sessions, ...(iscsi.error ? { error: iscsi.error } : {}), ...(iscsi.daemon ? { daemon: iscsi.daemon } : {}) } } : {}),
       ports: this.ports.map((p) => ({ ...p })), store: this.storeState, storeError: this.storeError,
       ...(this.network ? { network: this.network.state } : {}),
       ...(this.readiness.length ? { bootPrograms: this.readiness.map((c) => ({ ...c, files: c.files.map((f) => ({ ...f })) })) } : {}),
@@ -421,6 +430,16 @@ export class BootServer extends EventEmitter {
     // a UEFI machine that fetched iPXE and started over without running it: Secure Boot refused it
     const suspect = new SecureBootSuspect();
     this.unwire.push(hub.bus.subscribe((e) => { const s = suspect.observe(e); if (s) this.publish(s); }));
+    this.unwire.push(hub.bus.subscribe((e) => {
+      if (e.type !== 'dhcp.rogue') return;
+      const o = (e.offers ?? {}) as { offersAddress?: boolean; isProxy?: boolean; nextServer?: string; bootfile?: string };
+      const detail = [
+        o.offersAddress ? 'hands out addresses' : o.isProxy ? 'a proxyDHCP (boot data only)' : 'answers without an address',
+        o.nextServer ? `next server ${o.nextServer}` : '', o.bootfile ? `boot file ${o.bootfile}` : '',
+      ].filter(Boolean).join(', ');
+      this.rogues.push({ server: e.server ?? e.ip ?? '?', ...(e.ip ? { ip: e.ip } : {}), at: e.ts, detail, ...(e.offers ? { offers: e.offers } : {}) });
+      if (this.rogues.length > 20) this.rogues.shift();
+    }));
     // what the inventory records itself (enrolments, boot logs, changed facts, refusals)
     if (this.store) {
       this.unwire.push(this.store.onEvent((rec) => {

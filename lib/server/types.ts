@@ -66,6 +66,10 @@ export interface BootServerState {
   network?: NetworkState;
   /** Which client classes can boot, with the file each gets and where it comes from, or the fix (lib/boot-programs). */
   bootPrograms?: ClassStatus[];
+  /** Other DHCP servers seen answering on this segment (newest last, at most 20): a rogue or a second proxy. */
+  rogueDhcp?: Array<{ server: string; ip?: string; at: number; detail?: string; offers?: Record<string, unknown> }>;
+  /** tgtd as the iSCSI service sees it, when one is attached. */
+  iscsi?: { state: string; error?: string; daemon?: string; targets: number; sessions: number };
 }
 
 export interface BootServerDeps {

@@ -451,6 +451,10 @@ export class JsonInventoryStore implements InventoryStore {
     return structuredClone(this.data.boots.filter((b) => b.mac === m));
   }
 
+  async bootsSince(sinceMs: number): Promise<StoredBoot[]> {
+    return structuredClone(this.data.boots.filter((b) => b.startedAt >= sinceMs)).sort((a, b) => a.startedAt - b.startedAt);
+  }
+
   async getSettings(): Promise<Required<Settings>> {
     return { ...DEFAULT_SETTINGS, ...this.data.settings };
   }

@@ -153,7 +153,7 @@ export const ConfigFields = Type.Object({
 export const ConfigCreate = Type.Composite([Type.Object({ id: Type.Optional(Id) }), ConfigFields], { additionalProperties: false });
 export interface ConfigDoc extends Static<typeof ConfigFields> { id: string; createdAt: string; updatedAt: string }
 
-export const SELECTOR_KEYS = ['mac', 'uuid', 'serial', 'arch', 'serviceTag', 'hostname'] as const;
+export { SELECTOR_KEYS } from '../policy/group-match';
 export const GroupFields = Type.Object({
   name: Name,
   selector: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }), Type.String({ maxLength: 256 }), { maxProperties: 16, additionalProperties: false }),

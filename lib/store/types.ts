@@ -96,6 +96,8 @@ export interface InventoryStore {
   recordBoot(boot: StoredBoot): Promise<void>;
   /** A device's kept boots, oldest first. */
   listBoots(mac: string): Promise<StoredBoot[]>;
+  /** Every device's kept boots that started at or after `sinceMs` (the dashboard's charts), oldest first. */
+  bootsSince(sinceMs: number): Promise<StoredBoot[]>;
 
   getSettings(): Promise<Required<Settings>>;
   updateSettings(patch: Settings): Promise<Required<Settings>>;

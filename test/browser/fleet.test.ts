@@ -7,52 +7,16 @@
  * test/.tmp/screenshots (and docs/screenshots with UPDATE_SCREENSHOTS=1). CI installs chromium,
  * so there a skip is a failure.
  */
-import { execFile } from 'node:child_process';
-import * as dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
-import { clientBytes, PXE_EFI_X64 } from '../../support/dhcp-packets';
+import { machine } from '../helpers/boot-client';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 
-const run = promisify(execFile);
 if (!haveChromium && process.env.CI) throw new Error('fleet browser test: CI needs /usr/bin/chromium (Debian package chromium)');
-
-/**
- * One machine's boot with real clients, step by step, each machine from its own loopback address
- * (so the server can tell whose TFTP transfer is whose): a PXE request to the proxy port, iPXE over
- * TFTP (curl), its menu over HTTP (curl).
- */
-function machine(srv: StartedServer, mac: string, ip: string) {
-  return {
-    async dhcp(): Promise<void> {
-      const client = dgram.createSocket('udp4');
-      await new Promise<void>((r) => client.bind(0, ip, () => r()));
-      try {
-        const reply = new Promise<Buffer>((resolve) => client.once('message', (m) => resolve(m)));
-        client.send(clientBytes({ mac, type: 3, vendorClass: PXE_EFI_X64, arch: 7, serverId: '127.0.0.1', ciaddr: ip }), srv.udp.proxy, '127.0.0.1');
-        await reply;
-      } finally {
-        client.close();
-      }
-    },
-    async tftp(): Promise<void> {
-      await run('curl', ['-s', '--fail', '--max-time', '10', '--interface', ip, '-o', '/dev/null', `tftp://127.0.0.1:${srv.udp.tftp}/ipxe.efi`]);
-    },
-    async menu(): Promise<void> {
-      await run('curl', ['-s', '--fail', '--max-time', '10', '--interface', ip, '-o', '/dev/null', `${srv.baseUrl}/boot/menu.ipxe?mac=${mac}&arch=x86_64&platform=efi`]);
-    },
-    async boot(): Promise<void> {
-      await this.dhcp();
-      await this.tftp();
-      await this.menu();
-    },
-  };
-}
 
 const launchArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 

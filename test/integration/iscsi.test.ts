@@ -104,8 +104,15 @@ describe.skipIf(missing.length > 0)('iSCSI targets on a real tgtd', () => {
     const fd = openSync(file, 'r+');
     writeSync(fd, Buffer.from('netboot-marker'), 0, 14, 4 * MiB);
     closeSync(fd);
+    const progress: Array<{ image: string; from: string; bytes: number; size: number }> = [];
+    const onProgress = (p: (typeof progress)[number]) => progress.push(p);
+    svc.on('progress', onProgress);
     const t = await svc.create({ id: 'd2', name: 'copy', from: 'd1' });
+    svc.off('progress', onProgress);
     expect(t.state).toBe('ready');
+    // the dashboard's bar: bytes so far never past the size, and the whole size once it is done
+    expect(progress.at(-1)).toEqual({ image: 'd2', from: 'd1', bytes: 8 * MiB, size: 8 * MiB });
+    expect(progress.every((p) => p.bytes <= p.size && p.size === 8 * MiB)).toBe(true);
     const copy = readFileSync(path.join(dir, 'disks', 'd2.img'));
     expect(copy.length).toBe(8 * MiB);
     expect(copy.subarray(4 * MiB, 4 * MiB + 14).toString()).toBe('netboot-marker');

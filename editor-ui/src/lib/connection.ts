@@ -4,7 +4,7 @@
  */
 import { reactive } from 'vue';
 import { ApiError, type Client } from './api';
-import { createFleet, type BootEvent, type DeviceRecord, type Fleet } from './fleet';
+import { createFleet, type BootEvent, type DeviceRecord, type Fleet, type GroupRecord, type LastBoot } from './fleet';
 import { readEventStream } from './sse';
 
 export interface PortInfo { key: string; purpose: string; port: number; boundPort?: number; address: string; state: string; optional?: boolean; error?: string }
@@ -14,6 +14,8 @@ export interface ServerStatus {
   dhcpMode?: string;
   network?: { advertised: string; interface?: string; reason: string; pinned: boolean; problem?: string };
   bootPrograms?: { id: string; label: string; ready: boolean; missing?: string; fix?: string }[];
+  rogueDhcp?: Array<{ server: string; ip?: string; at: number; detail?: string }>;
+  iscsi?: { state: string; error?: string; targets: number; sessions: number };
 }
 
 export type ConnectionState = 'connecting' | 'live' | 'offline' | 'starting' | 'unauthorized' | 'noServer';
@@ -28,6 +30,19 @@ export interface Connection {
   start(): void;
   stop(): void;
   refresh(): Promise<void>;
+  /** Groups again (after one was saved): every row's group is decided again. */
+  refreshGroups(): Promise<void>;
+  /** The kept boots' figures again (each machine's last boot); the charts read `stats`. */
+  refreshStats(): Promise<void>;
+  /** GET /boots/stats of the last load (the charts). */
+  stats: BootStats | null;
+}
+
+export interface BootStats {
+  from: number;
+  to: number;
+  hours: Array<{ start: number; boots: number; done: number; failed: number; menu: { p50: number; p90: number; p99: number } | null }>;
+  last: Record<string, LastBoot>;
 }
 
 function stateOf(err: unknown): ConnectionState {
@@ -40,12 +55,30 @@ function stateOf(err: unknown): ConnectionState {
 
 export function createConnection(client: Client, fetchImpl?: typeof fetch): Connection {
   let abort: AbortController | undefined;
+  let statsTimer: ReturnType<typeof setTimeout> | undefined;
+  const statsSoon = () => {
+    if (statsTimer) return;
+    statsTimer = setTimeout(() => {
+      statsTimer = undefined;
+      void conn.refreshStats().catch(() => undefined);
+    }, 1500);
+  };
   const conn: Connection = reactive({
     fleet: createFleet(),
     status: null,
     state: 'connecting',
     error: '',
     received: 0,
+    stats: null,
+    async refreshGroups() {
+      const g = await client.get<{ items: GroupRecord[] }>('groups?limit=1000');
+      conn.fleet.setGroups(g.items);
+    },
+    async refreshStats() {
+      const s = await client.get<BootStats>('boots/stats?hours=24');
+      conn.stats = s;
+      conn.fleet.setLast(s.last);
+    },
     async refresh() {
       try {
         const [status, items] = await Promise.all([client.get<ServerStatus>('status'), allDevices(client)]);
@@ -53,6 +86,9 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
         conn.fleet.load(items);
         if (conn.state !== 'live') conn.state = 'connecting';
         conn.error = '';
+        // groups and the kept boots' figures come after the table is there: they never delay it
+        void conn.refreshGroups().catch(() => undefined);
+        void conn.refreshStats().catch(() => undefined);
       } catch (err) {
         conn.state = stateOf(err);
         conn.error = (err as Error).message;
@@ -81,8 +117,13 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
           fetchImpl,
           onMessage: (m) => {
             try {
-              conn.fleet.push(JSON.parse(m.data) as BootEvent);
+              const e = JSON.parse(m.data) as BootEvent;
+              conn.fleet.push(e);
               conn.received++;
+              // a boot that ended changes the machine's last boot and the charts: reload them, once per burst
+              if (e.type === 'stage' && (e.to === 'done' || e.to === 'failed')) statsSoon();
+              // another DHCP server answered, or tgtd's state moved: the health panel says so now
+              if (e.type === 'dhcp.rogue' || e.type === 'iscsi.login' || e.type === 'iscsi.logout') client.get<ServerStatus>('status').then((s) => { conn.status = s; }, () => undefined);
             } catch {
               // a frame that is not JSON is not an event of ours
             }
@@ -102,6 +143,8 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
       })();
     },
     stop() {
+      clearTimeout(statsTimer);
+      statsTimer = undefined;
       abort?.abort();
       abort = undefined;
     },

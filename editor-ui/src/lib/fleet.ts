@@ -4,6 +4,7 @@
  * applied once per animation frame, so a boot storm costs one render per frame, not one per packet.
  */
 import { reactive } from 'vue';
+import { matchGroup } from '../../../lib/policy/group-match';
 
 export interface DeviceRecord {
   mac: string;
@@ -16,7 +17,25 @@ export interface DeviceRecord {
   profileId?: string | null;
   imageId?: string | null;
   labels?: Record<string, string>;
+  macs?: string[];
+  serial?: string;
+  uuid?: string;
+  serviceTag?: string;
+  hardware?: Record<string, unknown>;
 }
+
+/** A group as the dashboard needs it: its selector decides membership (lib/policy/group-match.ts). */
+export interface GroupRecord {
+  id: string;
+  name: string;
+  selector: Record<string, string>;
+  isDefault?: boolean;
+  profileId?: string | null;
+  imageId?: string | null;
+}
+
+/** A machine's newest kept boot (GET /netboot/api/boots/stats, `last`). */
+export interface LastBoot { startedAt: number; outcome: string; toOsMs: number | null; toMenuMs: number | null }
 
 export interface BootEvent {
   type: string;
@@ -42,6 +61,15 @@ export interface Machine {
   status: string;
   ip: string;
   profileId: string;
+  imageId: string;
+  labels: Record<string, string>;
+  /** Raspberry Pi serial or the machine's serial number, when known. */
+  serial: string;
+  /** The group its selector puts it in (name), '' for none. */
+  group: string;
+  last: LastBoot | null;
+  /** What group matching needs of the inventory record. */
+  match: { macs: string[]; uuid?: string; serial?: string; arch?: string; serviceTag?: string; hostname?: string };
   /** The current boot stage (dhcp, firmware-tftp, ipxe, script, kernel, config, os, iscsi, installed), done or failed. */
   stage: string;
   stalled: boolean;
@@ -68,6 +96,12 @@ export function machineFromRecord(d: DeviceRecord): Machine {
     status: d.status ?? 'unknown',
     ip: d.lastIp ?? '',
     profileId: d.profileId ?? '',
+    imageId: d.imageId ?? '',
+    labels: { ...(d.labels ?? {}) },
+    serial: d.serial ?? (typeof d.hardware?.serial === 'string' ? d.hardware.serial : ''),
+    group: '',
+    last: null,
+    match: { macs: d.macs ?? [], uuid: d.uuid, serial: d.serial, arch: d.arch, serviceTag: d.serviceTag, hostname: d.hostname },
     stage: '',
     stalled: false,
     transfer: null,
@@ -113,32 +147,71 @@ export function applyEvent(rows: Map<string, Machine>, e: BootEvent): Machine | 
   return m;
 }
 
+/** The group a row falls in, by the same rule the boot policy uses. */
+export function groupOf(m: Machine, groups: readonly GroupRecord[]): GroupRecord | undefined {
+  return matchGroup({ mac: m.mac, labels: m.labels, ...m.match, macs: m.match.macs }, groups);
+}
+
 export interface Fleet {
   rows: Map<string, Machine>;
+  groups: GroupRecord[];
   /** Bumped on every applied batch (for views that derive from rows). */
   version: number;
   /** The newest event applied, for "last event" displays. */
   last: BootEvent | null;
   load(records: DeviceRecord[]): void;
+  /** New groups: every row's group is decided again. */
+  setGroups(groups: GroupRecord[]): void;
+  /** Each machine's last kept boot. */
+  setLast(last: Record<string, LastBoot>): void;
   push(e: BootEvent): void;
   flush(): void;
+  /** Called with each applied batch (the boot log's follow mode); returns the unsubscribe. */
+  listen(fn: (batch: BootEvent[]) => void): () => void;
 }
 
 export function createFleet(schedule: (fn: () => void) => void = (fn) => (typeof globalThis.requestAnimationFrame === 'function' ? requestAnimationFrame(() => fn()) : setTimeout(fn, 16))): Fleet {
   let queue: BootEvent[] = [];
   let scheduled = false;
+  const listeners = new Set<(batch: BootEvent[]) => void>();
+  const regroup = (m: Machine) => { m.group = groupOf(m, fleet.groups)?.name ?? ''; };
   const fleet: Fleet = reactive({
     rows: new Map<string, Machine>(),
+    groups: [] as GroupRecord[],
     version: 0,
     last: null,
     load(records: DeviceRecord[]) {
       for (const d of records) {
         const known = fleet.rows.get(d.mac);
         const fresh = machineFromRecord(d);
-        if (!known) fleet.rows.set(d.mac, fresh);
-        else Object.assign(known, { hostname: fresh.hostname || known.hostname, arch: known.arch || fresh.arch, status: fresh.status, profileId: fresh.profileId, lastSeen: Math.max(known.lastSeen, fresh.lastSeen), ip: known.ip || fresh.ip });
+        if (!known) {
+          regroup(fresh);
+          fleet.rows.set(d.mac, fresh);
+        } else {
+          Object.assign(known, {
+            hostname: fresh.hostname || known.hostname, arch: known.arch || fresh.arch, status: fresh.status, profileId: fresh.profileId, imageId: fresh.imageId,
+            labels: fresh.labels, serial: fresh.serial || known.serial, match: fresh.match, lastSeen: Math.max(known.lastSeen, fresh.lastSeen), ip: known.ip || fresh.ip,
+          });
+          regroup(known);
+        }
       }
       fleet.version++;
+    },
+    setGroups(groups: GroupRecord[]) {
+      fleet.groups = groups;
+      for (const m of fleet.rows.values()) regroup(m);
+      fleet.version++;
+    },
+    setLast(last: Record<string, LastBoot>) {
+      for (const [mac, b] of Object.entries(last)) {
+        const m = fleet.rows.get(mac);
+        if (m) m.last = b;
+      }
+      fleet.version++;
+    },
+    listen(fn: (batch: BootEvent[]) => void) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
     },
     push(e: BootEvent) {
       queue.push(e);
@@ -155,6 +228,7 @@ export function createFleet(schedule: (fn: () => void) => void = (fn) => (typeof
       if (batch.length) {
         fleet.last = batch[batch.length - 1];
         fleet.version++;
+        for (const fn of listeners) fn(batch);
       }
     },
   }) as Fleet;
@@ -162,14 +236,14 @@ export function createFleet(schedule: (fn: () => void) => void = (fn) => (typeof
 }
 
 /** Sorts and filters rows for the tables: newest activity first by default. */
-export type SortKey = 'status' | 'hostname' | 'mac' | 'arch' | 'stage' | 'ip' | 'lastSeen';
+export type SortKey = 'status' | 'hostname' | 'mac' | 'arch' | 'group' | 'profileId' | 'stage' | 'lastBoot' | 'ip' | 'lastSeen';
 
 export function view(rows: Iterable<Machine>, opts: { filter?: string; sort?: SortKey; desc?: boolean } = {}): Machine[] {
   const q = (opts.filter ?? '').trim().toLowerCase();
-  const out = [...rows].filter((m) => !q || [m.mac, m.hostname, m.arch, m.ip, m.stage, m.status, m.profileId].some((v) => v.toLowerCase().includes(q)));
+  const out = [...rows].filter((m) => !q || [m.mac, m.hostname, m.arch, m.ip, m.stage, m.status, m.profileId, m.imageId, m.group, m.serial, ...Object.entries(m.labels).map(([k, v]) => `${k}=${v}`)].some((v) => v.toLowerCase().includes(q)));
   const key = opts.sort ?? 'lastSeen';
   const desc = opts.desc ?? key === 'lastSeen';
-  const val = (m: Machine): string | number => (key === 'status' ? healthOf(m) : m[key]);
+  const val = (m: Machine): string | number => (key === 'status' ? healthOf(m) : key === 'lastBoot' ? (m.last?.toOsMs ?? Number.MAX_SAFE_INTEGER) : m[key]);
   out.sort((a, b) => {
     const x = val(a);
     const y = val(b);

@@ -45,7 +45,7 @@ describe.skipIf(!haveChromium || !haveTgt)('the Disks view, in Chromium with a r
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('creates a disk, links a machine, copies it and deletes the copy', async () => {
+  it('creates a disk, links a machine, copies it, renames the copy and deletes it', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.addInitScript((t) => localStorage.setItem('auth-tokens', JSON.stringify({ access_token: t, expires_in: 604800, token_type: 'Bearer' })), token);
     await page.goto(`${srv.baseUrl}/netboot/`);
@@ -70,6 +70,16 @@ describe.skipIf(!haveChromium || !haveTgt)('the Disks view, in Chromium with a r
     await row.locator('[data-act=copy]').click();
     const copy = view.locator('tr[data-disk=lab1-copy]');
     await copy.waitFor({ timeout: 15_000 });
+    // renamed: the name people see changes, the file and the IQN stay
+    const iqn = await copy.locator('.nb-mono').first().innerText();
+    await copy.locator('[data-act=rename]').click();
+    await copy.locator('[data-test=rename-input]').fill('Lab 1 spare');
+    await copy.locator('[data-test=rename-save]').click();
+    await expect.poll(() => view.locator('[data-test=disks-notice]').innerText()).toBe('Disk renamed.');
+    expect(await copy.innerText()).toContain('Lab 1 spare');
+    expect(await copy.locator('.nb-mono').first().innerText()).toBe(iqn);
+    const image = await (await fetch(`${srv.baseUrl}/netboot/api/images/lab1-copy`, { headers: { authorization: `Bearer ${token}` } })).json() as { name: string; path: string };
+    expect(image).toMatchObject({ name: 'Lab 1 spare', path: 'lab1-copy.img' });
     await shot(page, 'body', 'fleet-disks.png');
     await copy.locator('[data-act=delete]').click();
     await copy.waitFor({ state: 'detached', timeout: 15_000 });

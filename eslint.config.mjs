@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'resources/**', 'node_modules/**', '.netboot/**', 'coverage/**', 'test/.tmp/**', '.bench/**', '.e2e-cache/**'] },
+  { ignores: ['dist/**', 'resources/**', 'packages/*/resources/**', 'node_modules/**', '.netboot/**', 'coverage/**', 'test/.tmp/**', '.bench/**', '.e2e-cache/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -24,7 +24,7 @@ export default tseslint.config(
   },
   {
     // node files keep `this` as the Node-RED node; aliasing it for closures is the Node-RED idiom
-    files: ['nodes/**/*.ts'],
+    files: ['nodes/**/*.ts', 'packages/*/nodes/**/*.js'],
     rules: { '@typescript-eslint/no-this-alias': 'off' },
   },
   {

@@ -13,8 +13,9 @@ module.exports = {
   userDir: dataDir,
   flowFile: 'flows.json',
   flowFilePretty: true,
-  // load this package from the working tree
-  nodesDir: [__dirname],
+  // load this package from the working tree, and (in a clone) the Dashboard 2.0 fleet widget beside it:
+  // Dashboard 2.0 finds a third-party widget in a package named by nodesDir or the user's package.json
+  nodesDir: [__dirname, ...[path.join(__dirname, 'packages', 'node-red-dashboard-2-netboot-fleet')].filter((d) => require('node:fs').existsSync(path.join(d, 'resources')))],
   credentialSecret: prepared.credentialSecret,
   adminAuth: prepared.adminHash
     ? {

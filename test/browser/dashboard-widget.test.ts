@@ -13,7 +13,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { machine } from '../helpers/boot-client';
 import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
-import { repo, startNetboot, type StartedServer } from '../helpers/start-server';
+import { login, repo, startNetboot, type StartedServer } from '../helpers/start-server';
 
 if (!haveChromium && process.env.CI) throw new Error('dashboard widget browser test: CI needs /usr/bin/chromium (Debian package chromium)');
 
@@ -65,13 +65,17 @@ describe.skipIf(!haveChromium)('the fleet widget on a Dashboard 2.0 page, in Chr
   }
 
   it('Node-RED loaded the widget as Dashboard 2.0 expects: the node type, and its UMD bundle from the package\'s resources', async () => {
+    const token = await login(srv.baseUrl, 'widget admin pw');
+    const sets = await (await fetch(`${srv.baseUrl}/nodes`, { headers: { Accept: 'application/json', authorization: `Bearer ${token}` } })).json() as Array<{ module: string; types: string[]; err?: string }>;
+    const widget = sets.filter((s) => s.module === '@netboot/node-red-dashboard-2-netboot-fleet');
+    expect(widget.map((s) => [s.types, s.err])).toEqual([[['ui-netboot-fleet'], undefined]]);
+    expect(sets.some((s) => s.module === '@flowfuse/node-red-dashboard' && s.types.includes('ui-group'))).toBe(true);
     const umd = await fetch(`${srv.baseUrl}/resources/@netboot/node-red-dashboard-2-netboot-fleet/ui-netboot-fleet.umd.js`);
     expect(umd.status).toBe(200);
     const text = await umd.text();
     // a UMD whose global is the widget type, with Vue left to the dashboard
     expect(text).toContain('["ui-netboot-fleet"]');
     expect(text).toContain('.Vue');
-    expect(srv.output()).not.toMatch(/ui-netboot-fleet.*(error|missing)/i);
   });
 
   it('shows a machine booting live, and a dashboard opened later loads it at once', async () => {
@@ -115,6 +119,8 @@ describe.skipIf(!haveChromium)('the fleet widget on a Dashboard 2.0 page, in Chr
     expect(await again.getAttribute('data-stage')).toBe('script');
     await later.close();
     await page.close();
+    // the widget's node said nothing wrong while all this went through it
+    expect(srv.output()).not.toMatch(/\[(error|warn)\] \[ui-netboot-fleet/);
     // nothing was fetched from another host
     expect([...hosts].filter((h) => h !== new URL(srv.baseUrl).host)).toEqual([]);
   });

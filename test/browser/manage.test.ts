@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { machine } from '../helpers/boot-client';
 import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 
@@ -89,6 +90,36 @@ describe.skipIf(!haveChromium)('managing the fleet from the full page, in Chromi
     expect((await api(admin, `/devices/${UNKNOWN}`)).status).toBe(404);
     await p.locator('[data-test=manage] [data-test=register]').click();
     await expect.poll(async () => (await api(admin, `/devices/${UNKNOWN}`)).status).toBe(200);
+    expect((await device(UNKNOWN)).status).toBe('configured');
+    await p.close();
+  });
+
+  it('approves and registers from the Devices table in one click, without opening the machine', async () => {
+    const enrolled = '52:54:00:21:10:05';
+    const seen = '52:54:00:21:10:06';
+    const res = await fetch(`${srv.baseUrl}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac_address: enrolled, hostname: 'lab-pc-9', hardware: { model: 'OptiPlex 3080' } }) });
+    expect(res.status).toBe(201);
+    const p = await page(admin);
+    const row = p.locator(`tr[data-mac="${enrolled}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    expect(await row.innerText()).toMatch(/enrolled, not approved/);
+    expect(await row.innerText()).toContain('OptiPlex 3080');
+    await row.locator('[data-quick=approve]').click();
+    await expect.poll(async () => (await device(enrolled)).status).toBe('configured');
+    expect((await device(enrolled)).hostname).toBe('lab-pc-9');
+    await row.locator('[data-quick]').waitFor({ state: 'detached' });
+    // the click acted on the row's machine and did not open it
+    expect(await p.locator('[data-test=timeline]').count()).toBe(0);
+
+    // a machine only seen on the wire gets a Register button
+    await machine(srv, seen, '127.0.21.80').dhcp();
+    const unknown = p.locator(`tr[data-mac="${seen}"]`);
+    await unknown.locator('[data-quick=register]').waitFor({ timeout: 15_000 });
+    await unknown.locator('[data-quick=register]').click();
+    // an administrator's registration is the approval: the machine is configured at once
+    await expect.poll(async () => (await api(admin, `/devices/${seen}`)).status).toBe(200);
+    expect((await device(seen)).status).toBe('configured');
+    await unknown.locator('[data-quick]').waitFor({ state: 'detached' });
     await p.close();
   });
 

@@ -65,6 +65,8 @@ export interface Machine {
   labels: Record<string, string>;
   /** Raspberry Pi serial or the machine's serial number, when known. */
   serial: string;
+  /** The hardware model from enrolment (a Raspberry Pi's model, a PC's product name), when known. */
+  model: string;
   /** The group its selector puts it in (name), '' for none. */
   group: string;
   last: LastBoot | null;
@@ -99,6 +101,7 @@ export function machineFromRecord(d: DeviceRecord): Machine {
     imageId: d.imageId ?? '',
     labels: { ...(d.labels ?? {}) },
     serial: d.serial ?? (typeof d.hardware?.serial === 'string' ? d.hardware.serial : ''),
+    model: typeof d.hardware?.model === 'string' ? d.hardware.model : '',
     group: '',
     last: null,
     match: { macs: d.macs ?? [], uuid: d.uuid, serial: d.serial, arch: d.arch, serviceTag: d.serviceTag, hostname: d.hostname },
@@ -190,7 +193,7 @@ export function createFleet(schedule: (fn: () => void) => void = (fn) => (typeof
         } else {
           Object.assign(known, {
             hostname: fresh.hostname || known.hostname, arch: known.arch || fresh.arch, status: fresh.status, profileId: fresh.profileId, imageId: fresh.imageId,
-            labels: fresh.labels, serial: fresh.serial || known.serial, match: fresh.match, lastSeen: Math.max(known.lastSeen, fresh.lastSeen), ip: known.ip || fresh.ip,
+            labels: fresh.labels, serial: fresh.serial || known.serial, model: fresh.model || known.model, match: fresh.match, lastSeen: Math.max(known.lastSeen, fresh.lastSeen), ip: known.ip || fresh.ip,
           });
           regroup(known);
         }
@@ -240,7 +243,7 @@ export type SortKey = 'status' | 'hostname' | 'mac' | 'arch' | 'group' | 'profil
 
 export function view(rows: Iterable<Machine>, opts: { filter?: string; sort?: SortKey; desc?: boolean } = {}): Machine[] {
   const q = (opts.filter ?? '').trim().toLowerCase();
-  const out = [...rows].filter((m) => !q || [m.mac, m.hostname, m.arch, m.ip, m.stage, m.status, m.profileId, m.imageId, m.group, m.serial, ...Object.entries(m.labels).map(([k, v]) => `${k}=${v}`)].some((v) => v.toLowerCase().includes(q)));
+  const out = [...rows].filter((m) => !q || [m.mac, m.hostname, m.arch, m.ip, m.stage, m.status, m.profileId, m.imageId, m.group, m.serial, m.model, ...Object.entries(m.labels).map(([k, v]) => `${k}=${v}`)].some((v) => v.toLowerCase().includes(q)));
   const key = opts.sort ?? 'lastSeen';
   const desc = opts.desc ?? key === 'lastSeen';
   const val = (m: Machine): string | number => (key === 'status' ? healthOf(m) : key === 'lastBoot' ? (m.last?.toOsMs ?? Number.MAX_SAFE_INTEGER) : m[key]);

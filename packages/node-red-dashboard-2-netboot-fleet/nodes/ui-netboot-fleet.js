@@ -6,7 +6,9 @@
  *
  * Events are gathered and sent to the dashboards at most four times a second (one message per
  * batch, not one per packet); the last state of every machine is kept so a dashboard opened later
- * loads the whole fleet at once.
+ * loads the whole fleet at once. Relies on two parts of Dashboard 2.0's ui-base: `register` reading
+ * only `id` and `on()` of the widget node, and its `emit(event, msg, node)`; the browser test
+ * (test/browser/dashboard-widget.test.ts) fails if either changes.
  */
 'use strict';
 
@@ -31,45 +33,48 @@ module.exports = function register(RED) {
     let summary = null;
     let timer = null;
 
-    function schedule() {
-      if (timer) return;
-      timer = setTimeout(() => {
-        timer = null;
-        // through the widget's own input, so Dashboard 2.0 sends it to every open dashboard
-        node.receive({ _netbootFleetFlush: true });
-      }, FLUSH_MS);
+    // What open dashboards get: one message per batch, at most every FLUSH_MS; and what a dashboard
+    // opened later loads (Dashboard 2.0's widget-load): the events that rebuild every row.
+    function flush() {
+      timer = null;
+      if (!batch.length && !summary) return;
+      const out = { payload: { events: batch, ...(summary ? { summary } : {}) } };
+      batch = [];
+      base.stores.data.save(base, node, { payload: { snapshot: snapshot.events(), ...(summary ? { summary } : {}) } });
+      base.emit(`msg-input:${node.id}`, out, node);
+      node.status({ fill: 'green', shape: 'dot', text: RED._('ui-netboot-fleet.status.machines', { n: snapshot.size }) });
     }
 
-    const events = {
-      // every input is folded into the batch; only the flush goes out to the dashboards
-      beforeSend(msg) {
-        if (msg && msg._netbootFleetFlush) {
-          if (!batch.length && !summary) return null;
-          const out = { payload: { events: batch, ...(summary ? { summary } : {}) } };
-          batch = [];
-          return out;
-        }
-        const e = eventOf(msg);
-        if (e) {
-          snapshot.add(e);
-          batch.push(e);
-          if (batch.length > MAX_BATCH) batch = batch.slice(-MAX_BATCH);
-          schedule();
-        } else if (msg && msg.topic === 'fleet' && msg.payload && typeof msg.payload === 'object') {
-          summary = msg.payload;
-          schedule();
-        }
-        return null;
-      },
-      onInput(msg) {
-        if (!msg) return;
-        // what a dashboard opened later loads (widget-load): the events that rebuild every row
-        base.stores.data.save(base, node, { payload: { snapshot: snapshot.events(), ...(summary ? { summary } : {}) } });
-        node.status({ fill: 'green', shape: 'dot', text: RED._('ui-netboot-fleet.status.machines', { n: snapshot.size }) });
+    // Dashboard 2.0 sends every input of a registered widget to every open dashboard at once; this
+    // widget's inputs are boot events (a storm is thousands a second), so the node takes its input
+    // itself and registers a stand-in that passes only 'close' on; the batches go out through the
+    // ui-base node's own emit, which it offers to nodes for this.
+    const standIn = {
+      id: node.id,
+      type: node.type,
+      z: node.z,
+      on(event, fn) {
+        if (event !== 'input') node.on(event, fn);
+        return standIn;
       },
     };
+    group.register(standIn, config, {});
 
-    group.register(node, config, events);
+    node.on('input', (msg, _send, done) => {
+      const e = eventOf(msg);
+      if (e) {
+        snapshot.add(e);
+        batch.push(e);
+        if (batch.length > MAX_BATCH) batch = batch.slice(-MAX_BATCH);
+      } else if (msg && msg.topic === 'fleet' && msg.payload && typeof msg.payload === 'object') {
+        summary = msg.payload;
+      } else {
+        done();
+        return;
+      }
+      if (!timer) timer = setTimeout(flush, FLUSH_MS);
+      done();
+    });
     node.on('close', (done) => {
       clearTimeout(timer);
       done();

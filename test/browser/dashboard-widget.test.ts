@@ -9,15 +9,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { machine } from '../helpers/boot-client';
-import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
+import { haveChromium, launchChromium, shot } from '../helpers/browser';
 import { login, repo, startNetboot, type StartedServer } from '../helpers/start-server';
 
 if (!haveChromium && process.env.CI) throw new Error('dashboard widget browser test: CI needs /usr/bin/chromium (Debian package chromium)');
 
-const launchArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /**
  * The reference flow (its HTTP boot endpoints serve the scripted boots) with the dashboard part of
  * the widget package's examples/fleet-dashboard.json: the example's netboot-metrics node and the widget, pointed at the
@@ -47,7 +46,7 @@ describe.skipIf(!haveChromium)('the fleet widget on a Dashboard 2.0 page, in Chr
     writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(flow, null, 2));
     srv = await startNetboot(dir, { NETBOOT_ADMIN_PASSWORD: 'widget admin pw' });
     await srv.waitForOutput(/netboot: dashboard {2}http:\/\/\S+\/netboot\//);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: launchArgs });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

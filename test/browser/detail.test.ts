@@ -11,15 +11,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { machine } from '../helpers/boot-client';
-import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
+import { haveChromium, launchChromium, shot } from '../helpers/browser';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 
 if (!haveChromium && process.env.CI) throw new Error('detail browser test: CI needs /usr/bin/chromium (Debian package chromium)');
 
-const launchArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe.skipIf(!haveChromium)('groups, a machine\'s log, facts and boots, and the charts, in Chromium', { timeout: 120_000 }, () => {
   let dir: string;
@@ -55,7 +54,7 @@ describe.skipIf(!haveChromium)('groups, a machine\'s log, facts and boots, and t
     const done = async () => ((await (await api(`/devices/${PC}/timeline`)).json()) as { boots: Array<{ outcome: string }> }).boots.filter((b) => b.outcome === 'done').length;
     for (let i = 0; i < 75 && (await done()) < 2; i++) await new Promise((r) => setTimeout(r, 200));
     expect(await done()).toBe(2);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: launchArgs });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

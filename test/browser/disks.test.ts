@@ -9,14 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
+import { haveChromium, launchChromium, shot } from '../helpers/browser';
 import { freeTcpPort, login, startNetboot, type StartedServer } from '../helpers/start-server';
 
 const haveTgt = spawnSync('sh', ['-c', 'command -v tgtd && command -v tgtadm']).status === 0 && process.getuid?.() === 0;
 if ((!haveChromium || !haveTgt) && process.env.CI) throw new Error('disks browser test: CI needs chromium, tgt and root');
-const launchArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe.skipIf(!haveChromium || !haveTgt)('the Disks view, in Chromium with a real tgtd', { timeout: 90_000 }, () => {
   let dir: string;
@@ -33,7 +32,7 @@ describe.skipIf(!haveChromium || !haveTgt)('the Disks view, in Chromium with a r
     });
     await srv.waitForOutput(/iSCSI: started tgtd/);
     token = await login(srv.baseUrl, 'disks test pw');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: launchArgs });
+    browser = await launchChromium();
   }, 90_000);
 
   afterAll(async () => {

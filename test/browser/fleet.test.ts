@@ -10,15 +10,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
+import { haveChromium, launchChromium, shot } from '../helpers/browser';
 import { machine } from '../helpers/boot-client';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 
 if (!haveChromium && process.env.CI) throw new Error('fleet browser test: CI needs /usr/bin/chromium (Debian package chromium)');
 
-const launchArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe.skipIf(!haveChromium)('the fleet dashboard, in Chromium', { timeout: 90_000 }, () => {
   let dir: string;
@@ -34,7 +33,7 @@ describe.skipIf(!haveChromium)('the fleet dashboard, in Chromium', { timeout: 90
     srv = await startNetboot(dir, { NETBOOT_ADMIN_PASSWORD: password });
     await srv.waitForOutput(/netboot: dashboard {2}http:\/\/\S+\/netboot\//);
     token = await login(srv.baseUrl, password);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: launchArgs });
+    browser = await launchChromium();
   }, 90_000);
 
   afterAll(async () => {

@@ -9,15 +9,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { machine } from '../helpers/boot-client';
-import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
+import { haveChromium, launchChromium, shot } from '../helpers/browser';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 
 if (!haveChromium && process.env.CI) throw new Error('manage browser test: CI needs /usr/bin/chromium (Debian package chromium)');
 
-const launchArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe.skipIf(!haveChromium)('managing the fleet from the full page, in Chromium', { timeout: 90_000 }, () => {
   let dir: string;
@@ -39,7 +38,7 @@ describe.skipIf(!haveChromium)('managing the fleet from the full page, in Chromi
     // a machine that ran the registration image: anonymous enrolment, status "enrolled"
     const enrolled = await fetch(`${srv.baseUrl}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mac_address: ENROLLED, hostname: 'lab-pc-7', hardware: { model: 'Lab PC' } }) });
     expect(enrolled.status).toBe(201);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: launchArgs });
+    browser = await launchChromium();
   }, 90_000);
 
   afterAll(async () => {

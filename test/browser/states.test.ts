@@ -8,15 +8,14 @@ import * as dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientBytes, PXE_EFI_X64 } from '../../support/dhcp-packets';
-import { CHROMIUM, haveChromium, shot } from '../helpers/browser';
+import { haveChromium, launchChromium, shot } from '../helpers/browser';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 
 if (!haveChromium && process.env.CI) throw new Error('states browser test: CI needs /usr/bin/chromium (Debian package chromium)');
 
-const launchArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe.skipIf(!haveChromium)('stalls and a stopped server, in Chromium', { timeout: 90_000 }, () => {
   let dir: string;
@@ -32,7 +31,7 @@ describe.skipIf(!haveChromium)('stalls and a stopped server, in Chromium', { tim
     srv = await startNetboot(dir, { NETBOOT_ADMIN_PASSWORD: 'states pw' });
     await srv.waitForOutput(/netboot: dashboard {2}http:\/\/\S+\/netboot\//);
     token = await login(srv.baseUrl, 'states pw');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: launchArgs });
+    browser = await launchChromium();
   }, 90_000);
 
   afterAll(async () => {

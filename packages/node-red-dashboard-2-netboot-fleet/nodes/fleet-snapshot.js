@@ -44,11 +44,11 @@ class FleetSnapshot {
     while (this.machines.size > this.max) this.machines.delete(this.machines.keys().next().value);
   }
 
-  /** The events that rebuild every row, oldest first, each once. */
+  /** The events that rebuild every row, each once, unsorted (the dashboard replays them by time). */
   events() {
     const out = [];
     for (const slots of this.machines.values()) for (const e of new Set(slots.values())) out.push(e);
-    return out.sort((a, b) => a.ts - b.ts);
+    return out;
   }
 
   get size() {

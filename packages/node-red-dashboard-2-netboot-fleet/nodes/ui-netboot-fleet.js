@@ -15,6 +15,8 @@
 const { FleetSnapshot, eventOf } = require('./fleet-snapshot');
 
 const FLUSH_MS = 250;
+/** The snapshot for dashboards opened later is saved at most this often (a copy of every machine's events). */
+const SAVE_MS = 1000;
 const MAX_BATCH = 2000;
 
 module.exports = function register(RED) {
@@ -32,6 +34,14 @@ module.exports = function register(RED) {
     let batch = [];
     let summary = null;
     let timer = null;
+    let saveTimer = null;
+    let lastSave = 0;
+
+    function save() {
+      saveTimer = null;
+      lastSave = Date.now();
+      base.stores.data.save(base, node, { payload: { snapshot: snapshot.events(), ...(summary ? { summary } : {}) } });
+    }
 
     // What open dashboards get: one message per batch, at most every FLUSH_MS; and what a dashboard
     // opened later loads (Dashboard 2.0's widget-load): the events that rebuild every row.
@@ -40,7 +50,9 @@ module.exports = function register(RED) {
       if (!batch.length && !summary) return;
       const out = { payload: { events: batch, ...(summary ? { summary } : {}) } };
       batch = [];
-      base.stores.data.save(base, node, { payload: { snapshot: snapshot.events(), ...(summary ? { summary } : {}) } });
+      const since = Date.now() - lastSave;
+      if (since >= SAVE_MS) save();
+      else if (!saveTimer) saveTimer = setTimeout(save, SAVE_MS - since);
       base.emit(`msg-input:${node.id}`, out, node);
       node.status({ fill: 'green', shape: 'dot', text: RED._('ui-netboot-fleet.status.machines', { n: snapshot.size }) });
     }
@@ -77,6 +89,7 @@ module.exports = function register(RED) {
     });
     node.on('close', (done) => {
       clearTimeout(timer);
+      clearTimeout(saveTimer);
       done();
     });
   }

@@ -18,11 +18,11 @@ import { haveDist, startNetboot } from './lib/netboot';
 import { freeUdpPort } from '../support/ports';
 
 /** 127.20.0.1, 127.20.0.2, ... one loopback address per machine (never .0 or .255). */
-function localAddress(level: number, i: number): string {
+export function localAddress(level: number, i: number): string {
   return `127.${20 + level}.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 }
 
-function macOf(level: number, i: number): string {
+export function macOf(level: number, i: number): string {
   return ['02', '42', level, 0, i >> 8, i & 0xff].map((x) => (typeof x === 'string' ? x : x.toString(16).padStart(2, '0'))).join(':');
 }
 

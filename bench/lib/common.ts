@@ -12,7 +12,7 @@ import * as path from 'node:path';
 export function repoRoot(): string {
   let dir = __dirname;
   for (let i = 0; i < 6; i++) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'flows'))) return dir;
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'bench', 'run.ts'))) return dir;
     dir = path.dirname(dir);
   }
   throw new Error(`cannot find the repository root above ${__dirname}`);

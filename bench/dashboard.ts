@@ -52,7 +52,7 @@ function seedMac(i: number): string {
  * one earlier boot each, shaped as the metrics hub stores them), with the event log's limit raised
  * to keep all 50 000 (the default keeps 5 000).
  */
-function seedStore(dataDir: string, devices: number, events: number): { ms: number; inventoryMB: number; eventsMB: number; seen: number[] } {
+export function seedStore(dataDir: string, devices: number, events: number): { ms: number; inventoryMB: number; eventsMB: number; seen: number[] } {
   const t0 = performance.now();
   const now = Date.now();
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -134,7 +134,7 @@ interface Probe {
  * page applies queued events once per animation frame (editor-ui/src/lib/fleet.ts); the probe takes
  * each event's arrival to the end of the next frame (rAF, then a task after the frame's rendering).
  */
-function installProbe(expected: number): void {
+export function installProbe(expected: number): void {
   const probe: Probe = { firstRowDom: NaN, firstRowPainted: NaN, allDom: NaN, allPainted: NaN, events: 0, lags: [], lastSeq: 0, lastSeqLag: NaN };
   (window as unknown as { __nbBench: Probe }).__nbBench = probe;
   const afterFrame = (fn: () => void): void => {
@@ -223,7 +223,7 @@ function installProbe(expected: number): void {
  * Scrolls the Devices table from top to bottom, `step` px per animation frame, and returns every
  * frame's duration (rAF to rAF) and the last row shown at the bottom.
  */
-function scrollTable(step: number): Promise<{ deltas: number[]; idle: number[]; lastMac: string; rowsInDom: number; height: number }> {
+export function scrollTable(step: number): Promise<{ deltas: number[]; idle: number[]; lastMac: string; rowsInDom: number; height: number }> {
   const el = document.querySelector('[data-test=devices-scroll]') as HTMLElement;
   const frames = (n: number): Promise<number[]> => new Promise((resolve) => {
     const out: number[] = [];
@@ -240,23 +240,25 @@ function scrollTable(step: number): Promise<{ deltas: number[]; idle: number[]; 
     el.scrollTop = 0;
     // the frame clock with nothing to do: what "no dropped frame" can mean on this machine
     const idle = await frames(60);
+    // where the bottom is, read once: reading layout in every frame would force a layout of its own
+    const bottom = el.scrollHeight - el.clientHeight;
     const deltas: number[] = [];
-    let rowsInDom = 0;
     await new Promise<void>((resolve) => {
       let last = NaN;
+      let y = 0;
       const tick = (t: number): void => {
         if (!Number.isNaN(last)) deltas.push(t - last);
         last = t;
-        rowsInDom = Math.max(rowsInDom, el.querySelectorAll('tbody tr[data-mac]').length);
-        if (el.scrollTop + el.clientHeight >= el.scrollHeight - 1) return resolve();
-        el.scrollTop += step;
+        if (y >= bottom) return resolve();
+        y = Math.min(bottom, y + step);
+        el.scrollTop = y;
         requestAnimationFrame(tick);
       };
       requestAnimationFrame(tick);
     });
     await frames(3);
     const rows = el.querySelectorAll('tbody tr[data-mac]');
-    return { deltas, idle, lastMac: rows[rows.length - 1]?.getAttribute('data-mac') ?? '', rowsInDom, height: el.scrollHeight };
+    return { deltas, idle, lastMac: rows[rows.length - 1]?.getAttribute('data-mac') ?? '', rowsInDom: rows.length, height: el.scrollHeight };
   })();
 }
 

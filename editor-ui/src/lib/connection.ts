@@ -81,9 +81,9 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
     },
     async refresh() {
       try {
-        const [status, items] = await Promise.all([client.get<ServerStatus>('status'), allDevices(client)]);
+        // each page of the inventory shows as it arrives: the table has rows after the first one
+        const [status] = await Promise.all([client.get<ServerStatus>('status'), allDevices(client, (items) => conn.fleet.load(items))]);
         conn.status = status;
-        conn.fleet.load(items);
         if (conn.state !== 'live') conn.state = 'connecting';
         conn.error = '';
         // groups and the kept boots' figures come after the table is there: they never delay it
@@ -152,13 +152,18 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
   return conn;
 }
 
-/** Every device of the inventory, a page of 1 000 at a time (the API's largest page). */
-async function allDevices(client: Client): Promise<DeviceRecord[]> {
-  const out: DeviceRecord[] = [];
-  for (let offset = 0; offset < 1_000_000; offset += 1000) {
-    const page = await client.get<{ items: DeviceRecord[]; total: number }>(`devices?limit=1000&offset=${offset}`);
-    out.push(...page.items);
-    if (page.items.length < 1000 || out.length >= page.total) break;
-  }
-  return out;
+/**
+ * Every device of the inventory, a page of 1 000 at a time (the API's largest page), each handed to
+ * `onPage` as it arrives: the first page alone, then the rest asked for all at once (the first
+ * answer says how many there are), instead of one round trip after another.
+ */
+async function allDevices(client: Client, onPage: (items: DeviceRecord[]) => void): Promise<void> {
+  const PAGE = 1000;
+  const get = (offset: number) => client.get<{ items: DeviceRecord[]; total: number }>(`devices?limit=${PAGE}&offset=${offset}`);
+  const first = await get(0);
+  onPage(first.items);
+  if (first.items.length < PAGE || first.total <= PAGE) return;
+  const rest: Promise<void>[] = [];
+  for (let offset = PAGE; offset < Math.min(first.total, 1_000_000); offset += PAGE) rest.push(get(offset).then((page) => onPage(page.items)));
+  await Promise.all(rest);
 }

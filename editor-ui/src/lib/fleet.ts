@@ -1,9 +1,15 @@
 /**
  * The fleet as the browser parts show it: one row per machine, from the inventory page
  * (GET /netboot/api/devices) and then kept current by the event stream. Events are queued and
- * applied once per animation frame, so a boot storm costs one render per frame, not one per packet.
+ * applied in batches, at most once per animation frame, so a boot storm costs one render per batch,
+ * not one per packet; under a sustained storm the batches are paced (`pacedFrames`).
+ *
+ * The rows are plain objects, not Vue proxies: at thousands of machines, deep reactivity made every
+ * sort and every rendered cell go through proxy traps and dependency tracking (most of a scroll
+ * frame's script time at 5 000 rows). Views depend on `version` instead: reading `fleet.rows` tracks
+ * it, and every change to the rows (a load, a batch of events, groups, last boots) bumps it.
  */
-import { reactive } from 'vue';
+import { markRaw, reactive } from 'vue';
 import { matchGroup } from '../../../lib/policy/group-match';
 
 export interface DeviceRecord {
@@ -156,7 +162,8 @@ export function groupOf(m: Machine, groups: readonly GroupRecord[]): GroupRecord
 }
 
 export interface Fleet {
-  rows: Map<string, Machine>;
+  /** The machines by MAC: plain objects; reading this tracks `version` (change them only through the methods below). */
+  readonly rows: Map<string, Machine>;
   groups: GroupRecord[];
   /** Bumped on every applied batch (for views that derive from rows). */
   version: number;
@@ -171,25 +178,82 @@ export interface Fleet {
   flush(): void;
   /** Called with each applied batch (the boot log's follow mode); returns the unsubscribe. */
   listen(fn: (batch: BootEvent[]) => void): () => void;
+  /** Forgets every machine (a widget reloading its snapshot). */
+  clear(): void;
 }
 
-export function createFleet(schedule: (fn: () => void) => void = (fn) => (typeof globalThis.requestAnimationFrame === 'function' ? requestAnimationFrame(() => fn()) : setTimeout(fn, 16))): Fleet {
+/** The longest pause between two batches while events keep coming (the dashboards promise the last event within 1 s). */
+export const MAX_BATCH_GAP_MS = 500;
+
+/**
+ * The default scheduler: the next animation frame, paced. After each batch it measures how long
+ * applying and rendering it took (to the first task after that frame) and waits 9 times as long
+ * (at most MAX_BATCH_GAP_MS) before the next batch, so a page spends at most about a tenth of its
+ * time on a storm, however many rows it has and however many pages share the machine (a busy
+ * machine makes each batch slower, which spaces them further). A lone event after a quiet spell
+ * still shows on the next frame. A hidden page gets no animation frames: it takes its batches once
+ * a second instead, so its queue cannot grow without bound.
+ */
+export function pacedFrames(now: () => number = () => performance.now()): (fn: () => void) => void {
+  let notBefore = 0;
+  let measuring = false;
+  let waiting: (() => void) | null = null;
+  const frame = (fn: () => void): void => {
+    const hidden = typeof document !== 'undefined' && document.visibilityState === 'hidden';
+    if (hidden || typeof requestAnimationFrame !== 'function') {
+      setTimeout(fn, hidden ? 1000 : 16);
+      return;
+    }
+    requestAnimationFrame(() => {
+      const t0 = now();
+      measuring = true;
+      fn();
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => {
+        ch.port1.close();
+        const end = now();
+        notBefore = end + Math.min(MAX_BATCH_GAP_MS, (end - t0) * 9);
+        measuring = false;
+        const next = waiting;
+        waiting = null;
+        if (next) run(next);
+      };
+      ch.port2.postMessage(null);
+    });
+  };
+  const run = (fn: () => void): void => {
+    if (measuring) {
+      waiting = fn;
+      return;
+    }
+    const wait = notBefore - now();
+    if (wait > 0) setTimeout(() => frame(fn), wait);
+    else frame(fn);
+  };
+  return run;
+}
+
+export function createFleet(schedule: (fn: () => void) => void = pacedFrames()): Fleet {
   let queue: BootEvent[] = [];
   let scheduled = false;
   const listeners = new Set<(batch: BootEvent[]) => void>();
+  const rows = markRaw(new Map<string, Machine>());
   const regroup = (m: Machine) => { m.group = groupOf(m, fleet.groups)?.name ?? ''; };
   const fleet: Fleet = reactive({
-    rows: new Map<string, Machine>(),
+    get rows() {
+      void fleet.version;
+      return rows;
+    },
     groups: [] as GroupRecord[],
     version: 0,
     last: null,
     load(records: DeviceRecord[]) {
       for (const d of records) {
-        const known = fleet.rows.get(d.mac);
+        const known = rows.get(d.mac);
         const fresh = machineFromRecord(d);
         if (!known) {
           regroup(fresh);
-          fleet.rows.set(d.mac, fresh);
+          rows.set(d.mac, fresh);
         } else {
           Object.assign(known, {
             hostname: fresh.hostname || known.hostname, arch: known.arch || fresh.arch, status: fresh.status, profileId: fresh.profileId, imageId: fresh.imageId,
@@ -202,14 +266,18 @@ export function createFleet(schedule: (fn: () => void) => void = (fn) => (typeof
     },
     setGroups(groups: GroupRecord[]) {
       fleet.groups = groups;
-      for (const m of fleet.rows.values()) regroup(m);
+      for (const m of rows.values()) regroup(m);
       fleet.version++;
     },
     setLast(last: Record<string, LastBoot>) {
       for (const [mac, b] of Object.entries(last)) {
-        const m = fleet.rows.get(mac);
+        const m = rows.get(mac);
         if (m) m.last = b;
       }
+      fleet.version++;
+    },
+    clear() {
+      rows.clear();
       fleet.version++;
     },
     listen(fn: (batch: BootEvent[]) => void) {
@@ -227,7 +295,7 @@ export function createFleet(schedule: (fn: () => void) => void = (fn) => (typeof
       scheduled = false;
       const batch = queue;
       queue = [];
-      for (const e of batch) applyEvent(fleet.rows, e);
+      for (const e of batch) applyEvent(rows, e);
       if (batch.length) {
         fleet.last = batch[batch.length - 1];
         fleet.version++;

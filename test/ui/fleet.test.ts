@@ -5,12 +5,12 @@
  */
 import { mount } from '@vue/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nextTick } from 'vue';
+import { computed, isProxy, nextTick } from 'vue';
 import DeviceTable from '../../editor-ui/src/components/DeviceTable.vue';
 import HealthPanel from '../../editor-ui/src/components/HealthPanel.vue';
 import MachineList from '../../editor-ui/src/components/MachineList.vue';
 import { editorToken } from '../../editor-ui/src/lib/api';
-import { applyEvent, createFleet, healthOf, view, type Machine } from '../../editor-ui/src/lib/fleet';
+import { applyEvent, BATCH_EVENT, createFleet, healthOf, view, type Machine } from '../../editor-ui/src/lib/fleet';
 import { SseParser } from '../../editor-ui/src/lib/sse';
 
 const MAC = '52:54:00:aa:00:01';
@@ -57,6 +57,42 @@ describe('the fleet rows', () => {
     expect(fleet.rows.get(MAC)!.stage).toBe('');
     jobs[0]();
     expect(fleet.rows.get(MAC)).toMatchObject({ hostname: 'node1', status: 'ready', stage: 'os' });
+  });
+
+  it('keeps rows as plain objects, and views that read them follow every batch, load and clear', () => {
+    const jobs: (() => void)[] = [];
+    const fleet = createFleet((fn) => jobs.push(fn));
+    fleet.load([{ mac: MAC, hostname: 'node1', status: 'ready' }]);
+    // not a Vue proxy: sorting thousands of rows reads plain properties
+    expect(isProxy(fleet.rows.get(MAC))).toBe(false);
+    const stage = computed(() => fleet.rows.get(MAC)?.stage ?? 'gone');
+    const size = computed(() => fleet.rows.size);
+    expect([stage.value, size.value]).toEqual(['', 1]);
+    fleet.push({ type: 'stage', ts: 1, mac: MAC, to: 'kernel' });
+    fleet.push({ type: 'dhcp.discover', ts: 2, mac: '52:54:00:aa:00:02' });
+    jobs.shift()!();
+    expect([stage.value, size.value]).toEqual(['kernel', 2]);
+    fleet.load([{ mac: '52:54:00:aa:00:03' }]);
+    expect(size.value).toBe(3);
+    fleet.clear();
+    expect([stage.value, size.value]).toEqual(['gone', 0]);
+  });
+
+  it('announces each applied batch on the window with how many events it applied', () => {
+    const jobs: (() => void)[] = [];
+    const fleet = createFleet((fn) => jobs.push(fn));
+    const seen: number[] = [];
+    const on = (e: Event) => seen.push((e as CustomEvent<{ events: number }>).detail.events);
+    window.addEventListener(BATCH_EVENT, on);
+    try {
+      fleet.push({ type: 'stage', ts: 1, mac: MAC, to: 'kernel' });
+      fleet.push({ type: 'stage', ts: 2, mac: MAC, to: 'os' });
+      jobs.shift()!();
+      fleet.flush();
+      expect(seen).toEqual([2]);
+    } finally {
+      window.removeEventListener(BATCH_EVENT, on);
+    }
   });
 
   it('sorts by any column and filters on text', () => {

@@ -143,6 +143,28 @@ describe('SSE over a fake response', () => {
     expect(res2.events().map((e) => e.id)).toEqual([6]);
   });
 
+  it('on a response that can cork, sends the frames of one turn of the event loop in one write', async () => {
+    const bus = new EventBus<NetbootEvent>();
+    const res = new FakeResponse() as FakeResponse & { cork(): void; uncork(): void; corks: number; flushed: string[][] };
+    let held: string[] = [];
+    let corked = false;
+    res.corks = 0;
+    res.flushed = [];
+    const write = res.write.bind(res);
+    res.cork = () => { corked = true; res.corks++; };
+    res.uncork = () => { corked = false; res.flushed.push(held); held = []; };
+    res.write = (chunk: string) => (corked ? (held.push(chunk), true) : write(chunk));
+    openEventStream(bus, { headers: {} }, res, { timers: fakeTimers(), replay: 0 });
+    for (let n = 1; n <= 3; n++) bus.publish(log(n));
+    expect(res.corks).toBe(1);
+    expect(res.flushed).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(res.flushed).toHaveLength(1);
+    expect(parseFrames(res.flushed[0].join('')).map((f) => f.id)).toEqual(['1', '2', '3']);
+    bus.publish(log(4));
+    expect(res.corks).toBe(2);
+  });
+
   it('drops a client that stops reading', () => {
     const bus = new EventBus<NetbootEvent>();
     const res = new FakeResponse() as FakeResponse & { writableLength: number };

@@ -12,7 +12,7 @@ import { AuditLog } from '../audit/audit-log';
 import { oncePerSource, parseAllowlist } from '../net/allowlist';
 import { NetbootError } from '../core/errors';
 import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from '../net/bind';
-import { openSharedStore, type JsonInventoryStore, type SharedStoreHandle } from '../store';
+import { openSharedStore, type InventoryStore, type SharedStoreHandle } from '../store';
 import { FlowBooter } from '../policy/booter';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type DhcpInterface } from '../dhcp';
 import { replyAddressFor, type Ipv4Interface } from '../net/interfaces';
@@ -184,7 +184,7 @@ export class BootServer extends EventEmitter {
     };
   }
 
-  get store(): JsonInventoryStore | undefined {
+  get store(): InventoryStore | undefined {
     return this.storeHandle?.store;
   }
 
@@ -533,7 +533,7 @@ export class BootServer extends EventEmitter {
 
   private async openStore(): Promise<void> {
     try {
-      this.storeHandle = await openSharedStore(this.storeFile, { log: this.deps.log });
+      this.storeHandle = await openSharedStore(this.config.storeUrl || this.storeFile, { log: this.deps.log });
       if (this.closing) {
         await this.storeHandle.release();
         this.storeHandle = undefined;

@@ -30,6 +30,8 @@ export interface BootServerConfig {
   /** A port below 0 is disabled; 0 binds an ephemeral port (tests). */
   ports: Record<PortKey, number>;
   dataDir: string;
+  /** `postgres://…`: the inventory on PostgreSQL, shared by several boot servers; absent: the JSON file in dataDir. */
+  storeUrl?: string;
   assetsRoot: string;
   iqnPrefix: string;
   /** DHCP details: the pool for full mode, the flow's deadline. */

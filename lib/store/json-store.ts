@@ -504,7 +504,7 @@ export class JsonInventoryStore implements InventoryStore {
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-function checkImport(doc: unknown): Omit<InventoryExport, 'format' | 'schemaVersion' | 'exportedAt'> {
+export function checkImport(doc: unknown): Omit<InventoryExport, 'format' | 'schemaVersion' | 'exportedAt'> {
   if (!doc || typeof doc !== 'object' || (doc as { format?: unknown }).format !== 'netboot-inventory') {
     throw new NetbootError('validation', 'import: field "format": must be "netboot-inventory"', { field: 'format' });
   }
@@ -563,7 +563,7 @@ function findDevice(devices: Device[], keys: MachineKeys): Device | undefined {
   return structuredCloneOpt(hit);
 }
 
-function clampLimit(limit: number | undefined): number {
+export function clampLimit(limit: number | undefined): number {
   if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_LIMIT;
   return Math.max(1, Math.min(MAX_LIMIT, Math.floor(limit)));
 }
@@ -581,14 +581,14 @@ function page<T extends object>(items: T[], query: ListQuery = {}, haystack: (t:
   return { items: structuredClone(matches.slice(offset, offset + limit)), total: matches.length, offset, limit };
 }
 
-function uniqueId(items: Array<{ id: string }>, name: string): string {
+export function uniqueId(items: Array<{ id: string }>, name: string): string {
   const base = name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|-+$/g, '').slice(0, 48) || 'item';
   let id = base;
   for (let n = 2; items.some((r) => r.id === id); n++) id = `${base}-${n}`;
   return id;
 }
 
-function dropUndefined(obj: object): void {
+export function dropUndefined(obj: object): void {
   for (const [k, v] of Object.entries(obj)) if (v === undefined) delete (obj as Record<string, unknown>)[k];
 }
 

@@ -1,22 +1,36 @@
 import * as path from 'node:path';
+import { NetbootError } from '../core/errors';
 import { JsonInventoryStore, type JsonStoreOptions } from './json-store';
+import { PgInventoryStore } from './pg-store';
+import type { InventoryStore } from './types';
 
 /**
- * One store object per file per process, shared by reference count. lowdb must not have two
- * instances on one file (they would race on the temp file), and Node-RED may create the new
- * `netboot-server` node of a redeploy before the old one has finished closing.
+ * One store object per file (or database URL) per process, shared by reference count. lowdb must
+ * not have two instances on one file (they would race on the temp file), and Node-RED may create the
+ * new `netboot-server` node of a redeploy before the old one has finished closing. A
+ * `postgres://` URL opens the PostgreSQL inventory (pg-store.ts) instead of a file.
  */
-interface Entry { store: Promise<JsonInventoryStore>; refs: number }
+interface Entry { store: Promise<InventoryStore>; refs: number }
+
+export function isDatabaseUrl(where: string): boolean {
+  return /^postgres(ql)?:\/\//.test(where);
+}
+
+async function openAny(where: string, opts: JsonStoreOptions): Promise<InventoryStore> {
+  if (!isDatabaseUrl(where)) return JsonInventoryStore.open(where, opts);
+  return PgInventoryStore.open(where, opts);
+}
 const open = new Map<string, Entry>();
 const closing = new Map<string, Promise<void>>();
 
 export interface SharedStoreHandle {
-  store: JsonInventoryStore;
+  store: InventoryStore;
   release(): Promise<void>;
 }
 
 export async function openSharedStore(file: string, opts: JsonStoreOptions = {}): Promise<SharedStoreHandle> {
-  const key = path.resolve(file);
+  const key = isDatabaseUrl(file) ? file : path.resolve(file);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(file) && !isDatabaseUrl(file)) throw new NetbootError('validation', `inventory: "${file.split('//')[0]}//…" is not a store this version knows; use postgres://user@host/db, or leave it empty for the JSON file`, { field: 'store' });
   let entry = open.get(key);
   if (!entry) {
     // a previous instance on this file may still be writing its last changes
@@ -24,7 +38,7 @@ export async function openSharedStore(file: string, opts: JsonStoreOptions = {})
     entry = open.get(key);
   }
   if (!entry) {
-    entry = { store: JsonInventoryStore.open(key, opts), refs: 0 };
+    entry = { store: openAny(key, opts), refs: 0 };
     open.set(key, entry);
     entry.store.catch(() => open.delete(key));
   }

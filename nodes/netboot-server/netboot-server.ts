@@ -55,6 +55,9 @@ export = function register(RED: RED): void {
         node.warn(RED._('netboot-server.log.shared', { owner: owner.name || owner.id, ports: key }));
       } else {
         if (claim) owners.set(claim, node);
+        // the inventory: the JSON file in the data folder, or PostgreSQL shared by several boot servers (password in credentials)
+        const storeUrl = withPassword(String((def as { store?: unknown }).store ?? '').trim() || process.env.NETBOOT_STORE || '', (node.credentials as { storePassword?: string } | undefined)?.storePassword);
+        if (storeUrl) config.storeUrl = storeUrl;
         const server = new BootServer(config, { log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) } });
         node.bootServer = server;
         registry.add(node.id, { server, metricsToken: node.credentials?.metricsToken || undefined });
@@ -75,7 +78,7 @@ export = function register(RED: RED): void {
             if (line.includes('cannot boot')) node.warn(line);
             else node.log(line);
           }
-          if (server.store) node.log(RED._('netboot-server.log.store', { file: server.storeFile }));
+          if (server.store) node.log(config.storeUrl ? RED._('netboot-server.log.storeDb', { url: redactUrl(config.storeUrl) }) : RED._('netboot-server.log.store', { file: server.storeFile }));
         }).catch((err: unknown) => node.error(String(err)));
       }
     } catch (err) {
@@ -97,7 +100,7 @@ export = function register(RED: RED): void {
   }
 
   RED.nodes.registerType('netboot-server', NetbootServer as unknown as (this: Node, def: NodeDef) => void, {
-    credentials: { metricsToken: { type: 'password' }, configSecrets: { type: 'password' } },
+    credentials: { metricsToken: { type: 'password' }, configSecrets: { type: 'password' }, storePassword: { type: 'password' } },
   });
   mountServerRoutes(RED, registry);
 };
@@ -111,3 +114,21 @@ function parseSecrets(text: string): Record<string, string> | undefined {
     return undefined;
   }
 }
+
+/** A database URL with the credential's password put in (unless the URL carries one). */
+function withPassword(url: string, password: string | undefined): string {
+  if (!url || !password || !/^postgres(ql)?:\/\//.test(url)) return url;
+  try {
+    const u = new URL(url);
+    if (!u.password) u.password = password;
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** The URL as logs may show it: never the password. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+

@@ -1,0 +1,531 @@
+import type { Pool, PoolClient } from 'pg';
+import { Type } from '@sinclair/typebox';
+import { NetbootError } from '../core/errors';
+import { deviceMac, normalizeMac } from '../core/mac';
+import { checkImport, clampLimit, dropUndefined, uniqueId } from './json-store';
+import { MIGRATIONS } from './pg-migrations';
+import {
+  assertValid, SCHEMA_VERSION, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, GroupCreate, GroupFields, ImageCreate, ImageFields,
+  ProfileCreate, ProfileFields, Settings, ConfigCreate, ConfigFields,
+  type BootEvent, type Device, type Group, type StoredBoot,
+} from './schema';
+import type { CheckInFacts, Collection, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, StoreChange } from './types';
+
+/**
+ * The inventory on PostgreSQL, for several boot servers sharing one inventory (docs/store.md). The
+ * same interface and the same rules as the JSON file (`json-store.ts`): every change validates first
+ * and is one transaction; a resolved promise means it is committed. Changes are serialised by a
+ * transaction-level advisory lock (an inventory takes a few writes a second; one writer at a time
+ * keeps the cross-record rules, such as one MAC per device or one default group, exact across
+ * servers), and announced with NOTIFY so every server's listeners hear every change.
+ */
+export interface PgStoreOptions {
+  now?: () => Date;
+  log?: { warn(msg: string): void; error(msg: string): void };
+}
+
+const LOCK = 0x6e6574; // "net": the inventory's advisory lock
+const CHANNEL = 'netboot_changes';
+type Kind = 'images' | 'profiles' | 'groups' | 'sessions' | 'builds' | 'configs';
+const KINDS: readonly Kind[] = ['images', 'profiles', 'groups', 'sessions', 'builds', 'configs'];
+
+export class PgInventoryStore implements InventoryStore {
+  readonly devices: InventoryStore['devices'];
+  readonly images: InventoryStore['images'];
+  readonly profiles: InventoryStore['profiles'];
+  readonly groups: InventoryStore['groups'];
+  readonly sessions: InventoryStore['sessions'];
+  readonly builds: InventoryStore['builds'];
+  readonly configs: InventoryStore['configs'];
+  private readonly now: () => Date;
+  private readonly log?: PgStoreOptions['log'];
+  private readonly listeners = new Set<(change: StoreChange) => void>();
+  private readonly eventListeners = new Set<(event: BootEvent) => void>();
+  /** Bytes of stored events per `mac|type` (eventBytes is synchronous: counted at open, then as this server appends). */
+  private readonly bytes = new Map<string, number>();
+  private listener?: PoolClient;
+  private closed = false;
+
+  private constructor(private readonly pool: Pool, opts: PgStoreOptions) {
+    this.now = opts.now ?? (() => new Date());
+    this.log = opts.log;
+    this.devices = this.makeDevices();
+    this.images = this.makeRecords('images', 'image', ImageCreate, ImageFields, (r) => this.refsTo('imageId', r.id));
+    this.profiles = this.makeRecords('profiles', 'profile', ProfileCreate, ProfileFields, (r) => this.refsTo('profileId', r.id));
+    this.groups = this.makeRecords('groups', 'group', GroupCreate, GroupFields, async () => undefined);
+    this.sessions = this.makeRecords('sessions', 'session', Type.Any(), Type.Any(), async () => undefined);
+    this.builds = this.makeRecords('builds', 'build', Type.Any(), Type.Any(), async () => undefined);
+    this.configs = this.makeRecords('configs', 'config', ConfigCreate, ConfigFields, (r) => this.configUsers(r.id));
+  }
+
+  /** Connects (`postgres://…`), applies pending migrations, and listens for other servers' changes. */
+  static async open(url: string, opts: PgStoreOptions = {}): Promise<PgInventoryStore> {
+    const { Pool } = await import('pg');
+    const pool = new Pool({ connectionString: url, max: 8 });
+    pool.on('error', (err) => opts.log?.error(`inventory database: ${err.message}`));
+    const store = new PgInventoryStore(pool, opts);
+    try {
+      await store.migrate();
+      await store.listen();
+      await store.countBytes();
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new NetbootError('store_io', `inventory database ${redact(url)}: ${(err as Error).message}`, {}, { cause: err });
+    }
+    return store;
+  }
+
+  private async migrate(): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('CREATE TABLE IF NOT EXISTS netboot_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+      const done = new Set((await c.query<{ version: number }>('SELECT version FROM netboot_migrations')).rows.map((r) => r.version));
+      const newest = Math.max(0, ...done);
+      const known = Math.max(...MIGRATIONS.map((m) => m.version));
+      if (newest > known) throw new NetbootError('store_corrupt', `the database has schema ${newest}, newer than this version knows (${known}): upgrade netboot`);
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO netboot_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      }
+    });
+  }
+
+  private async listen(): Promise<void> {
+    const c = await this.pool.connect();
+    this.listener = c;
+    c.on('notification', (n) => {
+      if (n.channel === CHANNEL) this.notify((n.payload ?? 'all') as StoreChange);
+    });
+    c.on('error', (err) => this.log?.error(`inventory change feed: ${err.message}`));
+    await c.query(`LISTEN ${CHANNEL}`);
+  }
+
+  private async countBytes(): Promise<void> {
+    const r = await this.pool.query<{ mac: string; type: string; n: string }>('SELECT mac, type, sum(octet_length(row_to_json(e)::text))::bigint AS n FROM netboot_events e WHERE mac IS NOT NULL GROUP BY mac, type');
+    for (const row of r.rows) this.bytes.set(`${row.mac}|${row.type}`, Number(row.n));
+  }
+
+  /** One transaction holding the inventory's write lock; `change` is announced after the commit. */
+  private async tx<R>(fn: (c: PoolClient) => Promise<R>, change?: StoreChange): Promise<R> {
+    if (this.closed) throw new NetbootError('store_io', 'the inventory database is closed');
+    let c: PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (err) {
+      throw new NetbootError('store_io', `inventory database: ${(err as Error).message}`, {}, { cause: err });
+    }
+    try {
+      await c.query('BEGIN');
+      await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
+      const out = await fn(c);
+      if (change) await c.query('SELECT pg_notify($1, $2)', [CHANNEL, change]);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      if (err instanceof NetbootError) throw err;
+      throw new NetbootError('store_io', `inventory database: ${(err as Error).message}`, {}, { cause: err });
+    } finally {
+      c.release();
+    }
+  }
+
+  private async read<R>(fn: (q: Pool) => Promise<R>): Promise<R> {
+    if (this.closed) throw new NetbootError('store_io', 'the inventory database is closed');
+    try {
+      return await fn(this.pool);
+    } catch (err) {
+      if (err instanceof NetbootError) throw err;
+      throw new NetbootError('store_io', `inventory database: ${(err as Error).message}`, {}, { cause: err });
+    }
+  }
+
+  onChange(listener: (change: StoreChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onEvent(listener: (event: BootEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  private notify(change: StoreChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        this.log?.error(`inventory change listener: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  async flush(): Promise<void> {
+    // every acknowledged change is committed already
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listener?.release();
+    await this.pool.end();
+  }
+
+  private stamp(): string {
+    return this.now().toISOString();
+  }
+
+  // ---- devices --------------------------------------------------------------------------------
+
+  private async deviceByMac(q: Pool | PoolClient, mac: string, lock = false): Promise<Device | undefined> {
+    const r = await q.query<{ doc: Device }>(`SELECT doc FROM netboot_devices WHERE mac = $1 OR doc->'macs' ? $1 ORDER BY (mac = $1) DESC LIMIT 1${lock ? ' FOR UPDATE' : ''}`, [mac]);
+    return r.rows[0]?.doc;
+  }
+
+  private async checkRefs(c: PoolClient, rec: { imageId?: string | null; profileId?: string | null }): Promise<void> {
+    for (const [field, kind, what] of [['imageId', 'images', 'image'], ['profileId', 'profiles', 'profile']] as const) {
+      const id = rec[field];
+      if (id && !(await c.query('SELECT 1 FROM netboot_records WHERE kind = $1 AND id = $2', [kind, id])).rowCount) {
+        throw new NetbootError('validation', `field "${field}": no ${what} "${id}"`, { field });
+      }
+    }
+  }
+
+  private async checkConfigRefs(c: PoolClient, rec: { configs?: string[] }): Promise<void> {
+    for (const id of rec.configs ?? []) {
+      if (!(await c.query("SELECT 1 FROM netboot_records WHERE kind = 'configs' AND id = $1", [id])).rowCount) {
+        throw new NetbootError('validation', `field "configs": no config document "${id}"`, { field: 'configs' });
+      }
+    }
+  }
+
+  private async refsTo(field: 'imageId' | 'profileId', id: string): Promise<string | undefined> {
+    const d = await this.pool.query<{ mac: string }>(`SELECT mac FROM netboot_devices WHERE doc->>'${field}' = $1 OR doc->'bootOnce'->>'${field}' = $1 ORDER BY seq LIMIT 1`, [id]);
+    if (d.rows[0]) return `device ${d.rows[0].mac}`;
+    const g = await this.pool.query<{ id: string }>(`SELECT id FROM netboot_records WHERE kind = 'groups' AND doc->>'${field}' = $1 ORDER BY seq LIMIT 1`, [id]);
+    return g.rows[0] ? `group ${g.rows[0].id}` : undefined;
+  }
+
+  private async configUsers(id: string): Promise<string | undefined> {
+    const r = await this.pool.query<{ kind: string; id: string }>("SELECT kind, id FROM netboot_records WHERE kind IN ('profiles', 'groups') AND doc->'configs' ? $1 ORDER BY kind DESC, seq LIMIT 1", [id]);
+    return r.rows[0] ? `${r.rows[0].kind === 'profiles' ? 'profile' : 'group'} ${r.rows[0].id}` : undefined;
+  }
+
+  private normalizeDeviceMacs(primary: string, others: string[] | undefined): string[] {
+    const set = new Set<string>();
+    for (const [i, m] of (others ?? []).entries()) {
+      let mac: string;
+      try {
+        mac = deviceMac(m);
+      } catch (err) {
+        throw new NetbootError('validation', `field "macs.${i}": ${(err as Error).message}`, { field: `macs.${i}` });
+      }
+      if (mac !== primary) set.add(mac);
+    }
+    return [...set];
+  }
+
+  private makeDevices(): InventoryStore['devices'] {
+    const macField = (value: unknown, isNew = false): string => {
+      try {
+        return isNew ? deviceMac(value) : normalizeMac(value);
+      } catch (err) {
+        throw new NetbootError('validation', `field "mac": ${(err as Error).message}`, { field: 'mac' });
+      }
+    };
+    const save = (c: PoolClient, dev: Device) => c.query('UPDATE netboot_devices SET doc = $2 WHERE mac = $1', [dev.mac, dev]);
+    return {
+      list: (query) => this.read((q) => listPage<Device>(q, 'SELECT doc FROM netboot_devices', [], query, "concat_ws(' ', doc->>'mac', doc->>'macs', doc->>'hostname', doc->>'serial', doc->>'serviceTag')")),
+      get: async (id) => {
+        let mac: string;
+        try {
+          mac = normalizeMac(id);
+        } catch {
+          return undefined;
+        }
+        return this.read((q) => this.deviceByMac(q, mac));
+      },
+      find: (keys: MachineKeys) => this.read(async (q) => {
+        if (keys.mac) {
+          const hit = await this.deviceByMac(q, normalizeMac(keys.mac));
+          if (hit) return hit;
+        }
+        const one = async (sql: string, v: string) => (await q.query<{ doc: Device }>(`SELECT doc FROM netboot_devices WHERE ${sql} ORDER BY seq LIMIT 1`, [v])).rows[0]?.doc;
+        return (keys.uuid ? await one("doc->>'uuid' = $1", keys.uuid.toLowerCase()) : undefined)
+          ?? (keys.serial ? await one("regexp_replace(doc->>'serial', '^10000000', '') = $1", keys.serial.toLowerCase().replace(/^10000000/, '')) : undefined)
+          ?? (keys.serviceTag ? await one("lower(doc->>'serviceTag') = $1", keys.serviceTag.toLowerCase()) : undefined);
+      }),
+      create: async (input) => {
+        assertValid(DeviceCreate, input, 'device');
+        const mac = macField(input.mac, true);
+        return this.tx(async (c) => {
+          const macs = this.normalizeDeviceMacs(mac, input.macs);
+          for (const m of [mac, ...macs]) {
+            const other = await this.deviceByMac(c, m);
+            if (other) throw new NetbootError('conflict', `device with MAC ${m} already exists (${other.mac})`, { field: 'mac', id: other.mac });
+          }
+          await this.checkRefs(c, input);
+          const ts = this.stamp();
+          const { mac: _m, macs: _ms, ...rest } = input;
+          const dev: Device = { ...rest, mac, macs, labels: input.labels ?? {}, status: input.status ?? 'enrolled', serial: input.serial?.toLowerCase(), uuid: input.uuid?.toLowerCase(), firstSeen: ts, createdAt: ts, updatedAt: ts };
+          dropUndefined(dev);
+          await c.query('INSERT INTO netboot_devices (mac, doc) VALUES ($1, $2)', [mac, dev]);
+          return dev;
+        }, 'devices');
+      },
+      update: async (id, patch) => {
+        assertValid(DeviceFields, patch, 'device');
+        const mac = macField(id);
+        return this.tx(async (c) => {
+          const dev = await this.deviceByMac(c, mac, true);
+          if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
+          const macs = patch.macs === undefined ? dev.macs : this.normalizeDeviceMacs(dev.mac, patch.macs);
+          for (const m of macs) {
+            const other = await this.deviceByMac(c, m);
+            if (other && other.mac !== dev.mac) throw new NetbootError('conflict', `MAC ${m} belongs to device ${other.mac}`, { field: 'macs', id: other.mac });
+          }
+          await this.checkRefs(c, patch);
+          Object.assign(dev, patch, { macs, updatedAt: this.stamp() });
+          if (patch.serial) dev.serial = patch.serial.toLowerCase();
+          if (patch.uuid) dev.uuid = patch.uuid.toLowerCase();
+          dropUndefined(dev);
+          await save(c, dev);
+          return dev;
+        }, 'devices');
+      },
+      remove: async (id) => {
+        const mac = macField(id);
+        await this.tx(async (c) => {
+          const r = await c.query('DELETE FROM netboot_devices WHERE mac = $1', [mac]);
+          if (!r.rowCount) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
+        }, 'devices');
+      },
+      touch: async (id, facts: CheckInFacts) => {
+        const mac = macField(id);
+        return this.tx(async (c) => {
+          const dev = await this.deviceByMac(c, mac, true);
+          if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
+          dev.lastSeen = this.stamp();
+          if (facts.ip) dev.lastIp = facts.ip;
+          if (facts.arch) dev.arch = facts.arch;
+          if (facts.firmware) dev.firmware = facts.firmware;
+          if (facts.hostname && !dev.hostname) dev.hostname = facts.hostname;
+          if (facts.reported) {
+            const next = { ...(dev.reported ?? {}), ...facts.reported, at: dev.lastSeen };
+            dropUndefined(next);
+            dev.reported = next;
+          }
+          await save(c, dev);
+          return dev;
+        });
+      },
+    };
+  }
+
+  // ---- records with ids -----------------------------------------------------------------------
+
+  private makeRecords<T extends { id: string }>(
+    kind: Kind,
+    what: string,
+    createSchema: Parameters<typeof assertValid>[0],
+    patchSchema: Parameters<typeof assertValid>[0],
+    inUse: (rec: T) => Promise<string | undefined>,
+  ): Collection<T, any, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const one = async (q: Pool | PoolClient, id: string, lock = false) => (await q.query<{ doc: T }>(`SELECT doc FROM netboot_records WHERE kind = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`, [kind, id])).rows[0]?.doc;
+    return {
+      list: (query) => this.read((q) => listPage<T>(q, 'SELECT doc FROM netboot_records WHERE kind = $1', [kind], query, "concat_ws(' ', id, doc->>'name')")),
+      get: (id) => this.read((q) => one(q, id)),
+      create: async (input: Record<string, unknown>) => {
+        assertValid(createSchema, input, what);
+        return this.tx(async (c) => {
+          let id = input.id as string | undefined;
+          if (!id) {
+            const base = uniqueId([], (input.name as string | undefined) ?? what);
+            const taken = (await c.query<{ id: string }>('SELECT id FROM netboot_records WHERE kind = $1 AND (id = $2 OR id LIKE $3)', [kind, base, `${base}-%`])).rows;
+            id = uniqueId(taken, (input.name as string | undefined) ?? what);
+          }
+          if (await one(c, id)) throw new NetbootError('conflict', `${what} "${id}" already exists`, { field: 'id', id });
+          if (kind === 'groups') await this.checkRefs(c, input as { imageId?: string; profileId?: string });
+          if (kind === 'groups' || kind === 'profiles') await this.checkConfigRefs(c, input as { configs?: string[] });
+          if (kind === 'groups' && input.isDefault) {
+            const def = (await c.query<{ id: string }>("SELECT id FROM netboot_records WHERE kind = 'groups' AND (doc->>'isDefault')::boolean LIMIT 1")).rows[0];
+            if (def) throw new NetbootError('conflict', `a default group already exists (${def.id})`, { field: 'isDefault' });
+          }
+          const ts = this.stamp();
+          const rec = { ...input, id, createdAt: ts, updatedAt: ts } as unknown as T;
+          await c.query('INSERT INTO netboot_records (kind, id, doc) VALUES ($1, $2, $3)', [kind, id, rec]);
+          return rec;
+        }, kind);
+      },
+      update: async (id, patch: Record<string, unknown>) => {
+        if (kind !== 'sessions' && kind !== 'builds') assertValid(Type.Partial(patchSchema as ReturnType<typeof Type.Object>), patch, what);
+        if ('id' in patch && patch.id !== id) throw new NetbootError('validation', `${what}: field "id": cannot be changed`, { field: 'id' });
+        return this.tx(async (c) => {
+          const rec = await one(c, id, true);
+          if (!rec) throw new NetbootError('not_found', `no ${what} "${id}"`, { id });
+          if (kind === 'groups') await this.checkRefs(c, patch as { imageId?: string; profileId?: string });
+          if (kind === 'groups' || kind === 'profiles') await this.checkConfigRefs(c, patch as { configs?: string[] });
+          Object.assign(rec, patch, { id, updatedAt: this.stamp() });
+          await c.query('UPDATE netboot_records SET doc = $3 WHERE kind = $1 AND id = $2', [kind, id, rec]);
+          return rec;
+        }, kind);
+      },
+      remove: async (id) => {
+        await this.tx(async (c) => {
+          const rec = await one(c, id, true);
+          if (!rec) throw new NetbootError('not_found', `no ${what} "${id}"`, { id });
+          const user = await inUse(rec);
+          if (user) throw new NetbootError('conflict', `${what} "${id}" is in use by ${user}`, { id });
+          await c.query('DELETE FROM netboot_records WHERE kind = $1 AND id = $2', [kind, id]);
+        }, kind);
+      },
+    };
+  }
+
+  // ---- events, boots, settings, export --------------------------------------------------------
+
+  async appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent> {
+    const rec = { ...event, ts: event.ts ?? this.stamp() };
+    if (rec.mac) rec.mac = normalizeMac(rec.mac);
+    const limit = (await this.getSettings()).eventLogLimit;
+    const stored = await this.read(async (q) => {
+      const r = await q.query<{ seq: string }>('INSERT INTO netboot_events (ts, type, mac, ip, message, data) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq', [rec.ts, rec.type, rec.mac ?? null, rec.ip ?? null, rec.message ?? null, rec.data ?? null]);
+      const seq = Number(r.rows[0].seq);
+      // the count limit: the oldest go, checked every 64 appends
+      if (seq % 64 === 0) await q.query('DELETE FROM netboot_events WHERE seq <= $1', [seq - limit]);
+      return { ...rec, seq } as BootEvent;
+    });
+    if (stored.mac) {
+      // as the JSON file counts them: the bytes of the stored record
+      const k = `${stored.mac}|${stored.type}`;
+      this.bytes.set(k, (this.bytes.get(k) ?? 0) + Buffer.byteLength(JSON.stringify(stored)));
+    }
+    for (const l of this.eventListeners) {
+      try {
+        l(stored);
+      } catch (err) {
+        this.log?.warn(`event listener: ${(err as Error).message}`);
+      }
+    }
+    return stored;
+  }
+
+  eventBytes(mac: string, type: string): number {
+    return this.bytes.get(`${normalizeMac(mac)}|${type}`) ?? 0;
+  }
+
+  async listEvents(query: { mac?: string; afterSeq?: number; limit?: number } = {}): Promise<BootEvent[]> {
+    const mac = query.mac ? normalizeMac(query.mac) : null;
+    const { eventLogLimit } = await this.getSettings();
+    return this.read(async (q) => {
+      const r = await q.query<{ seq: string; ts: string; type: string; mac: string | null; ip: string | null; message: string | null; data: Record<string, unknown> | null }>(
+        `SELECT * FROM (SELECT * FROM netboot_events WHERE seq > (SELECT coalesce(max(seq), 0) FROM netboot_events) - $4 AND ($1::text IS NULL OR mac = $1) AND seq > $2 ORDER BY seq DESC LIMIT $3) t ORDER BY seq`,
+        [mac, query.afterSeq ?? 0, clampLimit(query.limit), eventLogLimit],
+      );
+      return r.rows.map((e) => {
+        const out: BootEvent = { seq: Number(e.seq), ts: e.ts, type: e.type };
+        if (e.mac) out.mac = e.mac;
+        if (e.ip) out.ip = e.ip;
+        if (e.message !== null) out.message = e.message;
+        if (e.data) out.data = e.data;
+        return out;
+      });
+    });
+  }
+
+  async recordBoot(boot: StoredBoot): Promise<void> {
+    const mac = normalizeMac(boot.mac);
+    const keep = (await this.getSettings()).bootsKeptPerDevice;
+    await this.tx(async (c) => {
+      const rec = { ...boot, mac };
+      await c.query('INSERT INTO netboot_boots (mac, id, started_at, doc) VALUES ($1, $2, $3, $4) ON CONFLICT (mac, id) DO UPDATE SET doc = EXCLUDED.doc, started_at = EXCLUDED.started_at', [mac, boot.id, boot.startedAt, rec]);
+      await c.query('DELETE FROM netboot_boots WHERE mac = $1 AND seq NOT IN (SELECT seq FROM netboot_boots WHERE mac = $1 ORDER BY seq DESC LIMIT $2)', [mac, keep]);
+    });
+  }
+
+  async listBoots(mac: string): Promise<StoredBoot[]> {
+    const m = normalizeMac(mac);
+    return this.read(async (q) => (await q.query<{ doc: StoredBoot }>('SELECT doc FROM netboot_boots WHERE mac = $1 ORDER BY seq', [m])).rows.map((r) => r.doc));
+  }
+
+  async bootsSince(sinceMs: number): Promise<StoredBoot[]> {
+    return this.read(async (q) => (await q.query<{ doc: StoredBoot }>('SELECT doc FROM netboot_boots WHERE started_at >= $1 ORDER BY started_at', [sinceMs])).rows.map((r) => r.doc));
+  }
+
+  async getSettings(): Promise<Required<Settings>> {
+    const doc = await this.read(async (q) => (await q.query<{ doc: Settings }>('SELECT doc FROM netboot_settings WHERE id = 1')).rows[0]?.doc ?? {});
+    return { ...DEFAULT_SETTINGS, ...doc };
+  }
+
+  async updateSettings(patch: Settings): Promise<Required<Settings>> {
+    assertValid(Settings, patch, 'settings');
+    await this.tx((c) => c.query('UPDATE netboot_settings SET doc = doc || $1 WHERE id = 1', [patch]));
+    return this.getSettings();
+  }
+
+  async exportAll(): Promise<InventoryExport> {
+    return this.read(async (q) => {
+      const all = async <T>(kind: Kind) => (await q.query<{ doc: T }>('SELECT doc FROM netboot_records WHERE kind = $1 ORDER BY seq', [kind])).rows.map((r) => r.doc);
+      return {
+        format: 'netboot-inventory' as const, schemaVersion: SCHEMA_VERSION, exportedAt: this.stamp(),
+        devices: (await q.query<{ doc: Device }>('SELECT doc FROM netboot_devices ORDER BY seq')).rows.map((r) => r.doc),
+        images: await all('images'), profiles: await all('profiles'), groups: await all<Group>('groups'), sessions: await all('sessions'), configs: await all('configs'),
+        settings: (await q.query<{ doc: Settings }>('SELECT doc FROM netboot_settings WHERE id = 1')).rows[0]?.doc ?? {},
+      } as InventoryExport;
+    });
+  }
+
+  async importAll(doc: unknown, mode: 'replace' | 'merge' = 'replace'): Promise<{ devices: number; images: number; profiles: number; groups: number }> {
+    const incoming = checkImport(doc);
+    return this.tx(async (c) => {
+      if (mode === 'replace') {
+        await c.query('DELETE FROM netboot_devices');
+        await c.query("DELETE FROM netboot_records WHERE kind <> 'builds'");
+        await c.query("UPDATE netboot_settings SET doc = '{}' WHERE id = 1");
+      }
+      const put = (kind: Kind, r: { id: string }) => c.query('INSERT INTO netboot_records (kind, id, doc) VALUES ($1, $2, $3) ON CONFLICT (kind, id) DO UPDATE SET doc = EXCLUDED.doc', [kind, r.id, r]);
+      for (const r of incoming.images) await put('images', r);
+      for (const r of incoming.profiles) await put('profiles', r);
+      for (const r of incoming.groups) await put('groups', r);
+      for (const r of incoming.sessions) await put('sessions', r);
+      for (const r of incoming.configs ?? []) await put('configs', r);
+      for (const dev of incoming.devices) {
+        await c.query('INSERT INTO netboot_devices (mac, doc) VALUES ($1, $2) ON CONFLICT (mac) DO UPDATE SET doc = EXCLUDED.doc', [dev.mac, dev]);
+      }
+      for (const dev of (await c.query<{ doc: Device }>('SELECT doc FROM netboot_devices')).rows) await this.checkRefs(c, dev.doc);
+      await c.query('UPDATE netboot_settings SET doc = doc || $1 WHERE id = 1', [incoming.settings]);
+      return { devices: incoming.devices.length, images: incoming.images.length, profiles: incoming.profiles.length, groups: incoming.groups.length };
+    }, 'all');
+  }
+}
+
+/** A page of a list with the JSON store's filters: top-level fields, `label.<key>`, `q` (substring). */
+async function listPage<T>(q: Pool, select: string, params: unknown[], query: ListQuery = {}, haystack: string): Promise<Page<T>> {
+  const where: string[] = [];
+  const args = [...params];
+  for (const [k, v] of Object.entries(query.filter ?? {})) {
+    args.push(k === 'q' ? `%${v.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%` : v);
+    const p = `$${args.length}`;
+    if (k === 'q') where.push(`lower(${haystack}) LIKE ${p}`);
+    else if (k.startsWith('label.')) {
+      args.push(k.slice(6));
+      where.push(`doc->'labels'->>$${args.length} = ${p}`);
+    } else {
+      args.push(k);
+      where.push(`doc->>$${args.length} = ${p}`);
+    }
+  }
+  const offset = Math.max(0, Math.floor(query.offset ?? 0)) || 0;
+  const limit = clampLimit(query.limit);
+  const cond = where.length ? `${select.includes(' WHERE ') ? ' AND' : ' WHERE'} ${where.join(' AND ')}` : '';
+  const inner = `${select.replace('SELECT doc FROM', 'SELECT doc, seq FROM')}${cond}`;
+  const r = await q.query<{ doc: T; total: string }>(`SELECT doc, count(*) OVER () AS total FROM (${inner}) x ORDER BY seq OFFSET ${offset} LIMIT ${limit}`, args);
+  const total = r.rows[0] ? Number(r.rows[0].total) : offset > 0 ? Number((await q.query<{ n: string }>(`SELECT count(*) AS n FROM (${select}${cond}) x`, args)).rows[0].n) : 0;
+  return { items: r.rows.map((x) => x.doc), total, offset, limit };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+export const PG_RECORD_KINDS = KINDS;

@@ -1,0 +1,240 @@
+/**
+ * What every inventory backend promises, run against each: the JSON file (the default) and
+ * PostgreSQL (a throwaway cluster from Debian's `postgresql`, each test in a new database). The JSON
+ * file's own matters (its file on disk, corruption, migrations, the shared instance per file) are in
+ * store.test.ts. CI installs PostgreSQL, so there a missing one is a failure, not a skip.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { NetbootError } from '../../../lib/core/errors';
+import { JsonInventoryStore, type InventoryStore, type StoreChange } from '../../../lib/store';
+import { PgInventoryStore } from '../../../lib/store/pg-store';
+import { havePostgres, startPostgres, type TestPostgres } from '../../helpers/postgres';
+
+if (!havePostgres && process.env.CI) throw new Error('store contract test: CI needs PostgreSQL (Debian package postgresql)');
+
+type Store = InventoryStore & { close(): Promise<void>; onChange(l: (c: StoreChange) => void): () => void };
+interface Backend { name: string; skip: boolean; open(): Promise<Store>; second?(): Promise<Store> }
+
+let pg: TestPostgres | undefined;
+let dir = '';
+let n = 0;
+let current = '';
+const opened: Store[] = [];
+
+const backends: Backend[] = [
+  {
+    name: 'JSON file',
+    skip: false,
+    open: async () => {
+      current = path.join(dir, `inventory-${++n}.json`);
+      return JsonInventoryStore.open(current);
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    skip: !havePostgres,
+    open: async () => {
+      current = await pg!.createDatabase(`netboot_${++n}`);
+      return PgInventoryStore.open(current);
+    },
+    // a second boot server on the same database
+    second: async () => PgInventoryStore.open(current),
+  },
+];
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'netboot-contract-'));
+  if (havePostgres) pg = await startPostgres();
+}, 60_000);
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close().catch(() => undefined);
+});
+afterAll(() => {
+  pg?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function rejects(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(NetbootError);
+  expect((err as NetbootError).code).toBe(code);
+  expect((err as NetbootError).message).toMatch(message);
+}
+
+describe.each(backends)('the inventory on $name', (backend) => {
+  const open = async () => {
+    const s = await backend.open();
+    opened.push(s);
+    return s;
+  };
+
+  it.skipIf(backend.skip)('round-trips devices, with MACs in one form', async () => {
+    const store = await open();
+    const dev = await store.devices.create({ mac: 'AA-BB-CC-DD-EE-FF', hostname: 'node1', labels: { rack: '2' } });
+    expect(dev).toMatchObject({ mac: 'aa:bb:cc:dd:ee:ff', status: 'enrolled', labels: { rack: '2' }, macs: [] });
+    expect((await store.devices.get('aabb.ccdd.eeff'))?.labels).toEqual({ rack: '2' });
+    const up = await store.devices.update('aa:bb:cc:dd:ee:ff', { hostname: 'node2', labels: { rack: '3' } });
+    expect(up).toMatchObject({ hostname: 'node2', labels: { rack: '3' } });
+    expect(await store.devices.get('not a mac')).toBeUndefined();
+    await store.devices.remove('aa:bb:cc:dd:ee:ff');
+    expect(await store.devices.get('aa:bb:cc:dd:ee:ff')).toBeUndefined();
+  });
+
+  it.skipIf(backend.skip)('refuses duplicates, unknown ids and invalid fields with the field named', async () => {
+    const store = await open();
+    await store.devices.create({ mac: 'aa:bb:cc:dd:ee:01', macs: ['aa:bb:cc:dd:ee:02'] });
+    await rejects(store.devices.create({ mac: 'AA:BB:CC:DD:EE:01' }), 'conflict', /already exists/);
+    await rejects(store.devices.create({ mac: 'aa:bb:cc:dd:ee:02' }), 'conflict', /already exists/);
+    await rejects(store.devices.create({ mac: 'nope' }), 'validation', /field "mac"/);
+    await rejects(store.devices.create({ mac: 'aa:bb:cc:dd:ee:03', hostname: 'bad name;' }), 'validation', /field "hostname"/);
+    await rejects(store.devices.create({ mac: 'aa:bb:cc:dd:ee:03', profileId: 'missing' }), 'validation', /field "profileId": no profile/);
+    await rejects(store.devices.create({ mac: 'aa:bb:cc:dd:ee:03', extra: 1 } as never), 'validation', /field "extra"/);
+    await rejects(store.devices.update('aa:bb:cc:dd:ee:09', { hostname: 'x' }), 'not_found', /no device/);
+    await rejects(store.profiles.update('nope', { name: 'x' }), 'not_found', /no profile "nope"/);
+    await store.groups.create({ id: 'all', name: 'All', selector: {}, isDefault: true });
+    await rejects(store.groups.create({ id: 'all2', name: 'All 2', selector: {}, isDefault: true }), 'conflict', /default group already exists \(all\)/);
+    // nothing of the refused ones is there
+    expect((await store.devices.list()).total).toBe(1);
+  });
+
+  it.skipIf(backend.skip)('finds devices by any MAC, UUID, serial (with the 10000000 prefix) and service tag', async () => {
+    const store = await open();
+    await store.devices.create({ mac: 'dc:a6:32:01:36:c2', serial: '9FFEFDEF' });
+    await store.devices.create({ mac: '52:54:00:12:34:56', macs: ['52:54:00:12:34:57'], uuid: '8C3F2A10-0000-4000-8000-000000000001', serviceTag: 'ABC123' });
+    expect((await store.devices.find({ mac: '52-54-00-12-34-57' }))?.mac).toBe('52:54:00:12:34:56');
+    expect((await store.devices.get('52:54:00:12:34:57'))?.mac).toBe('52:54:00:12:34:56');
+    expect((await store.devices.find({ uuid: '8c3f2a10-0000-4000-8000-000000000001' }))?.mac).toBe('52:54:00:12:34:56');
+    expect((await store.devices.find({ serial: '100000009ffefdef' }))?.mac).toBe('dc:a6:32:01:36:c2');
+    expect((await store.devices.find({ serviceTag: 'abc123' }))?.mac).toBe('52:54:00:12:34:56');
+    expect(await store.devices.find({ mac: '00:00:00:00:00:01' })).toBeUndefined();
+    const touched = await store.devices.touch('dc:a6:32:01:36:c2', { ip: '10.0.0.9', arch: 'rpi4', reported: { hostname: 'pi' } });
+    expect(touched).toMatchObject({ lastIp: '10.0.0.9', arch: 'rpi4', reported: { hostname: 'pi' } });
+    expect(touched.lastSeen).toBeTruthy();
+  });
+
+  it.skipIf(backend.skip)('keeps records in use from being deleted, and paginates and filters lists', async () => {
+    const store = await open();
+    const prof = await store.profiles.create({ name: 'Talos worker', type: 'talos', kernel: 'vmlinuz' });
+    expect(prof.id).toBe('talos-worker');
+    expect((await store.profiles.create({ name: 'Talos worker', type: 'talos', kernel: 'vmlinuz' })).id).toBe('talos-worker-2');
+    for (let i = 0; i < 25; i++) await store.devices.create({ mac: `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`, status: i % 2 ? 'ready' : 'enrolled', profileId: i === 3 ? prof.id : undefined, labels: { rack: String(i % 3) } });
+    await rejects(store.profiles.remove(prof.id), 'conflict', /in use by device 02:00:00:00:00:03/);
+    await store.configs.create({ id: 'seed', name: 'seed', format: 'cloud-config', template: '#cloud-config\n' });
+    await store.groups.create({ id: 'g', name: 'G', selector: { rack: '1' }, configs: ['seed'] });
+    await rejects(store.configs.remove('seed'), 'conflict', /in use by group g/);
+    const pageTwo = await store.devices.list({ offset: 10, limit: 10 });
+    expect(pageTwo.items).toHaveLength(10);
+    expect(pageTwo.total).toBe(25);
+    expect(pageTwo.items[0].mac).toBe('02:00:00:00:00:0a');
+    expect((await store.devices.list({ filter: { status: 'ready' } })).total).toBe(12);
+    expect((await store.devices.list({ filter: { 'label.rack': '1', status: 'ready' } })).total).toBe(4);
+    expect((await store.devices.list({ filter: { q: '00:00:1' } })).total).toBe(9);
+    expect((await store.devices.list({ offset: 30 })).total).toBe(25);
+    expect((await store.profiles.list({ filter: { q: 'worker-2' } })).items.map((p) => p.id)).toEqual(['talos-worker-2']);
+  });
+
+  it.skipIf(backend.skip)('tells change listeners what changed once it is stored, but not for check-ins', async () => {
+    const store = await open();
+    const seen: string[] = [];
+    const stop = store.onChange((c) => seen.push(c));
+    await store.images.create({ id: 'd1', name: 'disk' });
+    await store.devices.create({ mac: 'aa:bb:cc:00:00:01', imageId: 'd1' });
+    await store.devices.touch('aa:bb:cc:00:00:01', { ip: '10.0.0.9' });
+    await store.devices.update('aa:bb:cc:00:00:01', { imageId: null });
+    await expect(store.images.update('nope', { name: 'x' })).rejects.toThrow(/no image/);
+    await store.importAll(await store.exportAll(), 'merge');
+    await expect.poll(() => seen.length).toBe(4);
+    stop();
+    expect(seen).toEqual(['images', 'devices', 'devices', 'all']);
+  });
+
+  it.skipIf(backend.skip)('loses no update when writers race', async () => {
+    const store = await open();
+    await store.devices.create({ mac: 'aa:bb:cc:00:00:02' });
+    const other = backend.second ? await backend.second() : store;
+    if (other !== store) opened.push(other);
+    // two writers, each patching its own labels of one device 20 times, interleaved
+    await Promise.all([store, other].map((s, w) => (async () => {
+      for (let i = 0; i < 20; i++) {
+        const d = (await s.devices.get('aa:bb:cc:00:00:02'))!;
+        await s.devices.update(d.mac, { notes: `writer ${w} pass ${i}` });
+        await s.devices.touch(d.mac, { ip: `10.0.${w}.${i}` });
+      }
+    })()));
+    await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? store : other).devices.create({ mac: (0x020000001000 + i).toString(16).padStart(12, '0') })));
+    expect((await store.devices.list({ limit: 1000 })).total).toBe(61);
+    expect((await other.devices.list({ limit: 1000 })).total).toBe(61);
+  });
+
+  it.skipIf(backend.skip)('keeps a bounded event log, listed by machine and after a sequence number', async () => {
+    const store = await open();
+    await store.updateSettings({ eventLogLimit: 10 });
+    for (let i = 0; i < 15; i++) await store.appendEvent({ type: 'dhcp.discover', mac: 'AA:BB:CC:DD:EE:FF', message: `n${i}` });
+    await store.appendEvent({ type: 'boot.log', mac: 'aa:bb:cc:dd:ee:00', data: { text: 'twelve bytes' } });
+    const events = await store.listEvents({ mac: 'aa:bb:cc:dd:ee:ff' });
+    expect(events.length).toBeLessThanOrEqual(10);
+    expect(events.at(-1)).toMatchObject({ seq: 15, message: 'n14', mac: 'aa:bb:cc:dd:ee:ff', type: 'dhcp.discover' });
+    expect(events.map((e) => e.seq)).toEqual([...events.map((e) => e.seq)].sort((a, b) => a - b));
+    expect((await store.listEvents({ afterSeq: 13 })).map((e) => e.seq)).toEqual([14, 15, 16]);
+    expect((await store.listEvents({ limit: 2 })).map((e) => e.seq)).toEqual([15, 16]);
+    // the per-machine cap of uploaded logs counts each stored record's bytes
+    const one = store.eventBytes('aa:bb:cc:dd:ee:00', 'boot.log');
+    expect(one).toBeGreaterThanOrEqual(12);
+    await store.appendEvent({ type: 'boot.log', mac: 'aa:bb:cc:dd:ee:00', data: { text: 'twelve bytes' } });
+    expect(store.eventBytes('aa:bb:cc:dd:ee:00', 'boot.log')).toBeGreaterThanOrEqual(one + 12);
+    expect(store.eventBytes('aa:bb:cc:dd:ee:00', 'dhcp.discover')).toBe(0);
+  });
+
+  it.skipIf(backend.skip)('keeps the last N boots per device', async () => {
+    const store = await open();
+    await store.updateSettings({ bootsKeptPerDevice: 3 });
+    for (let i = 0; i < 5; i++) await store.recordBoot({ mac: 'AA:BB:CC:DD:EE:FF', id: `b${i}`, startedAt: i, endedAt: i + 1, outcome: 'done' });
+    await store.recordBoot({ mac: 'aa:bb:cc:dd:ee:00', id: 'other', startedAt: 0, endedAt: 1, outcome: 'failed' });
+    expect((await store.listBoots('aa-bb-cc-dd-ee-ff')).map((b) => b.id)).toEqual(['b2', 'b3', 'b4']);
+    expect(await store.listBoots('aa:bb:cc:dd:ee:00')).toHaveLength(1);
+    expect((await store.bootsSince(3)).map((b) => b.id)).toEqual(['b3', 'b4']);
+  });
+
+  it.skipIf(backend.skip)('exports and imports the whole inventory, validating everything before changing anything', async () => {
+    const store = await open();
+    await store.profiles.create({ id: 'rescue', name: 'Rescue', type: 'rescue', kernel: 'k', initrd: ['i'] });
+    await store.groups.create({ name: 'Rack 2', selector: { rack: '2' }, profileId: 'rescue' });
+    await store.devices.create({ mac: 'aa:bb:cc:dd:ee:ff', profileId: 'rescue' });
+    await store.updateSettings({ menuTimeoutMs: 5000 });
+    const doc = await store.exportAll();
+    const other = await open();
+    await expect(other.importAll({ ...doc, devices: [{ ...doc.devices[0], mac: 'bad' }] })).rejects.toThrow(/invalid MAC/);
+    expect((await other.devices.list()).total).toBe(0);
+    expect(await other.importAll(doc)).toEqual({ devices: 1, images: 0, profiles: 1, groups: 1 });
+    expect((await other.devices.get('aa:bb:cc:dd:ee:ff'))?.profileId).toBe('rescue');
+    expect((await other.getSettings()).menuTimeoutMs).toBe(5000);
+    const again = await other.exportAll();
+    expect({ ...again, exportedAt: '' }).toEqual({ ...doc, exportedAt: '' });
+    await expect(other.importAll({ format: 'something-else' })).rejects.toThrow(/field "format"/);
+  });
+
+  it.skipIf(backend.skip)('hands out copies: editing what a read returned does not edit the store', async () => {
+    const store = await open();
+    await store.devices.create({ mac: '52:54:00:00:00:01', hostname: 'a' });
+    const got = (await store.devices.get('52:54:00:00:00:01'))!;
+    got.hostname = 'changed';
+    got.labels.x = 'y';
+    const found = (await store.devices.find({ mac: '52:54:00:00:00:01' }))!;
+    found.status = 'failed';
+    expect(await store.devices.get('52:54:00:00:00:01')).toMatchObject({ hostname: 'a', labels: {}, status: 'enrolled' });
+  });
+
+  it.skipIf(backend.skip || !backend.second)('a change made through one server reaches the other\'s listeners', async () => {
+    const a = await open();
+    const b = await backend.second!();
+    opened.push(b);
+    const heard: string[] = [];
+    b.onChange((c) => heard.push(c));
+    await a.devices.create({ mac: 'aa:bb:cc:00:00:09' });
+    await expect.poll(() => heard, { timeout: 5000 }).toEqual(['devices']);
+    expect((await b.devices.get('aa:bb:cc:00:00:09'))?.mac).toBe('aa:bb:cc:00:00:09');
+  });
+});

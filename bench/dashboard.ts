@@ -189,24 +189,23 @@ interface Probe {
   /** The same when the table's "n of total" counter first reached the whole inventory. */
   allDom: number;
   allPainted: number;
-  /** Events read from the stream, and per event: Date.now() after the frame that applied it − the event's ts. */
+  /** Events the page applied, and per event: Date.now() after the frame that applied it − the event's ts. */
   events: number;
   lags: number[];
-  lastSeq: number;
-  lastSeqLag: number;
+  /** Per batch: the newest event time it applied and Date.now() after its frame. */
+  batches: Array<[number, number]>;
 }
 
 /**
  * Installed before the page's own scripts. Watches the Devices table (a MutationObserver, dropped
- * once the whole inventory is shown) and reads a copy of the event stream: `fetch` of
- * /netboot/api/events is wrapped and its body tee'd, one branch to the page, one to the probe. The
- * page applies queued events in batches (editor-ui/src/lib/fleet.ts) and announces each one with a
- * window event `netboot-fleet-batch` saying how many events it applied; the probe takes those
- * events (oldest first, the stream's order) to the end of that frame (rAF, then a task after the
- * frame's rendering).
+ * once the whole inventory is shown) and listens for the page's own batches: the fleet applies
+ * queued events in batches (editor-ui/src/lib/fleet.ts) and announces each with a window event
+ * `netboot-fleet-batch` carrying the applied events' times; the probe takes them to the end of that
+ * frame (rAF, then a task after the frame's rendering). It reads nothing else of the stream, so the
+ * page's cost is the page's own.
  */
 export function installProbe(expected: number): void {
-  const probe: Probe = { firstRowDom: NaN, firstRowPainted: NaN, allDom: NaN, allPainted: NaN, events: 0, lags: [], lastSeq: 0, lastSeqLag: NaN };
+  const probe: Probe = { firstRowDom: NaN, firstRowPainted: NaN, allDom: NaN, allPainted: NaN, events: 0, lags: [], batches: [] };
   (window as unknown as { __nbBench: Probe }).__nbBench = probe;
   const afterFrame = (fn: () => void): void => {
     requestAnimationFrame(() => {
@@ -230,63 +229,15 @@ export function installProbe(expected: number): void {
   const observer = new MutationObserver(check);
   observer.observe(document, { subtree: true, childList: true, characterData: true });
 
-  // events read from the stream, oldest first, until the page says it applied them
-  let pending: Array<{ ts: number; seq: number }> = [];
   window.addEventListener('netboot-fleet-batch', (ev) => {
-    const n = (ev as CustomEvent<{ events: number }>).detail.events;
-    const applied = pending.slice(0, n);
-    pending = pending.slice(n);
+    const ts = (ev as CustomEvent<{ events: number; ts: number[] }>).detail.ts.filter((t) => typeof t === 'number');
+    probe.events += ts.length;
     afterFrame(() => {
       const now = Date.now();
-      for (const p of applied) {
-        if (Number.isFinite(p.ts)) probe.lags.push(now - p.ts);
-        if (p.seq > probe.lastSeq) {
-          probe.lastSeq = p.seq;
-          probe.lastSeqLag = now - p.ts;
-        }
-      }
+      for (const t of ts) probe.lags.push(now - t);
+      if (ts.length) probe.batches.push([Math.max(...ts), now]);
     });
   });
-  const read = async (body: ReadableStream<Uint8Array>): Promise<void> => {
-    const reader = body.getReader();
-    const decoder = new TextDecoder();
-    let buf = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buf += decoder.decode(value, { stream: true });
-      const end = buf.lastIndexOf('\n\n');
-      if (end < 0) continue;
-      const whole = buf.slice(0, end);
-      buf = buf.slice(end + 2);
-      for (const frame of whole.split('\n\n')) {
-        let id = 0;
-        let data = '';
-        for (const line of frame.split('\n')) {
-          if (line.startsWith('id: ')) id = Number(line.slice(4));
-          else if (line.startsWith('data: ')) data = line.slice(6);
-        }
-        if (!data) continue;
-        try {
-          // the page pushes every frame whose data parses as JSON (editor-ui/src/lib/connection.ts)
-          const e = JSON.parse(data) as { ts?: number };
-          probe.events++;
-          pending.push({ ts: typeof e.ts === 'number' ? e.ts : NaN, seq: id });
-        } catch {
-          /* not an event: the page skips it too */
-        }
-      }
-    }
-  };
-  const original = window.fetch.bind(window);
-  window.fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    const res = await original(input, init);
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    if (!new URL(url, location.href).pathname.endsWith('/netboot/api/events') || !res.body) return res;
-    const [mine, theirs] = res.body.tee();
-    void read(mine).catch(() => undefined);
-    return new Response(theirs, { status: res.status, statusText: res.statusText, headers: res.headers });
-  };
 }
 
 /**
@@ -374,12 +325,12 @@ interface Storm {
   rssPeak: number;
   events: number;
   errors: Map<string, number>;
-  /** Server time (Date.now()) the last machine finished, and the newest event's seq and ts then. */
-  lastSeq: number;
+  /** The newest event's time (server clock) once the storm is over. */
+  lastTs: number;
 }
 
-/** The bench's own reader of the event stream (Node fetch): the newest seq the server has sent. */
-function followEvents(baseUrl: string, token: string, signal: AbortSignal): { lastSeq: () => number; count: () => number } {
+/** The bench's own reader of the event stream (Node fetch): how many events, and the newest event's time. */
+function followEvents(baseUrl: string, token: string, signal: AbortSignal): { lastTs: () => number; count: () => number } {
   let last = 0;
   let count = 0;
   void (async () => {
@@ -392,14 +343,18 @@ function followEvents(baseUrl: string, token: string, signal: AbortSignal): { la
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        if (line.startsWith('id: ')) {
-          last = Math.max(last, Number(line.slice(4)));
-          count++;
+        if (!line.startsWith('data: ')) continue;
+        count++;
+        try {
+          const ts = (JSON.parse(line.slice(6)) as { ts?: unknown }).ts;
+          if (typeof ts === 'number' && ts > last) last = ts;
+        } catch {
+          /* not an event */
         }
       }
     }
   })().catch(() => undefined);
-  return { lastSeq: () => last, count: () => count };
+  return { lastTs: () => last, count: () => count };
 }
 
 async function storm(server: NetbootProcess, udp: { proxy: number; tftp: number }, level: number, n: number, dashboards: string, events: ReturnType<typeof followEvents>): Promise<Storm> {
@@ -436,7 +391,7 @@ async function storm(server: NetbootProcess, udp: { proxy: number; tftp: number 
     dashboards, browserPct, wall, ok: ok.length, failures: n - ok.length,
     dhcpRetries: results.reduce((a, r) => a + r.dhcpRetries, 0), tftpRetries: results.reduce((a, r) => a + r.tftpRetries, 0),
     decisionP99: pct(dec, 99), bootP99: pct(tot, 99), cpuPct: (cpu / wall) * 100, rssPeak: Math.max(rssPeak, procRssMiB(server.pid)),
-    events: events.count() - ev0, errors, lastSeq: events.lastSeq(),
+    events: events.count() - ev0, errors, lastTs: events.lastTs(),
   };
 }
 
@@ -565,22 +520,23 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
         }
         if (niced) niceBrowser(server.pid);
         await sleep(1500);
-        for (const p of pages) await p.evaluate(() => { const b = (window as unknown as { __nbBench: Probe }).__nbBench; b.lags = []; b.events = 0; });
+        for (const p of pages) await p.evaluate(() => { const b = (window as unknown as { __nbBench: Probe }).__nbBench; b.lags = []; b.events = 0; b.batches = []; });
         const label = `${nDash}${niced ? ' (browser at nice 19)' : ''}`;
         const s = await storm(server, udp, 2 + vi, nMachines, label, events);
         storms.push(s);
-        console.log(`  dashboard: storm with ${label} dashboards: ${s.ok}/${nMachines} in ${fmt(s.wall, 1)} s, DHCP retries ${s.dhcpRetries}, browser CPU ${fmt(s.browserPct, 0)} %; waiting for the pages to catch up to seq ${s.lastSeq}`);
+        console.log(`  dashboard: storm with ${label} dashboards: ${s.ok}/${nMachines} in ${fmt(s.wall, 1)} s, DHCP retries ${s.dhcpRetries}, browser CPU ${fmt(s.browserPct, 0)} %; waiting for the pages to show the last event`);
         for (const [d, p] of pages.entries()) {
           let caught = true;
-          await p.waitForFunction((seq) => (window as unknown as { __nbBench: Probe }).__nbBench.lastSeq >= seq, s.lastSeq, { timeout: 60_000, polling: 200 }).catch(() => { caught = false; });
-          const r = await p.evaluate(() => {
+          await p.waitForFunction((ts) => (window as unknown as { __nbBench: Probe }).__nbBench.batches.some(([t]) => t >= ts), s.lastTs, { timeout: 60_000, polling: 200 }).catch(() => { caught = false; });
+          const r = await p.evaluate((lastTs) => {
             const b = (window as unknown as { __nbBench: Probe }).__nbBench;
             const shown = /(\d+)\D+(\d+)/.exec(document.querySelector('[data-test=shown]')?.textContent ?? '');
-            return { lags: b.lags, events: b.events, lastSeqLag: b.lastSeqLag, total: shown ? Number(shown[2]) : NaN };
-          });
+            const at = b.batches.find(([t]) => t >= lastTs);
+            return { lags: b.lags, events: b.events, lastLag: at ? at[1] - lastTs : NaN, total: shown ? Number(shown[2]) : NaN };
+          }, s.lastTs);
           const lags = r.lags.sort((a, b) => a - b);
-          perDash.push([label, `${d + 1}`, `${r.events}`, fmt(pct(lags, 50), 0), fmt(pct(lags, 99), 0), fmt(lags[lags.length - 1], 0), caught ? fmt(r.lastSeqLag, 0) : 'not shown in 60 s', `${r.total}`]);
-          if (!caught) result.findings.push(`dashboard ${d + 1} (${label}) had not applied the storm's last event (seq ${s.lastSeq}) 60 s after it`);
+          perDash.push([label, `${d + 1}`, `${r.events}`, fmt(pct(lags, 50), 0), fmt(pct(lags, 99), 0), fmt(lags[lags.length - 1], 0), caught ? fmt(r.lastLag, 0) : 'not shown in 60 s', `${r.total}`]);
+          if (!caught) result.findings.push(`dashboard ${d + 1} (${label}) had not applied the storm's last event 60 s after it`);
         }
       }
       for (const c of ctxs) await c.close();
@@ -603,7 +559,7 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
       const worst = Math.max(...perDash.map((r) => Number(r[4])).filter(Number.isFinite));
       const worstLast = Math.max(...perDash.map((r) => Number(r[6])).map((x) => (Number.isFinite(x) ? x : Infinity)));
       result.extra.push({
-        title: `### Per dashboard during the storm: event → shown lag (target: the last event within ${TARGET.lagMs} ms)\n\nPer event: Date.now() in the page at the end of the animation frame that applied it, minus the event's \`ts\` (Date.now() on the server when it happened; same host clock). The page queues events and applies them in batches, at most once per animation frame and, while events keep coming, 250–500 ms apart (editor-ui/src/lib/fleet.ts \`pacedFrames\`), and says so with a window event per batch (how many events it applied); the probe reads a tee of the same stream and takes each batch's events to the end of the frame that applied them. "last event" = the storm's final event (the highest seq the server streamed). "rows" = the table's total after the storm (5 000 seeded + warm-up + storm machines). Worst p99: ${fmt(worst, 0)} ms; worst last-event lag: ${fmt(worstLast, 0)} ms (${verdict(worstLast < TARGET.lagMs)}).`,
+        title: `### Per dashboard during the storm: event → shown lag (target: the last event within ${TARGET.lagMs} ms)\n\nPer event: Date.now() in the page at the end of the animation frame that applied it, minus the event's \`ts\` (Date.now() on the server when it happened; same host clock). The page queues events and applies them in batches, at most once per animation frame and, while events keep coming, 250–500 ms apart (editor-ui/src/lib/fleet.ts \`pacedFrames\`), and says so with a window event per batch carrying the applied events' times; the probe (nothing else: it does not read the stream itself) takes each to the end of the frame that applied it. "last event" = the newest event the server streamed in the storm (read by the bench's own stream client). "rows" = the table's total after the storm (5 000 seeded + warm-up + storm machines). Worst p99: ${fmt(worst, 0)} ms; worst last-event lag: ${fmt(worstLast, 0)} ms (${verdict(worstLast < TARGET.lagMs)}).`,
         header: ['dashboards open', 'dashboard', 'events', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'last event lag ms', 'rows'],
         rows: perDash,
       });

@@ -78,18 +78,18 @@ describe('the fleet rows', () => {
     expect([stage.value, size.value]).toEqual(['gone', 0]);
   });
 
-  it('announces each applied batch on the window with how many events it applied', () => {
+  it('announces each applied batch on the window with how many events it applied and when they happened', () => {
     const jobs: (() => void)[] = [];
     const fleet = createFleet((fn) => jobs.push(fn));
-    const seen: number[] = [];
-    const on = (e: Event) => seen.push((e as CustomEvent<{ events: number }>).detail.events);
+    const seen: Array<{ events: number; ts: number[] }> = [];
+    const on = (e: Event) => seen.push((e as CustomEvent<{ events: number; ts: number[] }>).detail);
     window.addEventListener(BATCH_EVENT, on);
     try {
       fleet.push({ type: 'stage', ts: 1, mac: MAC, to: 'kernel' });
       fleet.push({ type: 'stage', ts: 2, mac: MAC, to: 'os' });
       jobs.shift()!();
       fleet.flush();
-      expect(seen).toEqual([2]);
+      expect(seen).toEqual([{ events: 2, ts: [1, 2] }]);
     } finally {
       window.removeEventListener(BATCH_EVENT, on);
     }

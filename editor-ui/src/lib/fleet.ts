@@ -182,7 +182,7 @@ export interface Fleet {
   clear(): void;
 }
 
-/** The window event each applied batch sends (`detail.events`: how many stream events it applied). */
+/** The window event each applied batch sends (`detail.events`: how many events it applied; `detail.ts`: their times). */
 export const BATCH_EVENT = 'netboot-fleet-batch';
 
 /** While events keep coming, batches are at least this far apart (at most 4 renders a second)... */
@@ -306,8 +306,8 @@ export function createFleet(schedule: (fn: () => void) => void = pacedFrames()):
         fleet.last = batch[batch.length - 1];
         fleet.version++;
         for (const fn of listeners) fn(batch);
-        // for whoever measures the page from outside (bench/dashboard.ts): how many events this batch applied
-        if (typeof CustomEvent === 'function') globalThis.dispatchEvent?.(new CustomEvent(BATCH_EVENT, { detail: { events: batch.length } }));
+        // for whoever measures the page from outside (bench/dashboard.ts): when the events this batch applied happened
+        if (typeof CustomEvent === 'function') globalThis.dispatchEvent?.(new CustomEvent(BATCH_EVENT, { detail: { events: batch.length, ts: batch.map((e) => e.ts) } }));
       }
     },
   }) as Fleet;

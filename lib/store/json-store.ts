@@ -474,8 +474,8 @@ export class JsonInventoryStore implements InventoryStore {
     });
   }
 
-  async importAll(doc: unknown, mode: 'replace' | 'merge' = 'replace') {
-    const incoming = checkImport(doc);
+  async importAll(doc: unknown, mode: 'replace' | 'merge' = 'replace', opts: { keepReported?: boolean } = {}) {
+    const incoming = checkImport(doc, opts.keepReported);
     return this.mutate((data) => {
       const next: InventoryData = mode === 'replace'
         ? { ...data, devices: [], images: [], profiles: [], groups: [], sessions: [], configs: [], settings: {} }
@@ -504,7 +504,8 @@ export class JsonInventoryStore implements InventoryStore {
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-export function checkImport(doc: unknown): Omit<InventoryExport, 'format' | 'schemaVersion' | 'exportedAt'> {
+/** `keepReported`: a copy between stores (netboot-store copy) keeps what machines reported; an import through the API drops it. */
+export function checkImport(doc: unknown, keepReported = false): Omit<InventoryExport, 'format' | 'schemaVersion' | 'exportedAt'> {
   if (!doc || typeof doc !== 'object' || (doc as { format?: unknown }).format !== 'netboot-inventory') {
     throw new NetbootError('validation', 'import: field "format": must be "netboot-inventory"', { field: 'format' });
   }
@@ -517,11 +518,14 @@ export function checkImport(doc: unknown): Omit<InventoryExport, 'format' | 'sch
   const stampFields = Type.Object({ createdAt: Type.Optional(Type.String()), updatedAt: Type.Optional(Type.String()) });
   const devices = arr<Device>('devices', d.devices).map((dev, i) => {
     // `reported` is what machines said, not something an import may set: it is dropped
-    const { firstSeen, lastSeen, lastIp, createdAt, updatedAt, reported: _reported, ...fields } = dev;
+    const { firstSeen, lastSeen, lastIp, createdAt, updatedAt, reported, ...fields } = dev;
     assertValid(DeviceCreate, fields, `import: devices.${i}`);
     const mac = normalizeMac(dev.mac);
     const now = new Date().toISOString();
-    return { ...fields, mac, macs: (fields.macs ?? []).map((m) => normalizeMac(m)), labels: fields.labels ?? {}, status: fields.status ?? 'enrolled', firstSeen: firstSeen ?? now, lastSeen, lastIp, createdAt: createdAt ?? now, updatedAt: updatedAt ?? now };
+    return {
+      ...fields, mac, macs: (fields.macs ?? []).map((m) => normalizeMac(m)), labels: fields.labels ?? {}, status: fields.status ?? 'enrolled', firstSeen: firstSeen ?? now, lastSeen, lastIp, createdAt: createdAt ?? now, updatedAt: updatedAt ?? now,
+      ...(keepReported && reported && typeof reported === 'object' ? { reported: structuredClone(reported) } : {}),
+    };
   });
   const recs = <T extends { id: string }>(name: string, schema: Parameters<typeof assertValid>[0]): T[] =>
     arr<T>(name, (d as Record<string, unknown>)[name]).map((r, i) => {

@@ -475,8 +475,8 @@ export class PgInventoryStore implements InventoryStore {
     });
   }
 
-  async importAll(doc: unknown, mode: 'replace' | 'merge' = 'replace'): Promise<{ devices: number; images: number; profiles: number; groups: number }> {
-    const incoming = checkImport(doc);
+  async importAll(doc: unknown, mode: 'replace' | 'merge' = 'replace', opts: { keepReported?: boolean } = {}): Promise<{ devices: number; images: number; profiles: number; groups: number }> {
+    const incoming = checkImport(doc, opts.keepReported);
     return this.tx(async (c) => {
       if (mode === 'replace') {
         await c.query('DELETE FROM netboot_devices');

@@ -103,7 +103,8 @@ export interface InventoryStore {
   updateSettings(patch: Settings): Promise<Required<Settings>>;
 
   exportAll(): Promise<InventoryExport>;
-  importAll(doc: unknown, mode?: 'replace' | 'merge'): Promise<{ devices: number; images: number; profiles: number; groups: number }>;
+  /** `keepReported`: keep devices' `reported` facts (a copy between stores); an import through the API drops them. */
+  importAll(doc: unknown, mode?: 'replace' | 'merge', opts?: { keepReported?: boolean }): Promise<{ devices: number; images: number; profiles: number; groups: number }>;
 
   /**
    * Calls `listener` after a change to a collection is durable (`all` after an import). Check-ins

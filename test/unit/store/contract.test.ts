@@ -227,7 +227,8 @@ describe.each(backends)('the inventory on $name', (backend) => {
     expect(await store.devices.get('52:54:00:00:00:01')).toMatchObject({ hostname: 'a', labels: {}, status: 'enrolled' });
   });
 
-  it.skipIf(backend.skip || !backend.second)('a change made through one server reaches the other\'s listeners', async () => {
+  // only a backend that several servers can share has another server to hear it
+  if (backend.second) it.skipIf(backend.skip)('a change made through one server reaches the other\'s listeners', async () => {
     const a = await open();
     const b = await backend.second!();
     opened.push(b);

@@ -6,7 +6,8 @@
  * file (`file:.netboot/inventory.json` or a path) or `postgres://user@host/db`.
  * Exit codes: 0 copied and identical, 1 failed or different, 2 usage.
  */
-import { copyInventory, openLocation, parseLocation } from '../lib/store/copy';
+import { copyInventory } from '../lib/store/copy';
+import { openStoreAt } from '../lib/store/shared';
 
 const USAGE = 'usage: netboot-store copy --from <file:path | postgres://…> --to <file:path | postgres://…> [--replace]';
 
@@ -29,8 +30,8 @@ async function main(argv: string[]): Promise<number> {
   let from;
   let to;
   try {
-    from = await openLocation(parseLocation(fromText));
-    to = await openLocation(parseLocation(toText));
+    from = await openStoreAt(fromText);
+    to = await openStoreAt(toText);
     const r = await copyInventory(from, to, { replace: rest.includes('--replace') });
     process.stdout.write(`copied ${r.devices} devices, ${r.images} images, ${r.profiles} profiles, ${r.groups} groups, ${r.boots} kept boots\n`);
     if (r.differences.length) {

@@ -1,7 +1,4 @@
 import { NetbootError } from '../core/errors';
-import { JsonInventoryStore } from './json-store';
-import { PgInventoryStore } from './pg-store';
-import { isDatabaseUrl } from './shared';
 import type { InventoryExport, InventoryStore } from './types';
 
 /**
@@ -11,20 +8,7 @@ import type { InventoryExport, InventoryStore } from './types';
  * the event log (history, and bounded anyway) and build records (their artifacts are files of the
  * server that built them).
  */
-export type StoreLocation = { kind: 'file'; path: string } | { kind: 'postgres'; url: string };
-
-export function parseLocation(text: string): StoreLocation {
-  if (isDatabaseUrl(text)) return { kind: 'postgres', url: text };
-  const path = text.startsWith('file:') ? text.slice(5) : text;
-  if (!path || /^[a-z][a-z0-9+.-]*:\/\//i.test(path)) throw new NetbootError('validation', `"${text}": give a JSON file (file:path/inventory.json) or postgres://user@host/db`, { field: 'location' });
-  return { kind: 'file', path };
-}
-
 type Closable = InventoryStore & { close(): Promise<void> };
-
-export async function openLocation(loc: StoreLocation): Promise<Closable> {
-  return loc.kind === 'postgres' ? PgInventoryStore.open(loc.url) : JsonInventoryStore.open(loc.path);
-}
 
 export interface CopyReport {
   devices: number;

@@ -2,4 +2,5 @@ export * from './schema';
 export * from './types';
 export { JsonInventoryStore, type JsonStoreOptions, type OpenReport } from './json-store';
 export { DurableJsonFile } from './durable-file';
-export { openSharedStore, type SharedStoreHandle } from './shared';
+export { openSharedStore, openStoreAt, type SharedStoreHandle } from './shared';
+export { isDatabaseUrl, redactUrl, withPassword } from './url';

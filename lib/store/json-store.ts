@@ -2,8 +2,9 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Low } from 'lowdb';
 import { NetbootError } from '../core/errors';
-import { deviceMac, normalizeMac } from '../core/mac';
+import { normalizeMac } from '../core/mac';
 import { DurableJsonFile } from './durable-file';
+import { macField, newDevice, otherMacs, patchDevice, StoreListeners, touchDevice } from './device-rules';
 import { EventLog } from './event-log';
 import { migrate } from './migrate';
 import {
@@ -66,6 +67,7 @@ export class JsonInventoryStore implements InventoryStore {
     this.adapter = new DurableJsonFile<InventoryData>(file);
     this.now = opts.now ?? (() => new Date());
     this.log = opts.log;
+    this.listeners = new StoreListeners(opts.log);
     this.devices = this.makeDevices();
     this.images = this.makeRecords('images', 'image', ImageCreate, ImageFields, (d) => this.refsTo('imageId', d.id));
     this.profiles = this.makeRecords('profiles', 'profile', ProfileCreate, ProfileFields, (d) => this.refsTo('profileId', d.id));
@@ -143,29 +145,19 @@ export class JsonInventoryStore implements InventoryStore {
     return result;
   }
 
-  private readonly listeners = new Set<(change: StoreChange) => void>();
-
-  private readonly eventListeners = new Set<(event: BootEvent) => void>();
+  private readonly listeners: StoreListeners;
 
   onEvent(listener: (event: BootEvent) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    return this.listeners.onEvent(listener);
   }
 
   onChange(listener: (change: StoreChange) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.onChange(listener);
   }
 
   /** Tells listeners after the change is durable; a throwing listener never breaks the write. */
   private notify(change: StoreChange): void {
-    for (const l of this.listeners) {
-      try {
-        l(change);
-      } catch (err) {
-        this.log?.error(`inventory change listener: ${(err as Error).message}`);
-      }
-    }
+    this.listeners.changed(change);
   }
 
   private write(): Promise<void> {
@@ -245,28 +237,7 @@ export class JsonInventoryStore implements InventoryStore {
     return undefined;
   }
 
-  private normalizeDeviceMacs(primary: string, others: string[] | undefined): string[] {
-    const set = new Set<string>();
-    for (const [i, m] of (others ?? []).entries()) {
-      let mac: string;
-      try {
-        mac = deviceMac(m);
-      } catch (err) {
-        throw new NetbootError('validation', `field "macs.${i}": ${(err as Error).message}`, { field: `macs.${i}` });
-      }
-      if (mac !== primary) set.add(mac);
-    }
-    return [...set];
-  }
-
   private makeDevices(): InventoryStore['devices'] {
-    const macField = (value: unknown, isNew = false): string => {
-      try {
-        return isNew ? deviceMac(value) : normalizeMac(value);
-      } catch (err) {
-        throw new NetbootError('validation', `field "mac": ${(err as Error).message}`, { field: 'mac' });
-      }
-    };
     return {
       list: async (query) => page(this.data.devices, query, (d) => [d.mac, ...d.macs, d.hostname ?? '', d.serial ?? '', d.serviceTag ?? ''].join(' ')),
       get: async (id) => {
@@ -284,16 +255,13 @@ export class JsonInventoryStore implements InventoryStore {
         assertValid(DeviceCreate, input, 'device');
         const mac = macField(input.mac, true);
         return this.mutate((data) => {
-          const macs = this.normalizeDeviceMacs(mac, input.macs);
+          const macs = otherMacs(mac, input.macs);
           for (const m of [mac, ...macs]) {
             const other = this.findByMac(data, m);
             if (other) throw new NetbootError('conflict', `device with MAC ${m} already exists (${other.mac})`, { field: 'mac', id: other.mac });
           }
           this.checkRefs(data, input);
-          const ts = this.stamp();
-          const { mac: _m, macs: _ms, ...rest } = input;
-          const dev: Device = { ...rest, mac, macs, labels: input.labels ?? {}, status: input.status ?? 'enrolled', serial: input.serial?.toLowerCase(), uuid: input.uuid?.toLowerCase(), firstSeen: ts, createdAt: ts, updatedAt: ts };
-          dropUndefined(dev);
+          const dev = newDevice(input, mac, macs, this.stamp());
           data.devices.push(dev);
           return structuredClone(dev);
         }, 'devices');
@@ -304,16 +272,13 @@ export class JsonInventoryStore implements InventoryStore {
         return this.mutate((data) => {
           const dev = this.findByMac(data, mac);
           if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
-          const macs = patch.macs === undefined ? dev.macs : this.normalizeDeviceMacs(dev.mac, patch.macs);
+          const macs = patch.macs === undefined ? dev.macs : otherMacs(dev.mac, patch.macs);
           for (const m of macs) {
             const other = this.findByMac(data, m);
             if (other && other !== dev) throw new NetbootError('conflict', `MAC ${m} belongs to device ${other.mac}`, { field: 'macs', id: other.mac });
           }
           this.checkRefs(data, patch);
-          Object.assign(dev, patch, { macs, updatedAt: this.stamp() });
-          if (patch.serial) dev.serial = patch.serial.toLowerCase();
-          if (patch.uuid) dev.uuid = patch.uuid.toLowerCase();
-          dropUndefined(dev);
+          patchDevice(dev, patch, macs, this.stamp());
           return structuredClone(dev);
         }, 'devices');
       },
@@ -330,16 +295,7 @@ export class JsonInventoryStore implements InventoryStore {
         return this.mutate((data) => {
           const dev = this.findByMac(data, mac);
           if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
-          dev.lastSeen = this.stamp();
-          if (facts.ip) dev.lastIp = facts.ip;
-          if (facts.arch) dev.arch = facts.arch;
-          if (facts.firmware) dev.firmware = facts.firmware;
-          if (facts.hostname && !dev.hostname) dev.hostname = facts.hostname;
-          if (facts.reported) {
-            const next = { ...(dev.reported ?? {}), ...facts.reported, at: dev.lastSeen };
-            dropUndefined(next);
-            dev.reported = next;
-          }
+          touchDevice(dev, facts, this.stamp());
           return structuredClone(dev);
         });
       },
@@ -406,13 +362,7 @@ export class JsonInventoryStore implements InventoryStore {
     const rec = { ...event, ts: event.ts ?? this.stamp() };
     if (rec.mac) rec.mac = normalizeMac(rec.mac);
     const stored = await this.eventLog.append(rec);
-    for (const l of this.eventListeners) {
-      try {
-        l(stored);
-      } catch (err) {
-        this.log?.warn(`event listener: ${(err as Error).message}`);
-      }
-    }
+    this.listeners.appended(stored);
     return stored;
   }
 
@@ -592,9 +542,6 @@ export function uniqueId(items: Array<{ id: string }>, name: string): string {
   return id;
 }
 
-export function dropUndefined(obj: object): void {
-  for (const [k, v] of Object.entries(obj)) if (v === undefined) delete (obj as Record<string, unknown>)[k];
-}
 
 function structuredCloneOpt<T>(v: T | undefined): T | undefined {
   return v === undefined ? undefined : structuredClone(v);

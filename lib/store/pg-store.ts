@@ -1,9 +1,11 @@
 import type { Pool, PoolClient } from 'pg';
 import { Type } from '@sinclair/typebox';
 import { NetbootError } from '../core/errors';
-import { deviceMac, normalizeMac } from '../core/mac';
-import { checkImport, clampLimit, dropUndefined, uniqueId } from './json-store';
+import { normalizeMac } from '../core/mac';
+import { checkImport, clampLimit, uniqueId } from './json-store';
+import { macField, newDevice, otherMacs, patchDevice, StoreListeners, touchDevice } from './device-rules';
 import { MIGRATIONS } from './pg-migrations';
+import { redactUrl } from './url';
 import {
   assertValid, SCHEMA_VERSION, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, GroupCreate, GroupFields, ImageCreate, ImageFields,
   ProfileCreate, ProfileFields, Settings, ConfigCreate, ConfigFields,
@@ -26,6 +28,8 @@ export interface PgStoreOptions {
 
 const LOCK = 0x6e6574; // "net": the inventory's advisory lock
 const CHANNEL = 'netboot_changes';
+/** The event log's count limit inside the query that needs it (no settings read per appended event); $2 = the default. */
+const EVENT_LIMIT_SQL = "(SELECT coalesce((doc->>'eventLogLimit')::int, $2) FROM netboot_settings WHERE id = 1)";
 type Kind = 'images' | 'profiles' | 'groups' | 'sessions' | 'builds' | 'configs';
 const KINDS: readonly Kind[] = ['images', 'profiles', 'groups', 'sessions', 'builds', 'configs'];
 
@@ -39,8 +43,7 @@ export class PgInventoryStore implements InventoryStore {
   readonly configs: InventoryStore['configs'];
   private readonly now: () => Date;
   private readonly log?: PgStoreOptions['log'];
-  private readonly listeners = new Set<(change: StoreChange) => void>();
-  private readonly eventListeners = new Set<(event: BootEvent) => void>();
+  private readonly listeners: StoreListeners;
   /** Bytes of stored events per `mac|type` (eventBytes is synchronous: counted at open, then as this server appends). */
   private readonly bytes = new Map<string, number>();
   private listener?: PoolClient;
@@ -49,6 +52,7 @@ export class PgInventoryStore implements InventoryStore {
   private constructor(private readonly pool: Pool, opts: PgStoreOptions) {
     this.now = opts.now ?? (() => new Date());
     this.log = opts.log;
+    this.listeners = new StoreListeners(opts.log);
     this.devices = this.makeDevices();
     this.images = this.makeRecords('images', 'image', ImageCreate, ImageFields, (r) => this.refsTo('imageId', r.id));
     this.profiles = this.makeRecords('profiles', 'profile', ProfileCreate, ProfileFields, (r) => this.refsTo('profileId', r.id));
@@ -70,7 +74,7 @@ export class PgInventoryStore implements InventoryStore {
       await store.countBytes();
     } catch (err) {
       await pool.end().catch(() => undefined);
-      throw new NetbootError('store_io', `inventory database ${redact(url)}: ${(err as Error).message}`, {}, { cause: err });
+      throw new NetbootError('store_io', `inventory database ${redactUrl(url)}: ${(err as Error).message}`, {}, { cause: err });
     }
     return store;
   }
@@ -94,7 +98,7 @@ export class PgInventoryStore implements InventoryStore {
     const c = await this.pool.connect();
     this.listener = c;
     c.on('notification', (n) => {
-      if (n.channel === CHANNEL) this.notify((n.payload ?? 'all') as StoreChange);
+      if (n.channel === CHANNEL) this.listeners.changed((n.payload ?? 'all') as StoreChange);
     });
     c.on('error', (err) => this.log?.error(`inventory change feed: ${err.message}`));
     await c.query(`LISTEN ${CHANNEL}`);
@@ -141,23 +145,11 @@ export class PgInventoryStore implements InventoryStore {
   }
 
   onChange(listener: (change: StoreChange) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.onChange(listener);
   }
 
   onEvent(listener: (event: BootEvent) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
-  }
-
-  private notify(change: StoreChange): void {
-    for (const l of this.listeners) {
-      try {
-        l(change);
-      } catch (err) {
-        this.log?.error(`inventory change listener: ${(err as Error).message}`);
-      }
-    }
+    return this.listeners.onEvent(listener);
   }
 
   async flush(): Promise<void> {
@@ -211,28 +203,7 @@ export class PgInventoryStore implements InventoryStore {
     return r.rows[0] ? `${r.rows[0].kind === 'profiles' ? 'profile' : 'group'} ${r.rows[0].id}` : undefined;
   }
 
-  private normalizeDeviceMacs(primary: string, others: string[] | undefined): string[] {
-    const set = new Set<string>();
-    for (const [i, m] of (others ?? []).entries()) {
-      let mac: string;
-      try {
-        mac = deviceMac(m);
-      } catch (err) {
-        throw new NetbootError('validation', `field "macs.${i}": ${(err as Error).message}`, { field: `macs.${i}` });
-      }
-      if (mac !== primary) set.add(mac);
-    }
-    return [...set];
-  }
-
   private makeDevices(): InventoryStore['devices'] {
-    const macField = (value: unknown, isNew = false): string => {
-      try {
-        return isNew ? deviceMac(value) : normalizeMac(value);
-      } catch (err) {
-        throw new NetbootError('validation', `field "mac": ${(err as Error).message}`, { field: 'mac' });
-      }
-    };
     const save = (c: PoolClient, dev: Device) => c.query('UPDATE netboot_devices SET doc = $2 WHERE mac = $1', [dev.mac, dev]);
     return {
       list: (query) => this.read((q) => listPage<Device>(q, 'SELECT doc FROM netboot_devices', [], query, "concat_ws(' ', doc->>'mac', doc->>'macs', doc->>'hostname', doc->>'serial', doc->>'serviceTag')")),
@@ -259,16 +230,13 @@ export class PgInventoryStore implements InventoryStore {
         assertValid(DeviceCreate, input, 'device');
         const mac = macField(input.mac, true);
         return this.tx(async (c) => {
-          const macs = this.normalizeDeviceMacs(mac, input.macs);
+          const macs = otherMacs(mac, input.macs);
           for (const m of [mac, ...macs]) {
             const other = await this.deviceByMac(c, m);
             if (other) throw new NetbootError('conflict', `device with MAC ${m} already exists (${other.mac})`, { field: 'mac', id: other.mac });
           }
           await this.checkRefs(c, input);
-          const ts = this.stamp();
-          const { mac: _m, macs: _ms, ...rest } = input;
-          const dev: Device = { ...rest, mac, macs, labels: input.labels ?? {}, status: input.status ?? 'enrolled', serial: input.serial?.toLowerCase(), uuid: input.uuid?.toLowerCase(), firstSeen: ts, createdAt: ts, updatedAt: ts };
-          dropUndefined(dev);
+          const dev = newDevice(input, mac, macs, this.stamp());
           await c.query('INSERT INTO netboot_devices (mac, doc) VALUES ($1, $2)', [mac, dev]);
           return dev;
         }, 'devices');
@@ -279,16 +247,13 @@ export class PgInventoryStore implements InventoryStore {
         return this.tx(async (c) => {
           const dev = await this.deviceByMac(c, mac, true);
           if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
-          const macs = patch.macs === undefined ? dev.macs : this.normalizeDeviceMacs(dev.mac, patch.macs);
+          const macs = patch.macs === undefined ? dev.macs : otherMacs(dev.mac, patch.macs);
           for (const m of macs) {
             const other = await this.deviceByMac(c, m);
             if (other && other.mac !== dev.mac) throw new NetbootError('conflict', `MAC ${m} belongs to device ${other.mac}`, { field: 'macs', id: other.mac });
           }
           await this.checkRefs(c, patch);
-          Object.assign(dev, patch, { macs, updatedAt: this.stamp() });
-          if (patch.serial) dev.serial = patch.serial.toLowerCase();
-          if (patch.uuid) dev.uuid = patch.uuid.toLowerCase();
-          dropUndefined(dev);
+          patchDevice(dev, patch, macs, this.stamp());
           await save(c, dev);
           return dev;
         }, 'devices');
@@ -305,16 +270,7 @@ export class PgInventoryStore implements InventoryStore {
         return this.tx(async (c) => {
           const dev = await this.deviceByMac(c, mac, true);
           if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
-          dev.lastSeen = this.stamp();
-          if (facts.ip) dev.lastIp = facts.ip;
-          if (facts.arch) dev.arch = facts.arch;
-          if (facts.firmware) dev.firmware = facts.firmware;
-          if (facts.hostname && !dev.hostname) dev.hostname = facts.hostname;
-          if (facts.reported) {
-            const next = { ...(dev.reported ?? {}), ...facts.reported, at: dev.lastSeen };
-            dropUndefined(next);
-            dev.reported = next;
-          }
+          touchDevice(dev, facts, this.stamp());
           await save(c, dev);
           return dev;
         });
@@ -387,12 +343,11 @@ export class PgInventoryStore implements InventoryStore {
   async appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent> {
     const rec = { ...event, ts: event.ts ?? this.stamp() };
     if (rec.mac) rec.mac = normalizeMac(rec.mac);
-    const limit = (await this.getSettings()).eventLogLimit;
     const stored = await this.read(async (q) => {
       const r = await q.query<{ seq: string }>('INSERT INTO netboot_events (ts, type, mac, ip, message, data) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq', [rec.ts, rec.type, rec.mac ?? null, rec.ip ?? null, rec.message ?? null, rec.data ?? null]);
       const seq = Number(r.rows[0].seq);
       // the count limit: the oldest go, checked every 64 appends
-      if (seq % 64 === 0) await q.query('DELETE FROM netboot_events WHERE seq <= $1', [seq - limit]);
+      if (seq % 64 === 0) await q.query(`DELETE FROM netboot_events WHERE seq <= $1 - ${EVENT_LIMIT_SQL}`, [seq, DEFAULT_SETTINGS.eventLogLimit]);
       return { ...rec, seq } as BootEvent;
     });
     if (stored.mac) {
@@ -400,13 +355,7 @@ export class PgInventoryStore implements InventoryStore {
       const k = `${stored.mac}|${stored.type}`;
       this.bytes.set(k, (this.bytes.get(k) ?? 0) + Buffer.byteLength(JSON.stringify(stored)));
     }
-    for (const l of this.eventListeners) {
-      try {
-        l(stored);
-      } catch (err) {
-        this.log?.warn(`event listener: ${(err as Error).message}`);
-      }
-    }
+    this.listeners.appended(stored);
     return stored;
   }
 
@@ -416,11 +365,10 @@ export class PgInventoryStore implements InventoryStore {
 
   async listEvents(query: { mac?: string; afterSeq?: number; limit?: number } = {}): Promise<BootEvent[]> {
     const mac = query.mac ? normalizeMac(query.mac) : null;
-    const { eventLogLimit } = await this.getSettings();
     return this.read(async (q) => {
       const r = await q.query<{ seq: string; ts: string; type: string; mac: string | null; ip: string | null; message: string | null; data: Record<string, unknown> | null }>(
-        `SELECT * FROM (SELECT * FROM netboot_events WHERE seq > (SELECT coalesce(max(seq), 0) FROM netboot_events) - $4 AND ($1::text IS NULL OR mac = $1) AND seq > $2 ORDER BY seq DESC LIMIT $3) t ORDER BY seq`,
-        [mac, query.afterSeq ?? 0, clampLimit(query.limit), eventLogLimit],
+        `SELECT * FROM (SELECT * FROM netboot_events WHERE seq > (SELECT coalesce(max(seq), 0) FROM netboot_events) - ${EVENT_LIMIT_SQL.replace('$2', '$4')} AND ($1::text IS NULL OR mac = $1) AND seq > $2 ORDER BY seq DESC LIMIT $3) t ORDER BY seq`,
+        [mac, query.afterSeq ?? 0, clampLimit(query.limit), DEFAULT_SETTINGS.eventLogLimit],
       );
       return r.rows.map((e) => {
         const out: BootEvent = { seq: Number(e.seq), ts: e.ts, type: e.type };
@@ -524,8 +472,5 @@ async function listPage<T>(q: Pool, select: string, params: unknown[], query: Li
   return { items: r.rows.map((x) => x.doc), total, offset, limit };
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-}
 
 export const PG_RECORD_KINDS = KINDS;

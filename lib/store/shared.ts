@@ -3,6 +3,7 @@ import { NetbootError } from '../core/errors';
 import { JsonInventoryStore, type JsonStoreOptions } from './json-store';
 import { PgInventoryStore } from './pg-store';
 import type { InventoryStore } from './types';
+import { isDatabaseUrl, isOtherUrl } from './url';
 
 /**
  * One store object per file (or database URL) per process, shared by reference count. lowdb must
@@ -12,13 +13,12 @@ import type { InventoryStore } from './types';
  */
 interface Entry { store: Promise<InventoryStore>; refs: number }
 
-export function isDatabaseUrl(where: string): boolean {
-  return /^postgres(ql)?:\/\//.test(where);
-}
-
-async function openAny(where: string, opts: JsonStoreOptions): Promise<InventoryStore> {
-  if (!isDatabaseUrl(where)) return JsonInventoryStore.open(where, opts);
-  return PgInventoryStore.open(where, opts);
+/** Opens the inventory at `where`: a JSON file (a path, or `file:path`) or `postgres://…`. */
+export async function openStoreAt(where: string, opts: JsonStoreOptions = {}): Promise<InventoryStore> {
+  if (isDatabaseUrl(where)) return PgInventoryStore.open(where, opts);
+  const file = where.startsWith('file:') ? where.slice(5) : where;
+  if (!file || isOtherUrl(file)) throw new NetbootError('validation', `inventory "${where}" is not a store this version knows; give a JSON file (file:path/inventory.json) or postgres://user@host/db`, { field: 'store' });
+  return JsonInventoryStore.open(file, opts);
 }
 const open = new Map<string, Entry>();
 const closing = new Map<string, Promise<void>>();
@@ -29,8 +29,8 @@ export interface SharedStoreHandle {
 }
 
 export async function openSharedStore(file: string, opts: JsonStoreOptions = {}): Promise<SharedStoreHandle> {
-  const key = isDatabaseUrl(file) ? file : path.resolve(file);
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(file) && !isDatabaseUrl(file)) throw new NetbootError('validation', `inventory: "${file.split('//')[0]}//…" is not a store this version knows; use postgres://user@host/db, or leave it empty for the JSON file`, { field: 'store' });
+  // one entry per database URL or per absolute file path; another scheme goes through to be refused
+  const key = isDatabaseUrl(file) || isOtherUrl(file) ? file : path.resolve(file.replace(/^file:/, ''));
   let entry = open.get(key);
   if (!entry) {
     // a previous instance on this file may still be writing its last changes
@@ -38,7 +38,7 @@ export async function openSharedStore(file: string, opts: JsonStoreOptions = {})
     entry = open.get(key);
   }
   if (!entry) {
-    entry = { store: openAny(key, opts), refs: 0 };
+    entry = { store: openStoreAt(key, opts), refs: 0 };
     open.set(key, entry);
     entry.store.catch(() => open.delete(key));
   }

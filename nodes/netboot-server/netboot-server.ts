@@ -1,5 +1,6 @@
 import { BootServer } from '../../lib/server/boot-server';
 import { portClaim, resolveServerConfig, type RawServerConfig } from '../../lib/server/config';
+import { redactUrl, withPassword } from '../../lib/store/url';
 import { mountServerRoutes } from '../shared/server-routes';
 import type { Node, NodeDef, RED } from '../shared/red';
 import { ServerRegistry } from '../shared/server-registry';
@@ -114,21 +115,3 @@ function parseSecrets(text: string): Record<string, string> | undefined {
     return undefined;
   }
 }
-
-/** A database URL with the credential's password put in (unless the URL carries one). */
-function withPassword(url: string, password: string | undefined): string {
-  if (!url || !password || !/^postgres(ql)?:\/\//.test(url)) return url;
-  try {
-    const u = new URL(url);
-    if (!u.password) u.password = password;
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
-
-/** The URL as logs may show it: never the password. */
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-}
-

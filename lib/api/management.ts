@@ -1,6 +1,6 @@
 import { NetbootError } from '../core/errors';
 import type { BootServerState } from '../server/types';
-import type { Collection, InventoryStore, ListQuery, Profile } from '../store';
+import { SITE_PATTERN, type Collection, type InventoryStore, type ListQuery, type Profile } from '../store';
 import type { MetricsHub } from '../metrics';
 import { normalizeMac } from '../core/mac';
 import type { AuditLog } from '../audit/audit-log';
@@ -41,7 +41,7 @@ function hub(ctx: ManagementContext): MetricsHub {
   return ctx.metrics;
 }
 
-const DEVICE_FILTERS = ['status', 'arch', 'firmware', 'hostname', 'profileId', 'imageId', 'serial', 'uuid', 'serviceTag', 'q'];
+const DEVICE_FILTERS = ['status', 'arch', 'firmware', 'hostname', 'profileId', 'imageId', 'serial', 'uuid', 'serviceTag', 'site', 'q'];
 const RECORD_FILTERS = ['type', 'kind', 'name', 'q'];
 
 function listQuery(q: Record<string, unknown>, allowed: string[]): ListQuery {
@@ -145,6 +145,34 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
       method: 'get', path: '/devices/:mac/events', permission: 'read',
       handler: async (req, ctx) => ({ status: 200, body: await ctx.store.listEvents({ mac: req.params.mac, limit: queryInt(req.query, 'limit', 1, 1000) }) }),
     },
+    {
+      // the inventory's stored events, every server's when several share it; `site` keeps one site's
+      method: 'get', path: '/events/log', permission: 'read',
+      handler: async (req, ctx) => {
+        const site = queryString(req.query, 'site');
+        if (site !== undefined && !new RegExp(SITE_PATTERN).test(site)) throw new NetbootError('validation', 'query parameter "site": a site name (letters, digits, dot, dash, underscore)', { field: 'site' });
+        const mac = queryString(req.query, 'mac');
+        const afterSeq = req.query.afterSeq === undefined ? undefined : queryInt(req.query, 'afterSeq', 0, Number.MAX_SAFE_INTEGER);
+        return { status: 200, body: await ctx.store.listEvents({ ...(mac ? { mac } : {}), ...(site ? { site } : {}), ...(afterSeq !== undefined ? { afterSeq } : {}), limit: queryInt(req.query, 'limit', 1, 1000) }) };
+      },
+    },
+    {
+      // the sites this inventory knows: this server's, those devices are pinned to, those recent events came from
+      method: 'get', path: '/sites', permission: 'read',
+      handler: async (_req, ctx) => {
+        const own = ctx.state().site;
+        const names = new Map<string, { devices: number; recentEvents: number }>();
+        const at = (n: string) => names.get(n) ?? names.set(n, { devices: 0, recentEvents: 0 }).get(n)!;
+        if (own) at(own);
+        for (let offset = 0; ; offset += 1000) {
+          const page = await ctx.store.devices.list({ offset, limit: 1000 });
+          for (const d of page.items) if (d.site) at(d.site).devices++;
+          if (page.items.length === 0 || offset + page.items.length >= page.total) break;
+        }
+        for (const e of await ctx.store.listEvents({ limit: 1000 })) if (e.site) at(e.site).recentEvents++;
+        return { status: 200, body: { site: own, sites: [...names].map(([name, n]) => ({ name, ...n })).sort((a, b) => a.name.localeCompare(b.name)) } };
+      },
+    },
     { method: 'get', path: '/settings', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: await ctx.store.getSettings() }) },
     { method: 'put', path: '/settings', permission: 'write', handler: async (req, ctx) => ({ status: 200, body: await ctx.store.updateSettings(requireObject(req.body)) }) },
     { method: 'get', path: '/export', permission: 'read', handler: async (_req, ctx) => ({ status: 200, body: await ctx.store.exportAll(), headers: { 'Content-Disposition': 'attachment; filename="netboot-inventory.json"' } }) },
@@ -158,7 +186,7 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
     },
     { method: 'get', path: '/status', permission: 'read', handler: async (_req, ctx) => {
       const state = ctx.state();
-      return { status: 200, body: { status: state.store === 'open' ? 'ready' : 'starting', dhcpMode: ctx.dhcpMode?.(), ...state } };
+      return { status: 200, body: { status: state.store === 'open' || state.store === 'read-only' ? 'ready' : 'starting', dhcpMode: ctx.dhcpMode?.(), ...state } };
     } },
     {
       // Wake-on-LAN: the magic packet to the subnet the machine was last seen in

@@ -98,6 +98,11 @@ export interface DhcpServerOptions {
    * from a machine that has no address yet and no relay carries no address to check.
    */
   allow?: (address: string) => boolean;
+  /**
+   * Machines this server leaves alone: the reason (`pinned to site b`) for one another server
+   * answers, undefined for the rest. Asked per packet, so it must be an in-memory lookup.
+   */
+  leaveAlone?: (mac: string) => string | undefined;
   /** Client/server ports used by the default destination rule (68/67). */
   ports?: { client?: number; server?: number };
   /**
@@ -123,7 +128,7 @@ export interface DhcpStats {
 
 export type HandleOutcome =
   | { action: 'replied'; type: MessageType; reply: DhcpPacket; bytes: Buffer; destination: Destination; decided: 'hook' | 'deadline' | 'default' }
-  | { action: 'ignored'; reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed' | 'not-a-device'; detail?: string }
+  | { action: 'ignored'; reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed' | 'not-a-device' | 'other-site'; detail?: string }
   | { action: 'malformed'; error: NetbootError }
   | { action: 'observed'; rogue?: RogueReport }
   | { action: 'handled' }
@@ -276,7 +281,7 @@ export class DhcpServer extends EventEmitter {
     this.rogue.reset();
   }
 
-  private ignore(reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed' | 'not-a-device', facts: ClientFacts | undefined, detail?: string): HandleOutcome {
+  private ignore(reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed' | 'not-a-device' | 'other-site', facts: ClientFacts | undefined, detail?: string): HandleOutcome {
     this.stats.ignored += 1;
     if (reason === 'rate-limited') this.stats.rateLimited += 1;
     this.emit('ignored', { reason, facts, detail });
@@ -352,6 +357,8 @@ export class DhcpServer extends EventEmitter {
     if (notMachine) return this.ignore('not-a-device', facts, `chaddr ${facts.mac} ${notMachine}`);
     const from = p.giaddr !== '0.0.0.0' ? p.giaddr : rinfo.address !== '0.0.0.0' ? rinfo.address : undefined;
     if (this.options.allow && from !== undefined && !this.options.allow(from)) return this.ignore('not-allowed', facts, `${from} is not in the allowlist`);
+    const elsewhere = this.options.leaveAlone?.(facts.mac);
+    if (elsewhere) return this.ignore('other-site', facts, elsewhere);
     if (this.macLimit && !this.macLimit.take(facts.mac)) return this.ignore('rate-limited', facts, `mac ${facts.mac}`);
     // a relay forwards a whole segment from one address: limit its clients per MAC only
     if (this.sourceLimit && rinfo.address !== '0.0.0.0' && p.giaddr === '0.0.0.0' && !this.sourceLimit.take(rinfo.address)) return this.ignore('rate-limited', facts, `source ${rinfo.address}`);

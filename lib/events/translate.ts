@@ -77,6 +77,7 @@ export interface StoredEventLike {
   ts: string;
   mac?: string;
   ip?: string;
+  site?: string;
   message?: string;
   data?: Record<string, unknown>;
 }
@@ -200,7 +201,7 @@ export function fromHttp(name: string, p: HttpPayloadLike, ts?: number): Netboot
  */
 export function fromStored(rec: StoredEventLike): NetbootEventInput | undefined {
   const ts = Date.parse(rec.ts);
-  const base = { ts: Number.isFinite(ts) ? ts : undefined, ...(rec.mac ? { mac: rec.mac } : {}), ...(rec.ip ? { ip: rec.ip } : {}) };
+  const base = { ts: Number.isFinite(ts) ? ts : undefined, ...(rec.mac ? { mac: rec.mac } : {}), ...(rec.ip ? { ip: rec.ip } : {}), ...(rec.site ? { site: rec.site } : {}) };
   const data = rec.data ?? {};
   switch (rec.type) {
     case 'boot.log': {

@@ -28,6 +28,8 @@ export interface EventBase {
   /** The client's IP address as we saw it. */
   ip?: string;
   attributed?: Attributed;
+  /** The boot server that saw it (its site name), when several share one inventory. */
+  site?: string;
 }
 
 export type DhcpEventType = 'dhcp.discover' | 'dhcp.offer' | 'dhcp.request' | 'dhcp.ack' | 'dhcp.nak' | 'dhcp.release' | 'dhcp.decline' | 'dhcp.inform';
@@ -274,7 +276,25 @@ export interface ServerNetworkEvent extends EventBase {
   message: string;
 }
 
+/** A change to the inventory, by this server or another one on the same database: the dashboard rereads from it. */
+export interface InventoryChangedEvent extends EventBase {
+  type: 'inventory.changed';
+  collection: 'devices' | 'images' | 'profiles' | 'groups' | 'sessions' | 'configs' | 'builds' | 'settings' | 'all';
+  /** The one record that changed; absent: the collection as a whole. */
+  id?: string;
+}
+
+/** The inventory's database was lost (read-only) or is back (ok). */
+export interface ServerStoreEvent extends EventBase {
+  type: 'server.store';
+  state: 'ok' | 'read-only';
+  reason?: string;
+  message: string;
+}
+
 export type NetbootEvent =
+  | InventoryChangedEvent
+  | ServerStoreEvent
   | ServerNetworkEvent
   | DhcpEvent
   | DhcpNoticeEvent
@@ -364,6 +384,8 @@ export const VOCABULARY: Readonly<Record<NetbootEventType, { group: EventGroup; 
   stall: { group: 'derived', stage: '-' },
   'stall.cleared': { group: 'derived', stage: '-' },
   'server.network': { group: 'server', stage: '-' },
+  'inventory.changed': { group: 'server', stage: '-' },
+  'server.store': { group: 'server', stage: '-' },
 };
 
 export const EVENT_TYPES: readonly NetbootEventType[] = Object.keys(VOCABULARY) as NetbootEventType[];
@@ -430,7 +452,7 @@ function oneOf(out: Record<string, unknown>, field: string, allowed: readonly st
 const TEXT_FIELDS: Record<string, number> = {
   path: MAX_PATH, line: MAX_TEXT, target: 256, action: 64, profile: 128, image: 128, reason: 256, arch: 32,
   clientClass: 32, hostname: 253, uuid: 64, yiaddr: 64, ciaddr: 64, requestedIp: 64, requestId: 64, ip: 64,
-  message: 512, detail: MAX_TEXT, from: 64, to: 64, by: 16, name: 128, via: 16, file: 255, siaddr: 64, server: 64,
+  message: 512, detail: MAX_TEXT, from: 64, to: 64, by: 16, name: 128, via: 16, file: 255, siaddr: 64, server: 64, site: 63,
 };
 const COUNT_FIELDS = ['bytes', 'size', 'durationMs', 'readBytes', 'writeBytes', 'port', 'status', 'xid', 'quietMs', 'bootDurationMs', 'rateBps', 'retransmits', 'timeouts', 'blksize', 'windowsize', 'code', 'waitedMs', 'afterMs'];
 
@@ -487,11 +509,12 @@ export function normalizeEvent(input: NetbootEventInput | NetbootEvent, now: num
  * The inventory store's `BootEvent` record for an event (`appendEvent` input): the type, MAC and
  * IP at the top, a one-line message, the rest under `data`.
  */
-export function toBootEventRecord(e: NetbootEvent): { type: string; ts: string; mac?: string; ip?: string; message?: string; data?: Record<string, unknown> } {
-  const { type, ts, mac, ip, ...rest } = e as NetbootEvent & Record<string, unknown>;
-  const rec: { type: string; ts: string; mac?: string; ip?: string; message?: string; data?: Record<string, unknown> } = { type, ts: new Date(ts).toISOString() };
+export function toBootEventRecord(e: NetbootEvent): { type: string; ts: string; mac?: string; ip?: string; site?: string; message?: string; data?: Record<string, unknown> } {
+  const { type, ts, mac, ip, site, ...rest } = e as NetbootEvent & Record<string, unknown>;
+  const rec: { type: string; ts: string; mac?: string; ip?: string; site?: string; message?: string; data?: Record<string, unknown> } = { type, ts: new Date(ts).toISOString() };
   if (mac) rec.mac = mac;
   if (ip) rec.ip = ip;
+  if (typeof site === 'string' && site) rec.site = site;
   const message = describeEvent(e);
   if (message) rec.message = message;
   if (Object.keys(rest).length > 0) rec.data = rest;
@@ -544,6 +567,9 @@ export function describeEvent(e: NetbootEvent): string {
     case 'stage':
       return `${e.from ?? 'start'} → ${e.to}`;
     case 'server.network':
+    case 'server.store':
       return e.message;
+    case 'inventory.changed':
+      return `${e.collection}${e.id ? ` ${e.id}` : ''} changed`;
   }
 }

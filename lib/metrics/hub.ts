@@ -38,6 +38,8 @@ export interface MetricsHubOptions {
   onError?: (err: unknown) => void;
   /** Persists events to the inventory's event log (`appendEvent`). */
   store?: EventStoreLike;
+  /** The boot server's site name, written on every event published without one. */
+  site?: string;
   /** Which events go to the store (default: all but progress, probes and debug logs). */
   persist?: (event: NetbootEvent) => boolean;
 }
@@ -64,6 +66,7 @@ export class MetricsHub {
   readonly devices: DeviceMetrics;
   readonly prometheus: PrometheusMetrics;
   private readonly clock: () => number;
+  private readonly site?: string;
   private readonly onError: (err: unknown) => void;
   private readonly streams = new Set<SseStream>();
   private timer?: ReturnType<typeof setInterval>;
@@ -72,12 +75,13 @@ export class MetricsHub {
 
   constructor(options: MetricsHubOptions = {}) {
     this.clock = options.clock ?? Date.now;
+    this.site = options.site;
     this.onError = options.onError ?? (() => undefined);
     this.bus = options.bus ?? new EventBus<NetbootEvent>({ capacity: options.bufferSize ?? 1000, onError: (err) => this.onError(err) });
     this.attribution = new AttributionTable({ windowMs: options.attributionWindowMs, clock: this.clock });
     this.timeline = new BootTimeline({
       stallMs: options.stallMs, failAfterMs: options.failAfterMs, maxBoots: options.maxBoots, clock: this.clock, classify: options.classify,
-      emit: (ev) => this.bus.publish(ev),
+      emit: (ev) => this.bus.publish(this.site && ev.site === undefined ? { ...ev, site: this.site } : ev),
     });
     this.devices = new DeviceMetrics({ rateWindowMs: options.rateWindowMs, onlineMs: options.onlineMs, offlineMs: options.offlineMs, clock: this.clock, timeline: this.timeline });
     this.prometheus = new PrometheusMetrics({ fleet: () => this.devices.summary() });
@@ -107,6 +111,7 @@ export class MetricsHub {
   publish(input: NetbootEventInput | NetbootEvent): { seq: number; event: NetbootEvent } | undefined {
     if (this.closed) return undefined;
     const raw = normalizeEvent(input, this.clock());
+    if (this.site && raw.site === undefined) raw.site = this.site;
     this.attribution.observe(raw);
     const event = this.attribution.fill(raw);
     const seq = this.bus.publish(event);

@@ -64,6 +64,8 @@ export interface FlowBooterOptions {
   publish: (event: NetbootEventInput) => void;
   /** The Secure Boot chain (lib/policy/secure-boot.ts): the server-wide setting; in proxy mode, the warning once per machine. */
   secureBoot?: { network: boolean; proxyWarning?: (mac: string) => void };
+  /** This server's site name: machines pinned to another site are left to its servers. */
+  site?: string;
 }
 
 /** The boot policy of one boot server: the inventory decides, the flow may override (netboot-listen). */
@@ -107,6 +109,7 @@ export class FlowBooter implements Booter {
       registerUnknown: request.registerUnknown === true || settings.registerUnknown,
       useBootOnce: request.useBootOnce !== false,
       source: request.http ? 'http' : 'trusted',
+      ...(this.o.site ? { site: this.o.site } : {}),
     }, { ip: request.http?.ip, filename: request.filename });
     // an HTTP check-in moves the machine's boot timeline: iPXE fetching its script, or the OS calling home
     if (request.http && result.facts.mac) {

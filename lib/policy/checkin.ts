@@ -27,7 +27,7 @@ export interface CheckInDecision {
   output: CheckInOutput;
   known: boolean;
   /** Where the assignment came from. */
-  source: 'bootOnce' | 'device' | 'group' | 'none';
+  source: 'bootOnce' | 'device' | 'group' | 'site' | 'none';
   imageId?: string;
   profileId?: string;
   /** True when this check-in created the device (register unknown). */
@@ -36,6 +36,8 @@ export interface CheckInDecision {
   bootOnce?: boolean;
   /** True when the input carried no identifier at all (no MAC, UUID, serial or service tag). */
   anonymous?: boolean;
+  /** Set when the machine is pinned to another site: that site's servers boot it, this one only sends it to its disk. */
+  pinnedTo?: string;
 }
 
 export interface CheckInResult {
@@ -73,6 +75,8 @@ export interface CheckInOptions {
    * TFTP path through the flow, which may set arch and firmware.
    */
   source?: 'http' | 'trusted';
+  /** This boot server's site: a machine pinned to another site is sent to its local disk, nothing else. */
+  site?: string;
 }
 
 type CheckInStore = Pick<InventoryStore, 'devices' | 'groups' | 'images' | 'profiles'> & Partial<Pick<InventoryStore, 'appendEvent' | 'getSettings'>>;
@@ -152,6 +156,11 @@ export async function checkIn(store: CheckInStore, input: unknown, opts: CheckIn
       decision: { action: 'show_menu', output: 3, known: false, source: 'none', ...(registered ? { registered } : {}) },
       ...(evicted.length ? { evicted } : {}),
     };
+  }
+
+  // pinned to another site's servers: nothing from this one but its own disk (and no boot-once spent)
+  if (opts.site && device.site && device.site !== opts.site) {
+    return { device, params: {}, facts, decision: { action: 'local', output: 2, known: true, source: 'site', pinnedTo: device.site } };
   }
 
   const group = matchGroup(device, await allGroups(store));

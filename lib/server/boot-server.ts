@@ -3,6 +3,7 @@ import { ConfigTokens } from '../policy/config-token';
 import type { IscsiService } from '../iscsi/service';
 import type * as dgram from 'node:dgram';
 import type { BootServerConfig, BootServerDeps, BootServerState, PortKey, PortState } from './types';
+import { defaultSite } from './config';
 export type * from './types';
 export type { VirtualFileAnswer } from '../policy/booter';
 import { EventEmitter } from 'node:events';
@@ -12,7 +13,7 @@ import { AuditLog } from '../audit/audit-log';
 import { oncePerSource, parseAllowlist } from '../net/allowlist';
 import { NetbootError } from '../core/errors';
 import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from '../net/bind';
-import { openSharedStore, type InventoryStore, type SharedStoreHandle } from '../store';
+import { openSharedStore, type InventoryStore, type SharedStoreHandle, type StoreHealth } from '../store';
 import { FlowBooter } from '../policy/booter';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type DhcpInterface } from '../dhcp';
 import { replyAddressFor, type Ipv4Interface } from '../net/interfaces';
@@ -111,6 +112,7 @@ export class BootServer extends EventEmitter {
     this.booter = new FlowBooter({
       store: () => this.store, assetsRoot: config.assetsRoot, fileDeadlineMs: config.tftp?.virtualFileTimeoutMs, publish: (e) => this.publish(e),
       secureBoot: { network: config.secureBoot === true, proxyWarning: config.dhcpMode === 'proxy' ? (mac) => deps.log?.warn(proxySecureBootWarning(mac, config.serverIp)) : undefined },
+      site: config.site ?? defaultSite(),
     });
     const list = parseAllowlist(config.allowlist);
     if (list) {
@@ -178,7 +180,7 @@ export class BootServer extends EventEmitter {
     return {
       ...(this.rogues.length ? { rogueDhcp: this.rogues.map((r) => ({ ...r })) } : {}),
       ...(iscsi ? { iscsi: { state: iscsi.state, targets: iscsi.targets, sessions: iscsi.sessions, ...(iscsi.error ? { error: iscsi.error } : {}), ...(iscsi.daemon ? { daemon: iscsi.daemon } : {}) } } : {}),
-      ports: this.ports.map((p) => ({ ...p })), store: this.storeState, storeError: this.storeError,
+      ports: this.ports.map((p) => ({ ...p })), store: this.storeState, storeError: this.storeError, site: this.site,
       ...(this.network ? { network: this.network.state } : {}),
       ...(this.readiness.length ? { bootPrograms: this.readiness.map((c) => ({ ...c, files: c.files.map((f) => ({ ...f })) })) } : {}),
     };
@@ -186,6 +188,11 @@ export class BootServer extends EventEmitter {
 
   get store(): InventoryStore | undefined {
     return this.storeHandle?.store;
+  }
+
+  /** This server's site name (docs/store.md, several servers on one inventory). */
+  get site(): string {
+    return this.config.site ?? defaultSite();
   }
 
   socket(key: PortKey): dgram.Socket | undefined {
@@ -416,6 +423,7 @@ export class BootServer extends EventEmitter {
     const hub = new MetricsHub({
       bus: this.events,
       store: this.store,
+      site: this.site,
       // the device history keeps what happened, not every packet or file (the timeline has those,
       // and a finished boot is kept whole); boot logs and enrolments are stored by their nodes
       persist: (e) => defaultPersist(e) && KEPT.has(e.type),
@@ -496,6 +504,10 @@ export class BootServer extends EventEmitter {
       boot: { httpPort: c.httpPort ?? Number(base.port || 80), httpBase: c.httpBaseExplicit === false ? undefined : c.httpBaseUrl, httpPath: c.httpPath },
       deadlineMs: d.deadlineMs ?? 300,
       allow: this.allow?.('dhcp'),
+      leaveAlone: (mac) => {
+        const site = this.pinned.get(mac);
+        return site ? `pinned to site ${site}` : undefined;
+      },
       decide: (facts, signal) => this.booter.dhcp(facts, signal),
       ports: { client: c.ports.dhcp === 67 ? 68 : (c.ports.monitor >= 0 ? c.ports.monitor : 68), server: c.ports.dhcp >= 0 ? c.ports.dhcp : 67 },
       log: { warn: (m) => this.deps.log?.warn(m) },
@@ -533,18 +545,78 @@ export class BootServer extends EventEmitter {
 
   private async openStore(): Promise<void> {
     try {
-      this.storeHandle = await openSharedStore(this.config.storeUrl || this.storeFile, { log: this.deps.log });
+      this.storeHandle = await openSharedStore(this.config.storeUrl || this.storeFile, { log: this.deps.log, site: this.site });
       if (this.closing) {
         await this.storeHandle.release();
         this.storeHandle = undefined;
         return;
       }
+      const store = this.storeHandle.store;
       this.storeState = 'open';
+      this.onStoreHealth(store.health?.() ?? { state: 'ok', since: new Date().toISOString() }, false);
+      if (store.onHealth) this.unwireStore.push(store.onHealth((h) => this.onStoreHealth(h, true)));
+      // every change, this server's or (on a shared database) another's: the dashboard rereads, pins follow
+      this.unwireStore.push(store.onChange((change, id) => {
+        this.publish({ type: 'inventory.changed', collection: change, ...(id ? { id } : {}) });
+        if (change === 'devices' || change === 'all') void this.refreshPins(change === 'devices' ? id : undefined);
+      }));
+      await this.refreshPins();
     } catch (err) {
       this.storeState = 'failed';
       this.storeError = (err as Error).message;
       this.deps.log?.error(`inventory: ${this.storeError}`);
     }
+    this.emit('state', this.state);
+  }
+
+  /** Machines pinned to another site (every MAC of each, to its site): this server's DHCP leaves them alone. */
+  private readonly pinned = new Map<string, string>();
+  /** The MACs pinned for each device (by primary MAC), to unpin them all when it changes. */
+  private readonly pinnedMacs = new Map<string, string[]>();
+  private readonly unwireStore: Array<() => void> = [];
+
+  private pin(d: { mac: string; macs: string[]; site?: string }): void {
+    for (const m of this.pinnedMacs.get(d.mac) ?? []) this.pinned.delete(m);
+    this.pinnedMacs.delete(d.mac);
+    if (!d.site || d.site === this.site) return;
+    const macs = [d.mac, ...d.macs];
+    for (const m of macs) this.pinned.set(m, d.site);
+    this.pinnedMacs.set(d.mac, macs);
+  }
+
+  /** Reads the pins again: of one device (by its primary MAC), or of all. */
+  private async refreshPins(mac?: string): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    try {
+      if (mac) {
+        this.pin((await store.devices.get(mac)) ?? { mac, macs: [] });
+        return;
+      }
+      const pinnedNow: Array<{ mac: string; macs: string[]; site?: string }> = [];
+      for (let offset = 0; ; offset += 1000) {
+        const page = await store.devices.list({ offset, limit: 1000 });
+        pinnedNow.push(...page.items.filter((d) => d.site));
+        if (page.items.length === 0 || offset + page.items.length >= page.total) break;
+      }
+      this.pinned.clear();
+      this.pinnedMacs.clear();
+      pinnedNow.forEach((d) => this.pin(d));
+    } catch (err) {
+      this.deps.log?.warn(`inventory: pinned devices not read: ${(err as Error).message}`);
+    }
+  }
+
+  private onStoreHealth(h: StoreHealth, announce: boolean): void {
+    if (this.storeState !== 'open' && this.storeState !== 'read-only') return;
+    this.storeState = h.state === 'read-only' ? 'read-only' : 'open';
+    if (h.state === 'read-only') this.storeError = h.reason;
+    else delete this.storeError;
+    if (!announce) return;
+    this.publish({
+      type: 'server.store', state: h.state, ...(h.reason ? { reason: h.reason } : {}),
+      message: h.state === 'read-only' ? `inventory database unreachable (${h.reason ?? 'lost'}): read-only, known machines boot from the last copy` : 'inventory database reachable again',
+    });
     this.emit('state', this.state);
   }
 
@@ -578,6 +650,7 @@ export class BootServer extends EventEmitter {
     this.sockets.clear();
     await Promise.all(sockets.map((s) => closeSocket(s)));
     for (const p of this.ports) if (p.state === 'listening') p.state = 'closed';
+    this.unwireStore.splice(0).forEach((fn) => fn());
     await this.storeHandle?.release();
     this.storeHandle = undefined;
     this.storeState = 'closed';

@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { isIPv4 } from 'node:net';
 import type { BootServerConfig, DhcpMode } from './types';
@@ -5,6 +6,7 @@ import { NetbootError } from '../core/errors';
 import { wholeNumber } from '../core/settings';
 import { pickServerAddress } from '../net/interfaces';
 import { parseAllowlist } from '../net/allowlist';
+import { SITE_PATTERN } from '../store/schema';
 
 /**
  * The `netboot-server` node's properties as the editor stores them: strings, possibly filled by
@@ -46,6 +48,8 @@ export interface RawServerConfig {
   httpRate?: string;
   /** "Secure Boot network": true / "true" hands every UEFI x64 PXE client the signed shim → GRUB chain. */
   secureBoot?: string | boolean;
+  /** This server's site name (several servers on one inventory); empty = the host name. */
+  site?: string;
 }
 
 export const DEFAULTS = { httpPort: 1880, bind: '0.0.0.0', dhcpMode: 'proxy' as DhcpMode, dhcpPort: 67, proxyPort: 4011, tftpPort: 69, iqnPrefix: 'iqn.2024-01.local.netboot' };
@@ -135,6 +139,8 @@ export function resolveServerConfig(given: RawServerConfig, baseDir: string, hos
     throw new NetbootError('validation', `httpBaseUrl: "${httpBaseUrl}" must be an http(s) URL without query or spaces`, { field: 'httpBaseUrl' });
   }
   const dataDir = path.resolve(baseDir, text(raw.dataDir) ?? '.');
+  const site = text(raw.site) ?? defaultSite();
+  if (!new RegExp(SITE_PATTERN).test(site)) throw new NetbootError('validation', `site: "${site}" must be 1-63 letters, digits, dots, dashes or underscores`, { field: 'site' });
   const iqnPrefix = text(raw.iqnPrefix) ?? DEFAULTS.iqnPrefix;
   if (!/^iqn\.\d{4}-(0[1-9]|1[0-2])\.[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(iqnPrefix)) {
     throw new NetbootError('validation', `iqnPrefix: "${iqnPrefix}" is not an IQN prefix like iqn.2024-01.com.example`, { field: 'iqnPrefix' });
@@ -191,9 +197,16 @@ export function resolveServerConfig(given: RawServerConfig, baseDir: string, hos
       tftp: port('tftpPort', raw.tftpPort, DEFAULTS.tftpPort),
     },
     dataDir,
+    site,
     assetsRoot: path.resolve(dataDir, text(raw.assetsRoot) ?? 'assets'),
     iqnPrefix,
   };
+}
+
+/** The host's name as a site name (its first label, characters a site name cannot have replaced). */
+export function defaultSite(): string {
+  const name = os.hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return name || 'netboot';
 }
 
 /**

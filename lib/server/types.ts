@@ -32,6 +32,11 @@ export interface BootServerConfig {
   dataDir: string;
   /** `postgres://…`: the inventory on PostgreSQL, shared by several boot servers; absent: the JSON file in dataDir. */
   storeUrl?: string;
+  /**
+   * This server's site name (NETBOOT_SITE, the node's Site; default the host name): written on its
+   * events, and the servers of other sites leave alone a device pinned to this one.
+   */
+  site?: string;
   assetsRoot: string;
   iqnPrefix: string;
   /** DHCP details: the pool for full mode, the flow's deadline. */
@@ -62,7 +67,10 @@ export interface PortState {
 
 export interface BootServerState {
   ports: PortState[];
-  store: 'opening' | 'open' | 'failed' | 'closed';
+  /** `read-only`: the inventory's database is out of reach; boots of known machines go on from the last copy, changes answer 503. */
+  store: 'opening' | 'open' | 'read-only' | 'failed' | 'closed';
+  /** This server's site name. */
+  site?: string;
   storeError?: string;
   /** The advertised address, the host's addresses and what changed (absent before start). */
   network?: NetworkState;

@@ -1,7 +1,7 @@
 import { NetbootError } from '../core/errors';
 import { deviceMac, normalizeMac } from '../core/mac';
 import type { BootEvent, Device, DeviceCreate, DeviceFields } from './schema';
-import type { CheckInFacts, StoreChange } from './types';
+import type { CheckInFacts, StoreChange, StoreHealth } from './types';
 
 /**
  * What every inventory backend does the same way, whatever holds the records: its listeners, and
@@ -40,7 +40,8 @@ export function dropUndefined(obj: object): void {
 /** A new device record from validated input. */
 export function newDevice(input: DeviceCreate, mac: string, macs: string[], ts: string): Device {
   const { mac: _m, macs: _ms, ...rest } = input;
-  const dev: Device = { ...rest, mac, macs, labels: input.labels ?? {}, status: input.status ?? 'enrolled', serial: input.serial?.toLowerCase(), uuid: input.uuid?.toLowerCase(), firstSeen: ts, createdAt: ts, updatedAt: ts };
+  const { site, ...fields } = rest;
+  const dev: Device = { ...fields, ...(site ? { site } : {}), mac, macs, labels: input.labels ?? {}, status: input.status ?? 'enrolled', serial: input.serial?.toLowerCase(), uuid: input.uuid?.toLowerCase(), firstSeen: ts, createdAt: ts, updatedAt: ts };
   dropUndefined(dev);
   return dev;
 }
@@ -50,6 +51,7 @@ export function patchDevice(dev: Device, patch: DeviceFields, macs: string[], ts
   Object.assign(dev, patch, { macs, updatedAt: ts });
   if (patch.serial) dev.serial = patch.serial.toLowerCase();
   if (patch.uuid) dev.uuid = patch.uuid.toLowerCase();
+  if (patch.site === null) delete dev.site;
   dropUndefined(dev);
 }
 
@@ -69,14 +71,30 @@ export function touchDevice(dev: Device, facts: CheckInFacts, ts: string): void 
 
 /** A store's change and event listeners; a throwing listener is logged and never breaks the store. */
 export class StoreListeners {
-  private readonly changes = new Set<(change: StoreChange) => void>();
+  private readonly changes = new Set<(change: StoreChange, id?: string) => void>();
+  private readonly health = new Set<(health: StoreHealth) => void>();
   private readonly events = new Set<(event: BootEvent) => void>();
 
   constructor(private readonly log?: { warn(msg: string): void; error(msg: string): void }) {}
 
-  onChange(listener: (change: StoreChange) => void): () => void {
+  onChange(listener: (change: StoreChange, id?: string) => void): () => void {
     this.changes.add(listener);
     return () => this.changes.delete(listener);
+  }
+
+  onHealth(listener: (health: StoreHealth) => void): () => void {
+    this.health.add(listener);
+    return () => this.health.delete(listener);
+  }
+
+  healthChanged(health: StoreHealth): void {
+    for (const l of this.health) {
+      try {
+        l(health);
+      } catch (err) {
+        this.log?.error(`inventory health listener: ${(err as Error).message}`);
+      }
+    }
   }
 
   onEvent(listener: (event: BootEvent) => void): () => void {
@@ -84,10 +102,11 @@ export class StoreListeners {
     return () => this.events.delete(listener);
   }
 
-  changed(change: StoreChange): void {
+  /** `id`: the one record that changed (a device's MAC, a record's id), when it was one. */
+  changed(change: StoreChange, id?: string): void {
     for (const l of this.changes) {
       try {
-        l(change);
+        l(change, id);
       } catch (err) {
         this.log?.error(`inventory change listener: ${(err as Error).message}`);
       }

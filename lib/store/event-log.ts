@@ -135,8 +135,8 @@ export class EventLog {
     return this.enqueue(line).then(() => rec);
   }
 
-  list(query: { mac?: string; afterSeq?: number; limit: number }): BootEvent[] {
-    const hits = this.events.slice(-this.limit).filter((e) => (!query.mac || e.mac === query.mac) && (query.afterSeq === undefined || e.seq > query.afterSeq));
+  list(query: { mac?: string; site?: string; afterSeq?: number; limit: number }): BootEvent[] {
+    const hits = this.events.slice(-this.limit).filter((e) => (!query.mac || e.mac === query.mac) && (!query.site || e.site === query.site) && (query.afterSeq === undefined || e.seq > query.afterSeq));
     return structuredClone(hits.slice(-query.limit));
   }
 

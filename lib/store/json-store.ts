@@ -13,7 +13,7 @@ import {
   type BootEvent, type Build, type ConfigDoc, type Device, type Group, type Image, type InventoryData, type Profile, type Session, type StoredBoot,
 } from './schema';
 import type {
-  BuildInput, CheckInFacts, Collection, ConfigInput, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput, StoreChange,
+  BuildInput, CheckInFacts, Collection, ConfigInput, GroupInput, ImageInput, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, ProfileInput, SessionInput, StoreChange, StoreHealth,
 } from './types';
 import { Type } from '@sinclair/typebox';
 
@@ -21,7 +21,9 @@ export interface JsonStoreOptions {
   /** Injected clock (ISO strings in records come from it). */
   now?: () => Date;
   /** Where a note about a quarantined corrupt file goes. */
-  log?: { warn(msg: string): void; error(msg: string): void };
+  log?: { info?(msg: string): void; warn(msg: string): void; error(msg: string): void };
+  /** The site name of the boot server, written on every event it appends that has none. */
+  site?: string;
 }
 
 export interface OpenReport {
@@ -53,6 +55,8 @@ export class JsonInventoryStore implements InventoryStore {
   private waiting: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private closed = false;
   private eventLog!: EventLog;
+  private readonly openedAt = new Date().toISOString();
+  private readonly site?: string;
 
   readonly devices: InventoryStore['devices'];
   readonly images: Collection<Image, ImageInput, Partial<ImageInput>>;
@@ -67,6 +71,7 @@ export class JsonInventoryStore implements InventoryStore {
     this.adapter = new DurableJsonFile<InventoryData>(file);
     this.now = opts.now ?? (() => new Date());
     this.log = opts.log;
+    this.site = opts.site;
     this.listeners = new StoreListeners(opts.log);
     this.devices = this.makeDevices();
     this.images = this.makeRecords('images', 'image', ImageCreate, ImageFields, (d) => this.refsTo('imageId', d.id));
@@ -138,10 +143,10 @@ export class JsonInventoryStore implements InventoryStore {
   }
 
   /** Applies `fn` in memory (it must validate before it changes anything), then waits for the disk. */
-  private async mutate<R>(fn: (data: InventoryData) => R, changed?: StoreChange): Promise<R> {
+  private async mutate<R>(fn: (data: InventoryData) => R, changed?: StoreChange, id?: string | ((result: R) => string)): Promise<R> {
     const result = fn(this.data);
     await this.write();
-    if (changed) this.notify(changed);
+    if (changed) this.notify(changed, typeof id === 'function' ? id(result) : id);
     return result;
   }
 
@@ -151,13 +156,21 @@ export class JsonInventoryStore implements InventoryStore {
     return this.listeners.onEvent(listener);
   }
 
-  onChange(listener: (change: StoreChange) => void): () => void {
+  onChange(listener: (change: StoreChange, id?: string) => void): () => void {
     return this.listeners.onChange(listener);
   }
 
+  health(): StoreHealth {
+    return { state: 'ok', since: this.openedAt };
+  }
+
+  onHealth(listener: (health: StoreHealth) => void): () => void {
+    return this.listeners.onHealth(listener);
+  }
+
   /** Tells listeners after the change is durable; a throwing listener never breaks the write. */
-  private notify(change: StoreChange): void {
-    this.listeners.changed(change);
+  private notify(change: StoreChange, id?: string): void {
+    this.listeners.changed(change, id);
   }
 
   private write(): Promise<void> {
@@ -239,7 +252,7 @@ export class JsonInventoryStore implements InventoryStore {
 
   private makeDevices(): InventoryStore['devices'] {
     return {
-      list: async (query) => page(this.data.devices, query, (d) => [d.mac, ...d.macs, d.hostname ?? '', d.serial ?? '', d.serviceTag ?? ''].join(' ')),
+      list: async (query) => page(this.data.devices, query, deviceText),
       get: async (id) => {
         let mac: string;
         try {
@@ -264,7 +277,7 @@ export class JsonInventoryStore implements InventoryStore {
           const dev = newDevice(input, mac, macs, this.stamp());
           data.devices.push(dev);
           return structuredClone(dev);
-        }, 'devices');
+        }, 'devices', (d) => d.mac);
       },
       update: async (id, patch) => {
         assertValid(DeviceFields, patch, 'device');
@@ -280,7 +293,7 @@ export class JsonInventoryStore implements InventoryStore {
           this.checkRefs(data, patch);
           patchDevice(dev, patch, macs, this.stamp());
           return structuredClone(dev);
-        }, 'devices');
+        }, 'devices', (d) => d.mac);
       },
       remove: async (id) => {
         const mac = macField(id);
@@ -288,7 +301,7 @@ export class JsonInventoryStore implements InventoryStore {
           const i = data.devices.findIndex((d) => d.mac === mac);
           if (i < 0) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
           data.devices.splice(i, 1);
-        }, 'devices');
+        }, 'devices', mac);
       },
       touch: async (id, facts: CheckInFacts) => {
         const mac = macField(id);
@@ -330,7 +343,7 @@ export class JsonInventoryStore implements InventoryStore {
           const rec = { ...input, id, createdAt: ts, updatedAt: ts } as unknown as T;
           items.push(rec);
           return structuredClone(rec);
-        }, key);
+        }, key, (r) => r.id);
       },
       update: async (id, patch: Record<string, unknown>) => {
         if (key !== 'sessions' && key !== 'builds') assertValid(Type.Partial(patchSchema as ReturnType<typeof Type.Object>), patch, what);
@@ -342,7 +355,7 @@ export class JsonInventoryStore implements InventoryStore {
           if (key === 'groups' || key === 'profiles') this.checkConfigRefs(data, patch as { configs?: string[] });
           Object.assign(rec, patch, { id, updatedAt: this.stamp() });
           return structuredClone(rec);
-        }, key);
+        }, key, id);
       },
       remove: async (id) => this.mutate((data) => {
         const items = list(data);
@@ -351,7 +364,7 @@ export class JsonInventoryStore implements InventoryStore {
         const user = inUse(items[i]);
         if (user) throw new NetbootError('conflict', `${what} "${id}" is in use by ${user}`, { id });
         items.splice(i, 1);
-      }, key),
+      }, key, id),
     };
   }
 
@@ -361,6 +374,7 @@ export class JsonInventoryStore implements InventoryStore {
     if (this.closed) throw new NetbootError('store_io', `inventory ${this.file} is closed`);
     const rec = { ...event, ts: event.ts ?? this.stamp() };
     if (rec.mac) rec.mac = normalizeMac(rec.mac);
+    if (!rec.site && this.site) rec.site = this.site;
     const stored = await this.eventLog.append(rec);
     this.listeners.appended(stored);
     return stored;
@@ -375,10 +389,10 @@ export class JsonInventoryStore implements InventoryStore {
     return this.eventLog.evicted;
   }
 
-  async listEvents(query: { mac?: string; afterSeq?: number; limit?: number } = {}): Promise<BootEvent[]> {
+  async listEvents(query: { mac?: string; site?: string; afterSeq?: number; limit?: number } = {}): Promise<BootEvent[]> {
     if (this.closed) throw new NetbootError('store_io', `inventory ${this.file} is closed`);
     const mac = query.mac ? normalizeMac(query.mac) : undefined;
-    return this.eventLog.list({ mac, afterSeq: query.afterSeq, limit: clampLimit(query.limit) });
+    return this.eventLog.list({ mac, site: query.site, afterSeq: query.afterSeq, limit: clampLimit(query.limit) });
   }
 
   recordBoot(boot: StoredBoot): Promise<void> {
@@ -411,7 +425,7 @@ export class JsonInventoryStore implements InventoryStore {
 
   async updateSettings(patch: Settings): Promise<Required<Settings>> {
     assertValid(Settings, patch, 'settings');
-    await this.mutate((data) => Object.assign(data.settings, patch));
+    await this.mutate((data) => Object.assign(data.settings, patch), 'settings');
     if (patch.eventLogLimit) this.eventLog.setLimit(patch.eventLogLimit);
     return this.getSettings();
   }
@@ -496,7 +510,12 @@ export function checkImport(doc: unknown, keepReported = false): Omit<InventoryE
   };
 }
 
-function findDevice(devices: Device[], keys: MachineKeys): Device | undefined {
+/** What a device list's `q` searches in. */
+export function deviceText(d: Device): string {
+  return [d.mac, ...d.macs, d.hostname ?? '', d.serial ?? '', d.serviceTag ?? ''].join(' ');
+}
+
+export function findDevice(devices: Device[], keys: MachineKeys): Device | undefined {
   let hit: Device | undefined;
   if (keys.mac) {
     const mac = normalizeMac(keys.mac);
@@ -522,7 +541,7 @@ export function clampLimit(limit: number | undefined): number {
   return Math.max(1, Math.min(MAX_LIMIT, Math.floor(limit)));
 }
 
-function page<T extends object>(items: T[], query: ListQuery = {}, haystack: (t: T) => string): Page<T> {
+export function page<T extends object>(items: T[], query: ListQuery = {}, haystack: (t: T) => string): Page<T> {
   const filter = query.filter ?? {};
   const matches = items.filter((item) => Object.entries(filter).every(([k, v]) => {
     if (k === 'q') return haystack(item).toLowerCase().includes(v.toLowerCase());

@@ -54,4 +54,12 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO netboot_settings (id, doc) VALUES (1, '{}');
     `,
   },
+  {
+    version: 3,
+    name: 'events carry the site of the boot server that recorded them',
+    sql: `
+      ALTER TABLE netboot_events ADD COLUMN site text;
+      CREATE INDEX netboot_events_site ON netboot_events (site, seq);
+    `,
+  },
 ];

@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import { Type } from '@sinclair/typebox';
 import { NetbootError } from '../core/errors';
 import { normalizeMac } from '../core/mac';
-import { checkImport, clampLimit, uniqueId } from './json-store';
+import { checkImport, clampLimit, deviceText, findDevice, page, uniqueId } from './json-store';
 import { macField, newDevice, otherMacs, patchDevice, StoreListeners, touchDevice } from './device-rules';
 import { MIGRATIONS } from './pg-migrations';
 import { redactUrl } from './url';
@@ -11,7 +11,7 @@ import {
   ProfileCreate, ProfileFields, Settings, ConfigCreate, ConfigFields,
   type BootEvent, type Device, type Group, type StoredBoot,
 } from './schema';
-import type { CheckInFacts, Collection, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, StoreChange } from './types';
+import type { CheckInFacts, Collection, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, StoreChange, StoreHealth } from './types';
 
 /**
  * The inventory on PostgreSQL, for several boot servers sharing one inventory (docs/store.md). The
@@ -19,11 +19,42 @@ import type { CheckInFacts, Collection, InventoryExport, InventoryStore, ListQue
  * and is one transaction; a resolved promise means it is committed. Changes are serialised by a
  * transaction-level advisory lock (an inventory takes a few writes a second; one writer at a time
  * keeps the cross-record rules, such as one MAC per device or one default group, exact across
- * servers), and announced with NOTIFY so every server's listeners hear every change.
+ * servers), and announced with NOTIFY (`<collection>` or `<collection>\n<id>`) so every server's
+ * listeners hear every change.
+ *
+ * When the database cannot be reached, the store turns read-only (`health()`): reads answer from a
+ * copy of the inventory kept in memory (loaded at open, kept current by the change feed), so boots of
+ * known machines go on; changes are refused with `unavailable` (HTTP 503), never half-written;
+ * check-ins update only the copy; boot events and finished boots wait in memory (bounded). Every
+ * second it tries again; once the database answers it listens again, reloads the copy, writes what
+ * waited, and announces `all` so every listener rereads what it needs (the same resync follows a
+ * lost change-feed connection alone).
  */
 export interface PgStoreOptions {
   now?: () => Date;
-  log?: { warn(msg: string): void; error(msg: string): void };
+  log?: { info?(msg: string): void; warn(msg: string): void; error(msg: string): void };
+  /** How often to try the database again while it is unreachable (default 1000 ms). */
+  retryMs?: number;
+  /** The site name of the boot server, written on every event it appends that has none. */
+  site?: string;
+}
+
+/** Boot events and finished boots kept in memory while the database is unreachable, at most. */
+const WAITING_MAX = 10_000;
+
+/** Errors that mean the database is out of reach (not a refused statement): the store turns read-only. */
+const LOST_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03', '53300']);
+export function lostConnection(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && (LOST_CODES.has(code) || code.startsWith('08'))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|connection error|Client was closed|not queryable/i.test(String((err as Error | undefined)?.message ?? ''));
+}
+
+/** The inventory as last read, for reads while the database is out of reach. */
+interface Mirror {
+  devices: Map<string, Device>;
+  records: Map<Kind, Map<string, { id: string }>>;
+  settings: Settings;
 }
 
 const LOCK = 0x6e6574; // "net": the inventory's advisory lock
@@ -48,10 +79,23 @@ export class PgInventoryStore implements InventoryStore {
   private readonly bytes = new Map<string, number>();
   private listener?: PoolClient;
   private closed = false;
+  private readonly retryMs: number;
+  private readonly site?: string;
+  private mirror: Mirror = { devices: new Map(), records: new Map(), settings: {} };
+  /** Mirror refreshes run one after another, in the order the changes came. */
+  private mirrorQueue: Promise<void> = Promise.resolve();
+  private down?: { since: string; reason: string };
+  private readonly upSince = new Date().toISOString();
+  private retryTimer?: NodeJS.Timeout;
+  private waitingEvents: BootEvent[] = [];
+  private waitingBoots: StoredBoot[] = [];
+  private dropped = 0;
 
   private constructor(private readonly pool: Pool, opts: PgStoreOptions) {
     this.now = opts.now ?? (() => new Date());
     this.log = opts.log;
+    this.retryMs = opts.retryMs ?? 1000;
+    this.site = opts.site;
     this.listeners = new StoreListeners(opts.log);
     this.devices = this.makeDevices();
     this.images = this.makeRecords('images', 'image', ImageCreate, ImageFields, (r) => this.refsTo('imageId', r.id));
@@ -65,13 +109,16 @@ export class PgInventoryStore implements InventoryStore {
   /** Connects (`postgres://…`), applies pending migrations, and listens for other servers' changes. */
   static async open(url: string, opts: PgStoreOptions = {}): Promise<PgInventoryStore> {
     const { Pool } = await import('pg');
-    const pool = new Pool({ connectionString: url, max: 8 });
-    pool.on('error', (err) => opts.log?.error(`inventory database: ${err.message}`));
+    // a database out of reach is found in seconds, not at the operating system's TCP timeout
+    const pool = new Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 3000, keepAlive: true });
+    // an idle connection the server ended (a restart): the pool drops it; the store notices on its next query
+    pool.on('error', (err) => opts.log?.warn(`inventory database: ${err.message}`));
     const store = new PgInventoryStore(pool, opts);
     try {
       await store.migrate();
       await store.listen();
       await store.countBytes();
+      await store.loadMirror();
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw new NetbootError('store_io', `inventory database ${redactUrl(url)}: ${(err as Error).message}`, {}, { cause: err });
@@ -98,10 +145,157 @@ export class PgInventoryStore implements InventoryStore {
     const c = await this.pool.connect();
     this.listener = c;
     c.on('notification', (n) => {
-      if (n.channel === CHANNEL) this.listeners.changed((n.payload ?? 'all') as StoreChange);
+      if (n.channel !== CHANNEL) return;
+      const [change, id] = (n.payload || 'all').split('\n') as [StoreChange, string | undefined];
+      this.refreshMirror(change, id);
+      this.listeners.changed(change, id);
     });
-    c.on('error', (err) => this.log?.error(`inventory change feed: ${err.message}`));
+    const lost = (err?: Error) => {
+      if (this.listener !== c || this.closed) return;
+      this.listener = undefined;
+      c.release(true);
+      this.markDown(err ?? new Error('the change feed connection ended'));
+    };
+    c.on('error', lost);
+    c.on('end', () => lost());
     await c.query(`LISTEN ${CHANNEL}`);
+  }
+
+  // ---- the copy for reads while the database is out of reach ----------------------------------
+
+  health(): StoreHealth {
+    return this.down ? { state: 'read-only', reason: this.down.reason, since: this.down.since } : { state: 'ok', since: this.upSince };
+  }
+
+  onHealth(listener: (health: StoreHealth) => void): () => void {
+    return this.listeners.onHealth(listener);
+  }
+
+  private async loadMirror(): Promise<void> {
+    const devices = new Map<string, Device>();
+    for (const r of (await this.pool.query<{ doc: Device }>('SELECT doc FROM netboot_devices ORDER BY seq')).rows) devices.set(r.doc.mac, r.doc);
+    const records = new Map<Kind, Map<string, { id: string }>>();
+    for (const r of (await this.pool.query<{ kind: Kind; id: string; doc: { id: string } }>("SELECT kind, id, doc FROM netboot_records WHERE kind <> 'builds' ORDER BY seq")).rows) {
+      if (!records.has(r.kind)) records.set(r.kind, new Map());
+      records.get(r.kind)!.set(r.id, r.doc);
+    }
+    const settings = (await this.pool.query<{ doc: Settings }>('SELECT doc FROM netboot_settings WHERE id = 1')).rows[0]?.doc ?? {};
+    this.mirror = { devices, records, settings };
+  }
+
+  /** Brings the copy up to date with one change (one record reread, or everything). */
+  private refreshMirror(change: StoreChange, id?: string): void {
+    this.mirrorQueue = this.mirrorQueue.then(async () => {
+      if (change === 'builds') return;
+      if (change === 'all' || (!id && change !== 'settings')) return this.loadMirror();
+      if (change === 'settings') {
+        this.mirror.settings = (await this.pool.query<{ doc: Settings }>('SELECT doc FROM netboot_settings WHERE id = 1')).rows[0]?.doc ?? {};
+      } else if (change === 'devices') {
+        const doc = (await this.pool.query<{ doc: Device }>('SELECT doc FROM netboot_devices WHERE mac = $1', [id])).rows[0]?.doc;
+        if (doc) this.mirror.devices.set(id!, doc); else this.mirror.devices.delete(id!);
+      } else {
+        const doc = (await this.pool.query<{ doc: { id: string } }>('SELECT doc FROM netboot_records WHERE kind = $1 AND id = $2', [change, id])).rows[0]?.doc;
+        if (!this.mirror.records.has(change)) this.mirror.records.set(change, new Map());
+        if (doc) this.mirror.records.get(change)!.set(id!, doc); else this.mirror.records.get(change)!.delete(id!);
+      }
+    }).catch((err: unknown) => {
+      if (lostConnection(err)) this.markDown(err);
+      else this.log?.warn(`inventory copy: ${(err as Error).message}`);
+    });
+  }
+
+  private mirrorDevices(): Device[] {
+    return [...this.mirror.devices.values()];
+  }
+
+  private mirrorRecords<T>(kind: Kind): T[] | undefined {
+    if (kind === 'builds') return undefined;
+    return [...(this.mirror.records.get(kind)?.values() ?? [])] as T[];
+  }
+
+  /** The database went out of reach: read-only from the copy, and try again every second. */
+  private markDown(err: unknown): void {
+    if (this.closed || this.down) return;
+    const reason = String((err as Error)?.message ?? err);
+    this.down = { since: this.stamp(), reason };
+    this.log?.error(`inventory database unreachable (${reason}): boots of known machines go on from the last inventory read, changes are refused until it is back`);
+    this.listeners.healthChanged(this.health());
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.reconnect();
+    }, this.retryMs);
+    this.retryTimer.unref();
+  }
+
+  private async reconnect(): Promise<void> {
+    if (this.closed || !this.down) return;
+    try {
+      if (!this.listener) await this.listen();
+      await this.loadMirror();
+      const since = this.down.since;
+      this.down = undefined;
+      let written: number;
+      try {
+        written = await this.writeWaiting();
+      } catch (err) {
+        // lost again while writing: what is not written yet stays waiting
+        this.down = { since, reason: String((err as Error).message) };
+        throw err;
+      }
+      const secs = Math.round((Date.now() - Date.parse(since)) / 1000);
+      this.log?.warn(`inventory database reachable again after ${secs} s${written ? `; wrote ${written} boot events and boots kept meanwhile` : ''}${this.dropped ? ` (${this.dropped} dropped over the limit of ${WAITING_MAX})` : ''}`);
+      this.dropped = 0;
+      this.listeners.healthChanged(this.health());
+      // what changed meanwhile, on other servers too: every listener rereads
+      this.listeners.changed('all');
+    } catch (err) {
+      if (this.listener) {
+        const l = this.listener;
+        this.listener = undefined;
+        l.release(true);
+      }
+      this.down ??= { since: this.stamp(), reason: String((err as Error).message) };
+      if (!lostConnection(err) && (err as NetbootError).code !== 'unavailable') this.log?.warn(`inventory database: ${(err as Error).message}`);
+      this.scheduleRetry();
+    }
+  }
+
+  /** Writes the events and boots that waited while the database was out of reach; returns how many. */
+  private async writeWaiting(): Promise<number> {
+    let n = 0;
+    // one at a time, removed once written: lost again midway, the rest keeps waiting
+    const drain = async <T>(list: T[], write: (item: T) => Promise<unknown>) => {
+      while (list.length) {
+        try {
+          await write(list[0]);
+          n++;
+        } catch (err) {
+          if (lostConnection(err) || (err as NetbootError).code === 'unavailable') throw err;
+          this.log?.warn(`inventory database: a boot record kept while it was unreachable was refused: ${(err as Error).message}`);
+        }
+        list.shift();
+      }
+    };
+    await drain(this.waitingEvents, (e) => this.insertEvent(this.pool, e));
+    await drain(this.waitingBoots, (b) => this.insertBoot(b));
+    return n;
+  }
+
+  private unavailable(): NetbootError {
+    return new NetbootError('unavailable', `the inventory database is unreachable (${this.down?.reason ?? 'lost'}); changes are refused until it is back, boots of known machines go on`);
+  }
+
+  private wait<T>(list: T[], item: T): void {
+    list.push(item);
+    if (list.length > WAITING_MAX) {
+      list.shift();
+      this.dropped++;
+    }
   }
 
   private async countBytes(): Promise<void> {
@@ -109,37 +303,65 @@ export class PgInventoryStore implements InventoryStore {
     for (const row of r.rows) this.bytes.set(`${row.mac}|${row.type}`, Number(row.n));
   }
 
-  /** One transaction holding the inventory's write lock; `change` is announced after the commit. */
-  private async tx<R>(fn: (c: PoolClient) => Promise<R>, change?: StoreChange): Promise<R> {
+  /**
+   * One transaction holding the inventory's write lock; `change` (and the changed record's `id`) is
+   * announced after the commit. Out of reach: refused with `unavailable`, nothing written.
+   */
+  private async tx<R>(fn: (c: PoolClient) => Promise<R>, change?: StoreChange, id?: string | ((r: R) => string)): Promise<R> {
     if (this.closed) throw new NetbootError('store_io', 'the inventory database is closed');
+    if (this.down) throw this.unavailable();
     let c: PoolClient;
     try {
       c = await this.pool.connect();
     } catch (err) {
+      if (lostConnection(err)) {
+        this.markDown(err);
+        throw this.unavailable();
+      }
       throw new NetbootError('store_io', `inventory database: ${(err as Error).message}`, {}, { cause: err });
     }
+    let broken = false;
     try {
       await c.query('BEGIN');
       await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
       const out = await fn(c);
-      if (change) await c.query('SELECT pg_notify($1, $2)', [CHANNEL, change]);
+      if (change) {
+        const which = typeof id === 'function' ? id(out) : id;
+        await c.query('SELECT pg_notify($1, $2)', [CHANNEL, which ? `${change}\n${which}` : change]);
+      }
       await c.query('COMMIT');
       return out;
     } catch (err) {
+      if (lostConnection(err)) {
+        // the transaction died with its connection: nothing of it was committed
+        broken = true;
+        this.markDown(err);
+        throw this.unavailable();
+      }
       await c.query('ROLLBACK').catch(() => undefined);
       if (err instanceof NetbootError) throw err;
       throw new NetbootError('store_io', `inventory database: ${(err as Error).message}`, {}, { cause: err });
     } finally {
-      c.release();
+      c.release(broken);
     }
   }
 
-  private async read<R>(fn: (q: Pool) => Promise<R>): Promise<R> {
+  /** A query; out of reach, `fallback` answers from the copy (or, without one, `unavailable`). */
+  private async read<R>(fn: (q: Pool) => Promise<R>, fallback?: () => R): Promise<R> {
     if (this.closed) throw new NetbootError('store_io', 'the inventory database is closed');
+    if (this.down) {
+      if (fallback) return fallback();
+      throw this.unavailable();
+    }
     try {
       return await fn(this.pool);
     } catch (err) {
       if (err instanceof NetbootError) throw err;
+      if (lostConnection(err)) {
+        this.markDown(err);
+        if (fallback) return fallback();
+        throw this.unavailable();
+      }
       throw new NetbootError('store_io', `inventory database: ${(err as Error).message}`, {}, { cause: err });
     }
   }
@@ -159,7 +381,10 @@ export class PgInventoryStore implements InventoryStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.waitingEvents.length || this.waitingBoots.length) this.log?.warn(`inventory database still unreachable at close: ${this.waitingEvents.length} boot events and ${this.waitingBoots.length} boots were not written`);
     this.listener?.release();
+    await this.mirrorQueue.catch(() => undefined);
     await this.pool.end();
   }
 
@@ -206,7 +431,7 @@ export class PgInventoryStore implements InventoryStore {
   private makeDevices(): InventoryStore['devices'] {
     const save = (c: PoolClient, dev: Device) => c.query('UPDATE netboot_devices SET doc = $2 WHERE mac = $1', [dev.mac, dev]);
     return {
-      list: (query) => this.read((q) => listPage<Device>(q, 'SELECT doc FROM netboot_devices', [], query, "concat_ws(' ', doc->>'mac', doc->>'macs', doc->>'hostname', doc->>'serial', doc->>'serviceTag')")),
+      list: (query) => this.read((q) => listPage<Device>(q, 'SELECT doc FROM netboot_devices', [], query, "concat_ws(' ', doc->>'mac', doc->>'macs', doc->>'hostname', doc->>'serial', doc->>'serviceTag')"), () => page(this.mirrorDevices(), query, deviceText)),
       get: async (id) => {
         let mac: string;
         try {
@@ -214,7 +439,7 @@ export class PgInventoryStore implements InventoryStore {
         } catch {
           return undefined;
         }
-        return this.read((q) => this.deviceByMac(q, mac));
+        return this.read((q) => this.deviceByMac(q, mac), () => findDevice(this.mirrorDevices(), { mac }));
       },
       find: (keys: MachineKeys) => this.read(async (q) => {
         if (keys.mac) {
@@ -225,7 +450,7 @@ export class PgInventoryStore implements InventoryStore {
         return (keys.uuid ? await one("doc->>'uuid' = $1", keys.uuid.toLowerCase()) : undefined)
           ?? (keys.serial ? await one("regexp_replace(doc->>'serial', '^10000000', '') = $1", keys.serial.toLowerCase().replace(/^10000000/, '')) : undefined)
           ?? (keys.serviceTag ? await one("lower(doc->>'serviceTag') = $1", keys.serviceTag.toLowerCase()) : undefined);
-      }),
+      }, () => findDevice(this.mirrorDevices(), keys)),
       create: async (input) => {
         assertValid(DeviceCreate, input, 'device');
         const mac = macField(input.mac, true);
@@ -239,7 +464,7 @@ export class PgInventoryStore implements InventoryStore {
           const dev = newDevice(input, mac, macs, this.stamp());
           await c.query('INSERT INTO netboot_devices (mac, doc) VALUES ($1, $2)', [mac, dev]);
           return dev;
-        }, 'devices');
+        }, 'devices', mac);
       },
       update: async (id, patch) => {
         assertValid(DeviceFields, patch, 'device');
@@ -256,24 +481,34 @@ export class PgInventoryStore implements InventoryStore {
           patchDevice(dev, patch, macs, this.stamp());
           await save(c, dev);
           return dev;
-        }, 'devices');
+        }, 'devices', (d) => d.mac);
       },
       remove: async (id) => {
         const mac = macField(id);
         await this.tx(async (c) => {
           const r = await c.query('DELETE FROM netboot_devices WHERE mac = $1', [mac]);
           if (!r.rowCount) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
-        }, 'devices');
+        }, 'devices', mac);
       },
       touch: async (id, facts: CheckInFacts) => {
         const mac = macField(id);
-        return this.tx(async (c) => {
-          const dev = await this.deviceByMac(c, mac, true);
+        try {
+          return await this.tx(async (c) => {
+            const dev = await this.deviceByMac(c, mac, true);
+            if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
+            touchDevice(dev, facts, this.stamp());
+            await save(c, dev);
+            return dev;
+          });
+        } catch (err) {
+          // out of reach, a check-in only updates the copy: the machine still boots
+          if (!this.down || (err as NetbootError).code !== 'unavailable') throw err;
+          const dev = findDevice(this.mirrorDevices(), { mac });
           if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
           touchDevice(dev, facts, this.stamp());
-          await save(c, dev);
+          this.mirror.devices.set(dev.mac, structuredClone(dev));
           return dev;
-        });
+        }
       },
     };
   }
@@ -287,10 +522,12 @@ export class PgInventoryStore implements InventoryStore {
     patchSchema: Parameters<typeof assertValid>[0],
     inUse: (rec: T) => Promise<string | undefined>,
   ): Collection<T, any, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    // builds are not in the copy: their queue waits for the database
+    const mirrored = <R>(fn: () => R): (() => R) | undefined => (kind === 'builds' ? undefined : fn);
     const one = async (q: Pool | PoolClient, id: string, lock = false) => (await q.query<{ doc: T }>(`SELECT doc FROM netboot_records WHERE kind = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`, [kind, id])).rows[0]?.doc;
     return {
-      list: (query) => this.read((q) => listPage<T>(q, 'SELECT doc FROM netboot_records WHERE kind = $1', [kind], query, "concat_ws(' ', id, doc->>'name')")),
-      get: (id) => this.read((q) => one(q, id)),
+      list: (query) => this.read((q) => listPage<T>(q, 'SELECT doc FROM netboot_records WHERE kind = $1', [kind], query, "concat_ws(' ', id, doc->>'name')"), mirrored(() => page(this.mirrorRecords<T>(kind)!, query, (r) => `${r.id} ${(r as { name?: string }).name ?? ''}`))),
+      get: (id) => this.read((q) => one(q, id), mirrored(() => structuredClone(this.mirrorRecords<T>(kind)!.find((r) => r.id === id)))),
       create: async (input: Record<string, unknown>) => {
         assertValid(createSchema, input, what);
         return this.tx(async (c) => {
@@ -311,7 +548,7 @@ export class PgInventoryStore implements InventoryStore {
           const rec = { ...input, id, createdAt: ts, updatedAt: ts } as unknown as T;
           await c.query('INSERT INTO netboot_records (kind, id, doc) VALUES ($1, $2, $3)', [kind, id, rec]);
           return rec;
-        }, kind);
+        }, kind, (r) => r.id);
       },
       update: async (id, patch: Record<string, unknown>) => {
         if (kind !== 'sessions' && kind !== 'builds') assertValid(Type.Partial(patchSchema as ReturnType<typeof Type.Object>), patch, what);
@@ -324,7 +561,7 @@ export class PgInventoryStore implements InventoryStore {
           Object.assign(rec, patch, { id, updatedAt: this.stamp() });
           await c.query('UPDATE netboot_records SET doc = $3 WHERE kind = $1 AND id = $2', [kind, id, rec]);
           return rec;
-        }, kind);
+        }, kind, id);
       },
       remove: async (id) => {
         await this.tx(async (c) => {
@@ -333,7 +570,7 @@ export class PgInventoryStore implements InventoryStore {
           const user = await inUse(rec);
           if (user) throw new NetbootError('conflict', `${what} "${id}" is in use by ${user}`, { id });
           await c.query('DELETE FROM netboot_records WHERE kind = $1 AND id = $2', [kind, id]);
-        }, kind);
+        }, kind, id);
       },
     };
   }
@@ -341,15 +578,18 @@ export class PgInventoryStore implements InventoryStore {
   // ---- events, boots, settings, export --------------------------------------------------------
 
   async appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent> {
-    const rec = { ...event, ts: event.ts ?? this.stamp() };
+    const rec = { ...event, ts: event.ts ?? this.stamp() } as BootEvent;
     if (rec.mac) rec.mac = normalizeMac(rec.mac);
-    const stored = await this.read(async (q) => {
-      const r = await q.query<{ seq: string }>('INSERT INTO netboot_events (ts, type, mac, ip, message, data) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq', [rec.ts, rec.type, rec.mac ?? null, rec.ip ?? null, rec.message ?? null, rec.data ?? null]);
-      const seq = Number(r.rows[0].seq);
-      // the count limit: the oldest go, checked every 64 appends
-      if (seq % 64 === 0) await q.query(`DELETE FROM netboot_events WHERE seq <= $1 - ${EVENT_LIMIT_SQL}`, [seq, DEFAULT_SETTINGS.eventLogLimit]);
-      return { ...rec, seq } as BootEvent;
-    });
+    if (!rec.site && this.site) rec.site = this.site;
+    let stored: BootEvent;
+    try {
+      stored = await this.read(async (q) => ({ ...rec, seq: await this.insertEvent(q, rec) }));
+    } catch (err) {
+      if (!this.down) throw err;
+      // out of reach: it waits in memory (seq 0 until written) and is written once the database is back
+      this.wait(this.waitingEvents, rec);
+      stored = { ...rec, seq: 0 };
+    }
     if (stored.mac) {
       // as the JSON file counts them: the bytes of the stored record
       const k = `${stored.mac}|${stored.type}`;
@@ -359,21 +599,30 @@ export class PgInventoryStore implements InventoryStore {
     return stored;
   }
 
+  private async insertEvent(q: Pool, rec: Omit<BootEvent, 'seq'>): Promise<number> {
+    const r = await q.query<{ seq: string }>('INSERT INTO netboot_events (ts, type, mac, ip, message, data, site) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq', [rec.ts, rec.type, rec.mac ?? null, rec.ip ?? null, rec.message ?? null, rec.data ?? null, rec.site ?? null]);
+    const seq = Number(r.rows[0].seq);
+    // the count limit: the oldest go, checked every 64 appends
+    if (seq % 64 === 0) await q.query(`DELETE FROM netboot_events WHERE seq <= $1 - ${EVENT_LIMIT_SQL}`, [seq, DEFAULT_SETTINGS.eventLogLimit]);
+    return seq;
+  }
+
   eventBytes(mac: string, type: string): number {
     return this.bytes.get(`${normalizeMac(mac)}|${type}`) ?? 0;
   }
 
-  async listEvents(query: { mac?: string; afterSeq?: number; limit?: number } = {}): Promise<BootEvent[]> {
+  async listEvents(query: { mac?: string; site?: string; afterSeq?: number; limit?: number } = {}): Promise<BootEvent[]> {
     const mac = query.mac ? normalizeMac(query.mac) : null;
     return this.read(async (q) => {
-      const r = await q.query<{ seq: string; ts: string; type: string; mac: string | null; ip: string | null; message: string | null; data: Record<string, unknown> | null }>(
-        `SELECT * FROM (SELECT * FROM netboot_events WHERE seq > (SELECT coalesce(max(seq), 0) FROM netboot_events) - ${EVENT_LIMIT_SQL.replace('$2', '$4')} AND ($1::text IS NULL OR mac = $1) AND seq > $2 ORDER BY seq DESC LIMIT $3) t ORDER BY seq`,
-        [mac, query.afterSeq ?? 0, clampLimit(query.limit), DEFAULT_SETTINGS.eventLogLimit],
+      const r = await q.query<{ seq: string; ts: string; type: string; mac: string | null; ip: string | null; site: string | null; message: string | null; data: Record<string, unknown> | null }>(
+        `SELECT * FROM (SELECT * FROM netboot_events WHERE seq > (SELECT coalesce(max(seq), 0) FROM netboot_events) - ${EVENT_LIMIT_SQL.replace('$2', '$4')} AND ($1::text IS NULL OR mac = $1) AND ($5::text IS NULL OR site = $5) AND seq > $2 ORDER BY seq DESC LIMIT $3) t ORDER BY seq`,
+        [mac, query.afterSeq ?? 0, clampLimit(query.limit), DEFAULT_SETTINGS.eventLogLimit, query.site ?? null],
       );
       return r.rows.map((e) => {
         const out: BootEvent = { seq: Number(e.seq), ts: e.ts, type: e.type };
         if (e.mac) out.mac = e.mac;
         if (e.ip) out.ip = e.ip;
+        if (e.site) out.site = e.site;
         if (e.message !== null) out.message = e.message;
         if (e.data) out.data = e.data;
         return out;
@@ -382,6 +631,15 @@ export class PgInventoryStore implements InventoryStore {
   }
 
   async recordBoot(boot: StoredBoot): Promise<void> {
+    try {
+      await this.insertBoot(boot);
+    } catch (err) {
+      if (!this.down || (err as NetbootError).code !== 'unavailable') throw err;
+      this.wait(this.waitingBoots, boot);
+    }
+  }
+
+  private async insertBoot(boot: StoredBoot): Promise<void> {
     const mac = normalizeMac(boot.mac);
     const keep = (await this.getSettings()).bootsKeptPerDevice;
     await this.tx(async (c) => {
@@ -401,13 +659,13 @@ export class PgInventoryStore implements InventoryStore {
   }
 
   async getSettings(): Promise<Required<Settings>> {
-    const doc = await this.read(async (q) => (await q.query<{ doc: Settings }>('SELECT doc FROM netboot_settings WHERE id = 1')).rows[0]?.doc ?? {});
+    const doc = await this.read(async (q) => (await q.query<{ doc: Settings }>('SELECT doc FROM netboot_settings WHERE id = 1')).rows[0]?.doc ?? {}, () => this.mirror.settings);
     return { ...DEFAULT_SETTINGS, ...doc };
   }
 
   async updateSettings(patch: Settings): Promise<Required<Settings>> {
     assertValid(Settings, patch, 'settings');
-    await this.tx((c) => c.query('UPDATE netboot_settings SET doc = doc || $1 WHERE id = 1', [patch]));
+    await this.tx((c) => c.query('UPDATE netboot_settings SET doc = doc || $1 WHERE id = 1', [patch]), 'settings');
     return this.getSettings();
   }
 

@@ -26,6 +26,10 @@ export const BootAction = Type.Union([
   Type.Literal('register'),
 ]);
 
+/** A boot server's site name (`NETBOOT_SITE`): letters, digits, dot, dash, underscore. */
+export const SITE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+export const SiteName = Type.String({ minLength: 1, maxLength: 63, pattern: SITE_PATTERN });
+
 export const BootOnce = Type.Object({
   action: BootAction,
   profileId: Type.Optional(Id),
@@ -53,6 +57,8 @@ export const DeviceFields = Type.Object({
   notes: Type.Optional(Text(2000)),
   /** UEFI Secure Boot is on: boot the signed shim → GRUB chain instead of iPXE (null: follow the group / server). */
   secureBoot: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  /** Pinned to the boot servers of this site: the others leave it alone (null: any server boots it). */
+  site: Type.Optional(Type.Union([SiteName, Type.Null()])),
 }, { additionalProperties: false });
 export type DeviceFields = Static<typeof DeviceFields>;
 
@@ -78,6 +84,8 @@ export interface Device {
   ipReservation?: string | null;
   notes?: string;
   secureBoot?: boolean | null;
+  /** Pinned to one site's boot servers (several servers on one inventory, docs/store.md). */
+  site?: string;
   /**
    * What the machine itself said (check-in query, enrolment body), kept beside the confirmed fields
    * and never used to choose what it boots (see docs/security.md). `at` is when it was last reported.
@@ -206,6 +214,8 @@ export interface BootEvent {
   type: string;
   mac?: string;
   ip?: string;
+  /** The boot server that recorded it (its site name), when several share one inventory. */
+  site?: string;
   message?: string;
   data?: Record<string, unknown>;
 }

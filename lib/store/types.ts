@@ -6,7 +6,20 @@ import type { BootEvent, Build, ConfigDoc, Device, DeviceCreate, DeviceFields, G
  * file backend (`json-store.ts`) is the default. A promise that resolves means the change is durable.
  */
 /** Which part of the inventory changed. */
-export type StoreChange = 'devices' | 'images' | 'profiles' | 'groups' | 'sessions' | 'configs' | 'builds' | 'all';
+export type StoreChange = 'devices' | 'images' | 'profiles' | 'groups' | 'sessions' | 'configs' | 'builds' | 'settings' | 'all';
+
+/**
+ * Whether the inventory can take changes. `read-only`: its database is unreachable; reads answer
+ * from the last good copy (boots of known machines go on), changes are refused with `unavailable`
+ * (HTTP 503) until it is back, which the store finds by itself.
+ */
+export interface StoreHealth {
+  state: 'ok' | 'read-only';
+  /** Why it is read-only (the database's error), absent when ok. */
+  reason?: string;
+  /** When the current state began (ISO). */
+  since: string;
+}
 
 export interface ListQuery {
   /** Equality filters on top-level string fields, plus `label.<key>` for labels and `q` for a substring search. */
@@ -88,7 +101,8 @@ export interface InventoryStore {
   readonly configs: Collection<ConfigDoc, ConfigInput, Partial<ConfigInput>>;
 
   appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent>;
-  listEvents(query?: { mac?: string; afterSeq?: number; limit?: number }): Promise<BootEvent[]>;
+  /** `site`: only the events recorded by that site's boot servers. */
+  listEvents(query?: { mac?: string; site?: string; afterSeq?: number; limit?: number }): Promise<BootEvent[]>;
   /** Bytes of the events of `type` kept for `mac` (the per-machine log cap). */
   eventBytes(mac: string, type: string): number;
 
@@ -108,10 +122,16 @@ export interface InventoryStore {
 
   /**
    * Calls `listener` after a change to a collection is durable (`all` after an import). Check-ins
-   * (`devices.touch`) and events do not count. Returns the function that stops listening. A
-   * PostgreSQL backend would feed this from LISTEN/NOTIFY so every boot server sees every change.
+   * (`devices.touch`) and events do not count. Returns the function that stops listening. `id` names
+   * the one record that changed (a device's primary MAC, a record's id) when the change was to one;
+   * without it, reread the collection. The PostgreSQL store feeds this from LISTEN/NOTIFY, so every
+   * boot server hears every server's changes.
    */
-  onChange(listener: (change: StoreChange) => void): () => void;
+  onChange(listener: (change: StoreChange, id?: string) => void): () => void;
+
+  /** The store's health now, and its changes (a shared database lost and found again); the JSON file is always `ok`. */
+  health?(): StoreHealth;
+  onHealth?(listener: (health: StoreHealth) => void): () => void;
 
   /**
    * Calls `listener` with every event record once it is appended (durable as the log's writes

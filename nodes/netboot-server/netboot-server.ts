@@ -39,7 +39,9 @@ export = function register(RED: RED): void {
 
     let claim: string | undefined;
     try {
-      const config = resolveServerConfig(def, RED.settings.userDir ?? process.cwd(), {
+      // the site: the node's setting, else NETBOOT_SITE, else the host name (resolveServerConfig)
+      const site = String((def as { site?: unknown }).site ?? '').trim() || process.env.NETBOOT_SITE || '';
+      const config = resolveServerConfig({ ...def, site }, RED.settings.userDir ?? process.cwd(), {
         uiPort: RED.settings.uiPort as number | undefined,
         httpNodeRoot: RED.settings.httpNodeRoot as string | false | undefined,
       });

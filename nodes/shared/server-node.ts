@@ -28,6 +28,7 @@ export function statusFor(RED: RED, state: BootServerState | undefined, configEr
     const what = [...failed.map((p) => `${p.purpose} ${p.port}`), ...(state.store === 'failed' ? ['inventory'] : [])].join(', ');
     return { fill: 'red', shape: 'dot', text: RED._('netboot-server.status.failed', { what }) };
   }
+  if (state.store === 'read-only') return { fill: 'red', shape: 'ring', text: RED._('netboot-server.status.readOnly') };
   const net = state.network;
   if (net?.problem) return { fill: 'red', shape: 'ring', text: RED._('netboot-server.status.addressGone', { ip: net.advertised }) };
   const ports = state.ports.filter((p) => p.state === 'listening').map((p) => `${p.purpose} ${p.boundPort}`).join(', ');

@@ -16,7 +16,7 @@ import { havePostgres, startPostgres, type TestPostgres } from '../../helpers/po
 if (!havePostgres && process.env.CI) throw new Error('store contract test: CI needs PostgreSQL (Debian package postgresql)');
 
 type Store = InventoryStore & { close(): Promise<void>; onChange(l: (c: StoreChange) => void): () => void };
-interface Backend { name: string; skip: boolean; open(): Promise<Store>; second?(): Promise<Store> }
+interface Backend { name: string; skip: boolean; open(opts?: { site?: string }): Promise<Store>; second?(opts?: { site?: string }): Promise<Store> }
 
 let pg: TestPostgres | undefined;
 let dir = '';
@@ -28,20 +28,20 @@ const backends: Backend[] = [
   {
     name: 'JSON file',
     skip: false,
-    open: async () => {
+    open: async (opts) => {
       current = path.join(dir, `inventory-${++n}.json`);
-      return JsonInventoryStore.open(current);
+      return JsonInventoryStore.open(current, opts);
     },
   },
   {
     name: 'PostgreSQL',
     skip: !havePostgres,
-    open: async () => {
+    open: async (opts) => {
       current = await pg!.createDatabase(`netboot_${++n}`);
-      return PgInventoryStore.open(current);
+      return PgInventoryStore.open(current, opts);
     },
     // a second boot server on the same database
-    second: async () => PgInventoryStore.open(current),
+    second: async (opts) => PgInventoryStore.open(current, opts),
   },
 ];
 
@@ -65,8 +65,8 @@ async function rejects(p: Promise<unknown>, code: string, message: RegExp): Prom
 }
 
 describe.each(backends)('the inventory on $name', (backend) => {
-  const open = async () => {
-    const s = await backend.open();
+  const open = async (opts?: { site?: string }) => {
+    const s = await backend.open(opts);
     opened.push(s);
     return s;
   };
@@ -233,9 +233,48 @@ describe.each(backends)('the inventory on $name', (backend) => {
     const b = await backend.second!();
     opened.push(b);
     const heard: string[] = [];
-    b.onChange((c) => heard.push(c));
+    b.onChange((c, id) => heard.push(`${c} ${id ?? ''}`));
     await a.devices.create({ mac: 'aa:bb:cc:00:00:09' });
-    await expect.poll(() => heard, { timeout: 5000 }).toEqual(['devices']);
+    await a.profiles.create({ id: 'p', name: 'P', type: 'custom', kernel: 'k' });
+    await expect.poll(() => heard, { timeout: 5000 }).toEqual(['devices aa:bb:cc:00:00:09', 'profiles p']);
     expect((await b.devices.get('aa:bb:cc:00:00:09'))?.mac).toBe('aa:bb:cc:00:00:09');
+  });
+
+  it.skipIf(backend.skip)('names the one record that changed, and settings as settings', async () => {
+    const store = await open();
+    const heard: string[] = [];
+    store.onChange((c, id) => heard.push(`${c} ${id ?? '-'}`));
+    await store.devices.create({ mac: '52:54:00:aa:00:01', macs: ['52:54:00:aa:00:02'] });
+    // found by its other MAC, announced by its primary one
+    await store.devices.update('52:54:00:aa:00:02', { hostname: 'h1' });
+    await store.groups.create({ name: 'Rack 1', selector: { rack: '1' } });
+    await store.groups.update('rack-1', { description: 'top' });
+    await store.groups.remove('rack-1');
+    await store.devices.remove('52:54:00:aa:00:01');
+    await store.updateSettings({ menuTimeoutMs: 1000 });
+    await expect.poll(() => heard, { timeout: 5000 }).toEqual([
+      'devices 52:54:00:aa:00:01', 'devices 52:54:00:aa:00:01', 'groups rack-1', 'groups rack-1', 'groups rack-1', 'devices 52:54:00:aa:00:01', 'settings -',
+    ]);
+  });
+
+  it.skipIf(backend.skip)('writes its server\'s site on the events it keeps, and lists one site\'s', async () => {
+    const store = await open({ site: 'rack-a' });
+    await store.appendEvent({ type: 'enroll', mac: '52:54:00:aa:00:03', message: 'here' });
+    // an event that says where it comes from keeps it (another server's, copied)
+    await store.appendEvent({ type: 'enroll', mac: '52:54:00:aa:00:03', message: 'there', site: 'rack-b' });
+    expect((await store.listEvents({ mac: '52:54:00:aa:00:03' })).map((e) => [e.message, e.site])).toEqual([['here', 'rack-a'], ['there', 'rack-b']]);
+    expect((await store.listEvents({ site: 'rack-b' })).map((e) => e.message)).toEqual(['there']);
+    expect(await store.listEvents({ site: 'nowhere' })).toEqual([]);
+  });
+
+  it.skipIf(backend.skip)('pins a device to a site, lists a site\'s devices, and unpins with null', async () => {
+    const store = await open();
+    await store.devices.create({ mac: '52:54:00:aa:00:04', site: 'rack-b' });
+    await store.devices.create({ mac: '52:54:00:aa:00:05' });
+    expect((await store.devices.list({ filter: { site: 'rack-b' } })).items.map((d) => d.mac)).toEqual(['52:54:00:aa:00:04']);
+    await rejects(store.devices.update('52:54:00:aa:00:05', { site: 'no spaces' } as never), 'validation', /site/);
+    const un = await store.devices.update('52:54:00:aa:00:04', { site: null });
+    expect('site' in un).toBe(false);
+    expect((await store.devices.get('52:54:00:aa:00:04'))!.site).toBeUndefined();
   });
 });

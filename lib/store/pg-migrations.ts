@@ -54,4 +54,13 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO netboot_settings (id, doc) VALUES (1, '{}');
     `,
   },
+  {
+    version: 2,
+    name: 'build queue',
+    // the claim looks only at live builds, oldest first; finished ones pile up as history
+    sql: `
+      CREATE INDEX netboot_builds_live ON netboot_records (seq)
+        WHERE kind = 'builds' AND doc->>'status' IN ('pending', 'building');
+    `,
+  },
 ];

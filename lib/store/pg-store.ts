@@ -9,7 +9,7 @@ import { redactUrl } from './url';
 import {
   assertValid, SCHEMA_VERSION, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, GroupCreate, GroupFields, ImageCreate, ImageFields,
   ProfileCreate, ProfileFields, Settings, ConfigCreate, ConfigFields,
-  type BootEvent, type Device, type Group, type StoredBoot,
+  type BootEvent, type Build, type Device, type Group, type StoredBoot,
 } from './schema';
 import type { CheckInFacts, Collection, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, StoreChange } from './types';
 
@@ -109,8 +109,12 @@ export class PgInventoryStore implements InventoryStore {
     for (const row of r.rows) this.bytes.set(`${row.mac}|${row.type}`, Number(row.n));
   }
 
-  /** One transaction holding the inventory's write lock; `change` is announced after the commit. */
-  private async tx<R>(fn: (c: PoolClient) => Promise<R>, change?: StoreChange): Promise<R> {
+  /**
+   * One transaction holding the inventory's write lock; `change` is announced after the commit.
+   * `lock: false` leaves the write lock alone, for work that locks its own rows (the build claim);
+   * `announceIf` announces `change` only when the outcome says something changed.
+   */
+  private async tx<R>(fn: (c: PoolClient) => Promise<R>, change?: StoreChange, opts: { lock?: boolean; announceIf?: (out: R) => boolean } = {}): Promise<R> {
     if (this.closed) throw new NetbootError('store_io', 'the inventory database is closed');
     let c: PoolClient;
     try {
@@ -120,9 +124,9 @@ export class PgInventoryStore implements InventoryStore {
     }
     try {
       await c.query('BEGIN');
-      await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
+      if (opts.lock !== false) await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
       const out = await fn(c);
-      if (change) await c.query('SELECT pg_notify($1, $2)', [CHANNEL, change]);
+      if (change && (opts.announceIf?.(out) ?? true)) await c.query('SELECT pg_notify($1, $2)', [CHANNEL, change]);
       await c.query('COMMIT');
       return out;
     } catch (err) {
@@ -338,6 +342,45 @@ export class PgInventoryStore implements InventoryStore {
     };
   }
 
+  // ---- the build queue ------------------------------------------------------------------------
+
+  /**
+   * Several servers take builds at once: the row is chosen with `FOR UPDATE SKIP LOCKED`, so a build
+   * another server is claiming right now is passed over rather than waited for, and no build is taken
+   * twice. This transaction does not take the inventory's write lock (it would serialise the claims
+   * and make SKIP LOCKED moot); an ordinary `builds.update` of the same row waits for the row lock.
+   * Leases are reckoned on the database's clock, so servers whose clocks disagree still agree on
+   * when one has lapsed.
+   */
+  async claimBuild(owner: string, leaseMs: number): Promise<Build | undefined> {
+    return this.tx(async (c) => {
+      const next = (await c.query<{ id: string }>(
+        `SELECT id FROM netboot_records WHERE kind = 'builds' AND doc->>'status' IN ('pending', 'building')
+           AND (doc->>'status' = 'pending' OR doc->>'leaseUntil' < ${isoSql('clock_timestamp()')})
+         ORDER BY doc->>'status' = 'pending' DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      )).rows[0];
+      if (!next) return undefined;
+      const r = await c.query<{ doc: Build }>(
+        `UPDATE netboot_records SET doc = doc || jsonb_build_object(
+           'status', 'building', 'claimedBy', $2::text, 'leaseUntil', ${isoSql("clock_timestamp() + $3::double precision * interval '1 millisecond'")},
+           'startedAt', coalesce(doc->'startedAt', to_jsonb($4::text)), 'attempts', coalesce((doc->>'attempts')::int, 0) + 1, 'updatedAt', $4::text)
+         WHERE kind = 'builds' AND id = $1 RETURNING doc`,
+        [next.id, owner, leaseMs, this.stamp()],
+      );
+      return r.rows[0].doc;
+    }, 'builds', { lock: false, announceIf: (b) => b !== undefined });
+  }
+
+  /** One statement (its own transaction, locking only the row); a lease is not announced as a change. */
+  async renewBuild(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const r = await this.read((q) => q.query(
+      `UPDATE netboot_records SET doc = doc || jsonb_build_object('leaseUntil', ${isoSql("clock_timestamp() + $3::double precision * interval '1 millisecond'")})
+       WHERE kind = 'builds' AND id = $1 AND doc->>'status' = 'building' AND doc->>'claimedBy' = $2`,
+      [id, owner, leaseMs],
+    ));
+    return r.rowCount === 1;
+  }
+
   // ---- events, boots, settings, export --------------------------------------------------------
 
   async appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent> {
@@ -445,6 +488,11 @@ export class PgInventoryStore implements InventoryStore {
       return { devices: incoming.devices.length, images: incoming.images.length, profiles: incoming.profiles.length, groups: incoming.groups.length };
     }, 'all');
   }
+}
+
+/** SQL for a timestamptz expression as the ISO text the records hold (`2026-01-02T03:04:05.678Z`), which sorts as time. */
+function isoSql(expr: string): string {
+  return `to_char((${expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
 /** A page of a list with the JSON store's filters: top-level fields, `label.<key>`, `q` (substring). */

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createReadStream, promises as fsp } from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { NetbootError } from '../core/errors';
 import { normalizeMac } from '../core/mac';
@@ -17,9 +18,15 @@ import { BUILTIN_RECIPES, checkParams, stepsFor, type Recipe } from './recipes';
  * with the reason and leaves its profile on the previous build, so a broken recipe never leaves a
  * machine without an image. The last `keep` successful builds stay; older ones are deleted.
  *
- * Restart safety: a build that was `building` when Node-RED stopped is marked `failed` ("interrupted")
- * at the next start; `pending` ones run. Claiming goes through the store (`claim`), the one place a
- * PostgreSQL store would use `SELECT … FOR UPDATE SKIP LOCKED` so several servers share one queue.
+ * Several servers, one queue: a build is taken with `store.claimBuild` (on PostgreSQL `SELECT … FOR
+ * UPDATE SKIP LOCKED`, so no build runs twice) under a lease the runner renews every `leaseMs / 3`.
+ * A server that dies stops renewing; once its lease lapses another server takes the build over and
+ * runs it again. A runner whose renewal is refused (taken over, or cancelled elsewhere) stops and
+ * writes nothing. The queue is looked at when a build is requested or finishes, when the store
+ * announces a `builds` change (from any server), and every `leaseMs / 2`.
+ *
+ * Restart safety: a build that was `building` for this server when Node-RED stopped is marked
+ * `failed` ("interrupted") at the next start (see `open`); `pending` ones run.
  */
 
 export interface BuildServiceOptions {
@@ -35,6 +42,10 @@ export interface BuildServiceOptions {
   /** Recipes besides the shipped ones (by name; a user recipe may replace a shipped one). */
   recipes?: Record<string, Recipe>;
   log?: { info(m: string): void; warn(m: string): void; error(m: string): void };
+  /** This server in `claimedBy` (default `<hostname>:<pid>`). */
+  owner?: string;
+  /** How long a claim holds without renewal (default 60 s); renewed every third of it. */
+  leaseMs?: number;
 }
 
 export interface BuildProgress {
@@ -72,8 +83,16 @@ export class BuildService extends EventEmitter {
   private readonly keep: number;
   private readonly running = new Map<string, AbortController>();
   private readonly runs = new Set<Promise<void>>();
+  /** Running builds whose lease another server now holds (or that were cancelled elsewhere). */
+  private readonly lost = new Set<string>();
+  private readonly owner: string;
+  private readonly leaseMs: number;
   private closed = false;
   private pumping = false;
+  /** Asked to pump while pumping: go round once more (a build may have arrived after the last claim). */
+  private again = false;
+  private stopWatching?: () => void;
+  private poll?: NodeJS.Timeout;
   /** Log lines per build sent as progress, for the rate limit (20 per second). */
   private readonly lineBudget = new Map<string, { at: number; n: number; dropped: number }>();
 
@@ -83,25 +102,54 @@ export class BuildService extends EventEmitter {
     this.concurrency = Math.max(1, opts.concurrency ?? 1);
     this.timeoutMs = opts.timeoutMs ?? 30 * 60_000;
     this.keep = Math.max(1, opts.keep ?? 3);
+    this.owner = opts.owner ?? `${hostname()}:${process.pid}`;
+    const lease = opts.leaseMs ?? 60_000;
+    this.leaseMs = Number.isFinite(lease) && lease > 0 ? Math.max(30, lease) : 60_000;
   }
 
   get recipes(): Record<string, Recipe> {
     return { ...BUILTIN_RECIPES, ...(this.opts.recipes ?? {}) };
   }
 
-  /** Marks builds a stopped Node-RED left running as failed, then runs what is pending. */
+  /**
+   * Marks builds a stopped Node-RED left running as failed, then runs what is pending and watches the
+   * queue. Only this server's builds are failed at once: those claimed by its owner, by nobody (from
+   * before leases), or by an earlier process on this host that is gone (the JSON file after a restart).
+   * Another live server's builds are left to their lease.
+   */
   async open(): Promise<void> {
     for (const b of await allBuilds(this.store, { status: 'building' })) {
+      if (!this.leftByUs(b.claimedBy)) continue;
       await this.store.builds.update(b.id, { status: 'failed', error: 'interrupted: Node-RED stopped during the build', endedAt: new Date().toISOString() });
       await this.setDevice(b.mac, 'failed', `build ${b.id} interrupted`).catch(() => undefined);
       await this.record(b, 'build.failed', `build ${b.id} (${b.recipe}) interrupted: Node-RED stopped during the build`);
     }
+    this.stopWatching = this.store.onChange((c) => {
+      if (c === 'builds' || c === 'all') void this.pump();
+    });
+    this.poll = setInterval(() => void this.pump(), this.leaseMs / 2);
+    this.poll.unref();
     void this.pump();
+  }
+
+  /** Whether a `building` build's owner is this server or one that cannot still be running it. */
+  private leftByUs(owner: string | undefined): boolean {
+    if (!owner || owner === this.owner) return true;
+    const m = /^(.*):(\d+)$/.exec(owner);
+    if (!m || m[1] !== hostname()) return false;
+    try {
+      process.kill(Number(m[2]), 0);
+      return false; // that process lives (another server on this host)
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
   }
 
   /** Stops running builds (they end `cancelled`) and waits until they have written their outcome. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopWatching?.();
+    clearInterval(this.poll);
     for (const c of this.running.values()) c.abort(new Error('Node-RED is stopping'));
     await Promise.allSettled([...this.runs]);
   }
@@ -153,42 +201,78 @@ export class BuildService extends EventEmitter {
       c.abort(new Error('cancelled'));
       return b;
     }
-    const done = await this.store.builds.update(id, { status: 'cancelled', endedAt: new Date().toISOString(), error: 'cancelled before it started' });
+    // running on another server: it sees the cancel at its next lease renewal and stops
+    const error = b.status === 'building' ? `cancelled while running on ${b.claimedBy ?? 'another server'}` : 'cancelled before it started';
+    const done = await this.store.builds.update(id, { status: 'cancelled', endedAt: new Date().toISOString(), error });
     this.emit('progress', { build: done, kind: 'status' } satisfies BuildProgress);
     return done;
   }
 
-  /** The oldest pending build, taken for this server (see the file comment on several servers). */
+  /** The oldest pending build (or one whose server's lease lapsed), taken for this server. */
   private async claim(): Promise<Build | undefined> {
-    const next = (await allBuilds(this.store, { status: 'pending' })).sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
-    if (!next) return undefined;
-    return this.store.builds.update(next.id, { status: 'building', startedAt: new Date().toISOString() });
+    return this.store.claimBuild(this.owner, this.leaseMs);
   }
 
   private async pump(): Promise<void> {
-    if (this.pumping) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
     this.pumping = true;
     try {
-      while (!this.closed && this.running.size < this.concurrency) {
-        const b = await this.claim();
-        if (!b) break;
-        const ctl = new AbortController();
-        this.running.set(b.id, ctl);
-        const run: Promise<void> = this.run(b, ctl).finally(() => {
-          this.running.delete(b.id);
-          this.lineBudget.delete(b.id);
-          this.runs.delete(run);
-          void this.pump();
-        });
-        this.runs.add(run);
-      }
+      do {
+        this.again = false;
+        await this.fill();
+      } while (this.again && !this.closed);
+    } catch (err) {
+      // the database may be away for a while: the next change or tick tries again
+      this.opts.log?.warn(`build queue: ${(err as Error).message}`);
     } finally {
       this.pumping = false;
     }
   }
 
+  /** Claims builds while there is room, each run in the background. */
+  private async fill(): Promise<void> {
+    while (!this.closed && this.running.size < this.concurrency) {
+      const b = await this.claim();
+      if (!b) break;
+      const ctl = new AbortController();
+      this.running.set(b.id, ctl);
+      const run: Promise<void> = this.run(b, ctl).finally(() => {
+        this.running.delete(b.id);
+        this.lineBudget.delete(b.id);
+        this.runs.delete(run);
+        void this.pump();
+      });
+      this.runs.add(run);
+    }
+  }
+
+  /**
+   * Renews this server's lease on a running build; when the store refuses (taken over after the
+   * lease lapsed, or cancelled from another server) the run is stopped and will write nothing.
+   * A renewal that fails (the database away) is only logged: the lease may still hold.
+   */
+  private async renew(b: Build, ctl: AbortController): Promise<boolean> {
+    let mine: boolean;
+    try {
+      mine = await this.store.renewBuild(b.id, this.owner, this.leaseMs);
+    } catch (err) {
+      this.opts.log?.warn(`build ${b.id}: renewing its lease: ${(err as Error).message}`);
+      return true;
+    }
+    if (!mine && !this.lost.has(b.id)) {
+      this.lost.add(b.id);
+      this.opts.log?.warn(`build ${b.id} is no longer this server's (${this.owner}): taken over after its lease lapsed, or cancelled; stopping it without recording an outcome`);
+      ctl.abort(new Error('lease lost'));
+    }
+    return mine;
+  }
+
   private async run(b: Build, ctl: AbortController): Promise<void> {
     const started = Date.now();
+    const leaseLost = () => this.lost.has(b.id);
     const recipe = this.recipes[b.recipe];
     const device = await this.store.devices.get(b.mac);
     const logFile = path.join(this.opts.dataDir, b.log ?? path.join('builds', `${b.id}.log`));
@@ -203,7 +287,9 @@ export class BuildService extends EventEmitter {
     };
     this.emit('progress', { build: b, kind: 'status' } satisfies BuildProgress);
     await this.setDevice(b.mac, 'building');
-    await this.record(b, 'build.start', `build ${b.id} started (${b.recipe})`);
+    await this.record(b, 'build.start', `build ${b.id} started (${b.recipe})${(b.attempts ?? 1) > 1 ? `, attempt ${b.attempts} (taken over from a server that stopped)` : ''}`);
+    const lease = setInterval(() => void this.renew(b, ctl), this.leaseMs / 3);
+    lease.unref();
     try {
       if (!recipe) throw new NetbootError('validation', `recipe "${b.recipe}" is gone (the build node no longer has it)`);
       const deviceJson = path.join(work, 'device.json');
@@ -257,6 +343,8 @@ export class BuildService extends EventEmitter {
         if ((r as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String(r.message ?? ''))) throw new NetbootError('unavailable', `${step[0]} is not installed`, { exitCode: null });
         if (r.exitCode !== 0) throw new NetbootError('internal', `${path.basename(step[0])} exited with ${String(r.exitCode)}${r.signal ? ` (${r.signal})` : ''}`, { exitCode: r.exitCode ?? null });
       }
+      // the last word on whose build this is, before anything points at what it made
+      if (!(await this.renew(b, ctl)) || leaseLost()) throw new NetbootError('conflict', 'lease lost');
       const artifacts = await this.install(b, recipe, outputDir);
       const done = await this.store.builds.update(b.id, { status: 'success', endedAt: new Date().toISOString(), exitCode: 0, artifacts });
       await write(`build ${b.id}: success in ${Math.round((Date.now() - started) / 1000)} s`);
@@ -265,6 +353,11 @@ export class BuildService extends EventEmitter {
       this.emit('progress', { build: done, kind: 'status' } satisfies BuildProgress);
       this.emit('done', done);
     } catch (err) {
+      if (leaseLost()) {
+        // another server has it now (or it was cancelled there): its outcome is not ours to write
+        await write(`build ${b.id}: stopped on ${this.owner}: no longer this server's build`).catch(() => undefined);
+        return;
+      }
       // Node-RED stopping is not the user's cancel: the build failed, interrupted (as after a crash)
       const cancelled = !this.closed && ((err as { cancelled?: boolean }).cancelled === true || ctl.signal.aborted);
       const why = this.closed ? 'interrupted: Node-RED stopped during the build' : (err as Error).message;
@@ -276,6 +369,8 @@ export class BuildService extends EventEmitter {
       this.emit('progress', { build: done, kind: 'status' } satisfies BuildProgress);
       this.emit('done', done);
     } finally {
+      clearInterval(lease);
+      this.lost.delete(b.id);
       await log.close().catch(() => undefined);
       await fsp.rm(work, { recursive: true, force: true }).catch(() => undefined);
     }

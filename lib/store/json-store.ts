@@ -368,6 +368,34 @@ export class JsonInventoryStore implements InventoryStore {
     };
   }
 
+  // ---- the build queue ------------------------------------------------------------------------
+
+  /** One process holds the file, so taking a build is a plain in-memory step (the same rule as PostgreSQL's claim). */
+  async claimBuild(owner: string, leaseMs: number): Promise<Build | undefined> {
+    const now = this.now();
+    const builds = this.data.builds ?? [];
+    const lapsed = (b: Build) => b.status === 'building' && b.leaseUntil !== undefined && b.leaseUntil < now.toISOString();
+    const next = builds.find((b) => b.status === 'pending') ?? builds.find(lapsed);
+    if (!next) return undefined;
+    return this.mutate(() => {
+      Object.assign(next, {
+        status: 'building', claimedBy: owner, leaseUntil: new Date(now.getTime() + leaseMs).toISOString(),
+        startedAt: next.startedAt ?? now.toISOString(), attempts: (next.attempts ?? 0) + 1, updatedAt: now.toISOString(),
+      } satisfies Partial<Build>);
+      return structuredClone(next);
+    }, 'builds');
+  }
+
+  async renewBuild(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const b = (this.data.builds ?? []).find((x) => x.id === id);
+    if (b?.status !== 'building' || b.claimedBy !== owner) return false;
+    // a lease is not news: no change announced
+    await this.mutate(() => {
+      b.leaseUntil = new Date(this.now().getTime() + leaseMs).toISOString();
+    });
+    return true;
+  }
+
   // ---- events, settings, export ---------------------------------------------------------------
 
   async appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent> {

@@ -55,6 +55,15 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 2,
+    name: 'build queue',
+    // the claim looks only at live builds, oldest first; finished ones pile up as history
+    sql: `
+      CREATE INDEX netboot_builds_live ON netboot_records (seq)
+        WHERE kind = 'builds' AND doc->>'status' IN ('pending', 'building');
+    `,
+  },
+  {
     version: 3,
     name: 'events carry the site of the boot server that recorded them',
     sql: `

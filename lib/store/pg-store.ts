@@ -9,7 +9,7 @@ import { redactUrl } from './url';
 import {
   assertValid, SCHEMA_VERSION, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, GroupCreate, GroupFields, ImageCreate, ImageFields,
   ProfileCreate, ProfileFields, Settings, ConfigCreate, ConfigFields,
-  type BootEvent, type Device, type Group, type StoredBoot,
+  type BootEvent, type Build, type Device, type Group, type StoredBoot,
 } from './schema';
 import type { CheckInFacts, Collection, InventoryExport, InventoryStore, ListQuery, MachineKeys, Page, StoreChange, StoreHealth } from './types';
 
@@ -305,9 +305,11 @@ export class PgInventoryStore implements InventoryStore {
 
   /**
    * One transaction holding the inventory's write lock; `change` (and the changed record's `id`) is
-   * announced after the commit. Out of reach: refused with `unavailable`, nothing written.
+   * announced after the commit. `lock: false` leaves the write lock alone, for work that locks its own
+   * rows (the build claim); `announceIf` announces `change` only when the outcome says something
+   * changed. Out of reach: refused with `unavailable`, nothing written.
    */
-  private async tx<R>(fn: (c: PoolClient) => Promise<R>, change?: StoreChange, id?: string | ((r: R) => string)): Promise<R> {
+  private async tx<R>(fn: (c: PoolClient) => Promise<R>, change?: StoreChange, opts: { id?: string | ((r: R) => string | undefined); lock?: boolean; announceIf?: (out: R) => boolean } = {}): Promise<R> {
     if (this.closed) throw new NetbootError('store_io', 'the inventory database is closed');
     if (this.down) throw this.unavailable();
     let c: PoolClient;
@@ -323,10 +325,10 @@ export class PgInventoryStore implements InventoryStore {
     let broken = false;
     try {
       await c.query('BEGIN');
-      await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
+      if (opts.lock !== false) await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
       const out = await fn(c);
-      if (change) {
-        const which = typeof id === 'function' ? id(out) : id;
+      if (change && (opts.announceIf?.(out) ?? true)) {
+        const which = typeof opts.id === 'function' ? opts.id(out) : opts.id;
         await c.query('SELECT pg_notify($1, $2)', [CHANNEL, which ? `${change}\n${which}` : change]);
       }
       await c.query('COMMIT');
@@ -464,7 +466,7 @@ export class PgInventoryStore implements InventoryStore {
           const dev = newDevice(input, mac, macs, this.stamp());
           await c.query('INSERT INTO netboot_devices (mac, doc) VALUES ($1, $2)', [mac, dev]);
           return dev;
-        }, 'devices', mac);
+        }, 'devices', { id: mac });
       },
       update: async (id, patch) => {
         assertValid(DeviceFields, patch, 'device');
@@ -481,14 +483,14 @@ export class PgInventoryStore implements InventoryStore {
           patchDevice(dev, patch, macs, this.stamp());
           await save(c, dev);
           return dev;
-        }, 'devices', (d) => d.mac);
+        }, 'devices', { id: (d) => d.mac });
       },
       remove: async (id) => {
         const mac = macField(id);
         await this.tx(async (c) => {
           const r = await c.query('DELETE FROM netboot_devices WHERE mac = $1', [mac]);
           if (!r.rowCount) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
-        }, 'devices', mac);
+        }, 'devices', { id: mac });
       },
       touch: async (id, facts: CheckInFacts) => {
         const mac = macField(id);
@@ -548,7 +550,7 @@ export class PgInventoryStore implements InventoryStore {
           const rec = { ...input, id, createdAt: ts, updatedAt: ts } as unknown as T;
           await c.query('INSERT INTO netboot_records (kind, id, doc) VALUES ($1, $2, $3)', [kind, id, rec]);
           return rec;
-        }, kind, (r) => r.id);
+        }, kind, { id: (r) => r.id });
       },
       update: async (id, patch: Record<string, unknown>) => {
         if (kind !== 'sessions' && kind !== 'builds') assertValid(Type.Partial(patchSchema as ReturnType<typeof Type.Object>), patch, what);
@@ -561,7 +563,7 @@ export class PgInventoryStore implements InventoryStore {
           Object.assign(rec, patch, { id, updatedAt: this.stamp() });
           await c.query('UPDATE netboot_records SET doc = $3 WHERE kind = $1 AND id = $2', [kind, id, rec]);
           return rec;
-        }, kind, id);
+        }, kind, { id });
       },
       remove: async (id) => {
         await this.tx(async (c) => {
@@ -570,9 +572,48 @@ export class PgInventoryStore implements InventoryStore {
           const user = await inUse(rec);
           if (user) throw new NetbootError('conflict', `${what} "${id}" is in use by ${user}`, { id });
           await c.query('DELETE FROM netboot_records WHERE kind = $1 AND id = $2', [kind, id]);
-        }, kind, id);
+        }, kind, { id });
       },
     };
+  }
+
+  // ---- the build queue ------------------------------------------------------------------------
+
+  /**
+   * Several servers take builds at once: the row is chosen with `FOR UPDATE SKIP LOCKED`, so a build
+   * another server is claiming right now is passed over rather than waited for, and no build is taken
+   * twice. This transaction does not take the inventory's write lock (it would serialise the claims
+   * and make SKIP LOCKED moot); an ordinary `builds.update` of the same row waits for the row lock.
+   * Leases are reckoned on the database's clock, so servers whose clocks disagree still agree on
+   * when one has lapsed.
+   */
+  async claimBuild(owner: string, leaseMs: number): Promise<Build | undefined> {
+    return this.tx(async (c) => {
+      const next = (await c.query<{ id: string }>(
+        `SELECT id FROM netboot_records WHERE kind = 'builds' AND doc->>'status' IN ('pending', 'building')
+           AND (doc->>'status' = 'pending' OR doc->>'leaseUntil' < ${isoSql('clock_timestamp()')})
+         ORDER BY doc->>'status' = 'pending' DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      )).rows[0];
+      if (!next) return undefined;
+      const r = await c.query<{ doc: Build }>(
+        `UPDATE netboot_records SET doc = doc || jsonb_build_object(
+           'status', 'building', 'claimedBy', $2::text, 'leaseUntil', ${isoSql("clock_timestamp() + $3::double precision * interval '1 millisecond'")},
+           'startedAt', coalesce(doc->'startedAt', to_jsonb($4::text)), 'attempts', coalesce((doc->>'attempts')::int, 0) + 1, 'updatedAt', $4::text)
+         WHERE kind = 'builds' AND id = $1 RETURNING doc`,
+        [next.id, owner, leaseMs, this.stamp()],
+      );
+      return r.rows[0].doc;
+    }, 'builds', { lock: false, announceIf: (b) => b !== undefined, id: (b) => b?.id });
+  }
+
+  /** One statement (its own transaction, locking only the row); a lease is not announced as a change. */
+  async renewBuild(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const r = await this.read((q) => q.query(
+      `UPDATE netboot_records SET doc = doc || jsonb_build_object('leaseUntil', ${isoSql("clock_timestamp() + $3::double precision * interval '1 millisecond'")})
+       WHERE kind = 'builds' AND id = $1 AND doc->>'status' = 'building' AND doc->>'claimedBy' = $2`,
+      [id, owner, leaseMs],
+    ));
+    return r.rowCount === 1;
   }
 
   // ---- events, boots, settings, export --------------------------------------------------------
@@ -703,6 +744,11 @@ export class PgInventoryStore implements InventoryStore {
       return { devices: incoming.devices.length, images: incoming.images.length, profiles: incoming.profiles.length, groups: incoming.groups.length };
     }, 'all');
   }
+}
+
+/** SQL for a timestamptz expression as the ISO text the records hold (`2026-01-02T03:04:05.678Z`), which sorts as time. */
+function isoSql(expr: string): string {
+  return `to_char((${expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
 /** A page of a list with the JSON store's filters: top-level fields, `label.<key>`, `q` (substring). */

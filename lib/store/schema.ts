@@ -204,6 +204,12 @@ export interface Build {
   /** The build's log, relative to the data folder. */
   log?: string;
   by?: string;
+  /** The server running it (`claimBuild`'s owner, e.g. `host:pid`). */
+  claimedBy?: string;
+  /** Until when `claimedBy` holds it (ISO time); the runner renews it, and a lapsed one may be taken over. */
+  leaseUntil?: string;
+  /** How many times it was claimed (more than 1: taken over from a server that stopped renewing). */
+  attempts?: number;
   createdAt: string;
   updatedAt: string;
 }

@@ -95,10 +95,24 @@ export interface InventoryStore {
   readonly profiles: Collection<Profile, ProfileInput, Partial<ProfileInput>>;
   readonly groups: Collection<Group, GroupInput, Partial<GroupInput>>;
   readonly sessions: Collection<Session, SessionInput, Partial<SessionInput>>;
-  /** Image builds; a PostgreSQL store would hand out pending ones with FOR UPDATE SKIP LOCKED (docs/builds.md). */
+  /** Image builds; the queue hands them out with `claimBuild` and `renewBuild` (docs/builds.md). */
   readonly builds: Collection<Build, BuildInput, Partial<BuildInput>>;
   /** Installer configuration documents (cloud-init, preseed, Kickstart, Talos, Ignition). */
   readonly configs: Collection<ConfigDoc, ConfigInput, Partial<ConfigInput>>;
+
+  /**
+   * Takes the next build for `owner`: the oldest `pending` one, else the oldest `building` one whose
+   * `leaseUntil` has passed (its server stopped renewing: it died). It becomes `building` with
+   * `claimedBy: owner`, `leaseUntil` now + `leaseMs`, `startedAt` (when unset) and `attempts` + 1, and
+   * `builds` listeners hear of it. Several servers on one PostgreSQL inventory never get the same build
+   * (`FOR UPDATE SKIP LOCKED`). Undefined when there is nothing to take.
+   */
+  claimBuild(owner: string, leaseMs: number): Promise<Build | undefined>;
+  /**
+   * Extends `owner`'s lease on a build to now + `leaseMs`; false when the build is no longer `building`
+   * for `owner` (cancelled, or taken over after the lease lapsed): its runner stops and writes nothing.
+   */
+  renewBuild(id: string, owner: string, leaseMs: number): Promise<boolean>;
 
   appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent>;
   /** `site`: only the events recorded by that site's boot servers. */

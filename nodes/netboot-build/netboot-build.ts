@@ -54,6 +54,8 @@ export = function register(RED: RED): void {
       service = new BuildService({
         store: boot.store, assetsRoot: boot.config.assetsRoot, dataDir: boot.config.dataDir, baseUrl: boot.config.httpBaseUrl,
         concurrency: num(def.concurrency, 1), timeoutMs: num(def.timeout, 30) * 60_000, keep: num(def.keep, 3), recipes,
+        // servers sharing a PostgreSQL inventory share its build queue under leases (docs/builds.md)
+        leaseMs: num(process.env.NETBOOT_BUILD_LEASE_S, 60) * 1000,
         log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) },
       });
       const attached = boot.attachBuilds(service);

@@ -227,6 +227,77 @@ describe.each(backends)('the inventory on $name', (backend) => {
     expect(await store.devices.get('52:54:00:00:00:01')).toMatchObject({ hostname: 'a', labels: {}, status: 'enrolled' });
   });
 
+  it.skipIf(backend.skip)('hands out builds: the oldest pending first, each once, then lapsed leases, counting attempts', async () => {
+    const store = await open();
+    const heard: string[] = [];
+    store.onChange((c) => heard.push(c));
+    await store.builds.create({ id: 'b1', mac: 'aa:bb:cc:00:00:01', recipe: 'fake', status: 'pending' });
+    await store.builds.create({ id: 'b2', mac: 'aa:bb:cc:00:00:02', recipe: 'fake', status: 'pending' });
+    await store.builds.create({ id: 'done', mac: 'aa:bb:cc:00:00:03', recipe: 'fake', status: 'success' });
+    const first = await store.claimBuild('server-a', 60_000);
+    expect(first).toMatchObject({ id: 'b1', status: 'building', claimedBy: 'server-a', attempts: 1 });
+    expect(Date.parse(first!.leaseUntil!) - Date.now()).toBeGreaterThan(50_000);
+    expect(first!.startedAt).toBeTruthy();
+    expect(await store.builds.get('b1')).toMatchObject({ status: 'building', claimedBy: 'server-a', leaseUntil: first!.leaseUntil });
+    expect((await store.claimBuild('server-b', 60_000))?.id).toBe('b2');
+    // both held under live leases, the finished one never handed out
+    expect(await store.claimBuild('server-b', 60_000)).toBeUndefined();
+    await expect.poll(() => heard.filter((c) => c === 'builds').length).toBe(5); // 3 creates, 2 claims
+    // a lease that lapses (its server stopped renewing) lets another server take the build over
+    await store.builds.create({ id: 'b3', mac: 'aa:bb:cc:00:00:04', recipe: 'fake', status: 'pending' });
+    const short = await store.claimBuild('server-c', 1);
+    expect(short?.id).toBe('b3');
+    await new Promise((r) => setTimeout(r, 20));
+    const taken = await store.claimBuild('server-b', 60_000);
+    expect(taken).toMatchObject({ id: 'b3', status: 'building', claimedBy: 'server-b', attempts: 2, startedAt: short!.startedAt });
+    expect(await store.claimBuild('server-c', 60_000)).toBeUndefined();
+  });
+
+  it.skipIf(backend.skip)('renews a lease only for the server that holds the build', async () => {
+    const store = await open();
+    await store.builds.create({ id: 'b1', mac: 'aa:bb:cc:00:00:01', recipe: 'fake', status: 'pending' });
+    const b = (await store.claimBuild('server-a', 1))!;
+    expect(await store.renewBuild('b1', 'server-a', 60_000)).toBe(true);
+    const renewed = (await store.builds.get('b1'))!;
+    expect(renewed.leaseUntil! > b.leaseUntil!).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    // renewed in time: nobody else takes it
+    expect(await store.claimBuild('server-b', 60_000)).toBeUndefined();
+    expect(await store.renewBuild('b1', 'server-b', 60_000)).toBe(false);
+    expect(await store.renewBuild('nope', 'server-a', 60_000)).toBe(false);
+    // lapsed and taken over: the first server's renewal fails, so it stops and writes nothing
+    await store.renewBuild('b1', 'server-a', 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await store.claimBuild('server-b', 60_000))?.claimedBy).toBe('server-b');
+    expect(await store.renewBuild('b1', 'server-a', 60_000)).toBe(false);
+    expect(await store.renewBuild('b1', 'server-b', 60_000)).toBe(true);
+    // a build that ended (here: cancelled) has no lease to renew
+    await store.builds.update('b1', { status: 'cancelled' });
+    expect(await store.renewBuild('b1', 'server-b', 60_000)).toBe(false);
+  });
+
+  // several servers on one database: each build goes to exactly one of them
+  if (backend.second) it.skipIf(backend.skip)('two servers claiming at once take every build exactly once', async () => {
+    const a = await open();
+    const b = await backend.second!();
+    opened.push(b);
+    for (let i = 0; i < 20; i++) await a.builds.create({ id: `b${String(i).padStart(2, '0')}`, mac: `aa:bb:cc:00:01:${i.toString(16).padStart(2, '0')}`, recipe: 'fake', status: 'pending' });
+    const got: Record<string, string[]> = { a: [], b: [] };
+    // each server runs several claimers at once, as a pool of connections would
+    await Promise.all([['a', a], ['b', b]].flatMap(([name, s]) => Array.from({ length: 3 }, async () => {
+      for (;;) {
+        const x = await (s as Store).claimBuild(`server-${name as string}`, 60_000);
+        if (!x) return;
+        got[name as string].push(x.id);
+      }
+    })));
+    const all = [...got.a, ...got.b].sort();
+    expect(all).toEqual(Array.from({ length: 20 }, (_, i) => `b${String(i).padStart(2, '0')}`));
+    expect(got.a.length).toBeGreaterThan(0);
+    expect(got.b.length).toBeGreaterThan(0);
+    for (const id of all) expect((await a.builds.get(id))).toMatchObject({ status: 'building', attempts: 1, claimedBy: got.a.includes(id) ? 'server-a' : 'server-b' });
+  });
+
   // only a backend that several servers can share has another server to hear it
   if (backend.second) it.skipIf(backend.skip)('a change made through one server reaches the other\'s listeners', async () => {
     const a = await open();

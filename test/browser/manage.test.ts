@@ -93,6 +93,20 @@ describe.skipIf(!haveChromium)('managing the fleet from the full page, in Chromi
     await p.close();
   });
 
+  it('shows changes made elsewhere (another admin, another server on the same inventory) without reloading', async () => {
+    const p = await page(admin);
+    const mac = '52:54:00:21:10:0e';
+    const row = p.locator(`[data-mac="${mac}"]`);
+    // made through the API, not the page: the page hears inventory.changed on its stream and reads the row
+    expect((await api(admin, '/devices', 'POST', { mac, hostname: 'made-elsewhere' })).status).toBe(201);
+    await expect.poll(() => row.innerText(), { timeout: 10_000 }).toContain('made-elsewhere');
+    expect((await api(admin, `/devices/${mac}`, 'PATCH', { hostname: 'renamed-elsewhere' })).status).toBe(200);
+    await expect.poll(() => row.innerText(), { timeout: 10_000 }).toContain('renamed-elsewhere');
+    expect((await api(admin, `/devices/${mac}`, 'DELETE')).status).toBe(204);
+    await row.waitFor({ state: 'detached', timeout: 10_000 });
+    await p.close();
+  });
+
   it('approves and registers from the Devices table in one click, without opening the machine', async () => {
     const enrolled = '52:54:00:21:10:05';
     const seen = '52:54:00:21:10:06';

@@ -10,6 +10,10 @@ import { readEventStream } from './sse';
 export interface PortInfo { key: string; purpose: string; port: number; boundPort?: number; address: string; state: string; optional?: boolean; error?: string }
 export interface ServerStatus {
   status: string;
+  /** This server's site name; `store` is `read-only` while a shared inventory database is unreachable. */
+  site?: string;
+  store?: string;
+  storeError?: string;
   ports: PortInfo[];
   dhcpMode?: string;
   network?: { advertised: string; interface?: string; reason: string; pinned: boolean; problem?: string };
@@ -36,6 +40,8 @@ export interface Connection {
   refreshStats(): Promise<void>;
   /** GET /boots/stats of the last load (the charts). */
   stats: BootStats | null;
+  /** Bumped per inventory collection changed on the server (by anyone, on any server of a shared inventory): views reload from it. */
+  changes: Record<string, number>;
 }
 
 export interface BootStats {
@@ -63,7 +69,38 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
       void conn.refreshStats().catch(() => undefined);
     }, 1500);
   };
+  // inventory changes, by this server or another on the same database: the rows named are read again
+  // (a burst at once), a whole collection or too many rows reload the table
+  let changedDevices = new Set<string>();
+  let everything = false;
+  let changeTimer: ReturnType<typeof setTimeout> | undefined;
+  const rereadSoon = (collection: string, id?: string) => {
+    conn.changes[collection] = (conn.changes[collection] ?? 0) + 1;
+    if (collection === 'groups') void conn.refreshGroups().catch(() => undefined);
+    if (collection !== 'devices' && collection !== 'all') return;
+    if (collection === 'all' || !id) everything = true;
+    else changedDevices.add(id);
+    if (changeTimer) return;
+    changeTimer = setTimeout(() => {
+      changeTimer = undefined;
+      const macs = [...changedDevices];
+      const all = everything || macs.length > 50;
+      changedDevices = new Set();
+      everything = false;
+      if (all) {
+        void allDevices(client, (items) => conn.fleet.load(items)).catch(() => undefined);
+        if (collection === 'all') void conn.refreshGroups().catch(() => undefined);
+        return;
+      }
+      for (const mac of macs) {
+        client.get<DeviceRecord>(`devices/${encodeURIComponent(mac)}`).then((d) => conn.fleet.load([d]), (err: unknown) => {
+          if (err instanceof ApiError && err.status === 404) conn.fleet.forget(mac);
+        });
+      }
+    }, 300);
+  };
   const conn: Connection = reactive({
+    changes: {} as Record<string, number>,
     fleet: createFleet(),
     status: null,
     state: 'connecting',
@@ -123,7 +160,8 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
               // a boot that ended changes the machine's last boot and the charts: reload them, once per burst
               if (e.type === 'stage' && (e.to === 'done' || e.to === 'failed')) statsSoon();
               // another DHCP server answered, or tgtd's state moved: the health panel says so now
-              if (e.type === 'dhcp.rogue' || e.type === 'iscsi.login' || e.type === 'iscsi.logout') client.get<ServerStatus>('status').then((s) => { conn.status = s; }, () => undefined);
+              if (e.type === 'dhcp.rogue' || e.type === 'iscsi.login' || e.type === 'iscsi.logout' || e.type === 'server.store') client.get<ServerStatus>('status').then((s) => { conn.status = s; }, () => undefined);
+              if (e.type === 'inventory.changed') rereadSoon(String(e.collection ?? 'all'), typeof e.id === 'string' ? e.id : undefined);
             } catch {
               // a frame that is not JSON is not an event of ours
             }
@@ -143,6 +181,8 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
       })();
     },
     stop() {
+      clearTimeout(changeTimer);
+      changeTimer = undefined;
       clearTimeout(statsTimer);
       statsTimer = undefined;
       abort?.abort();

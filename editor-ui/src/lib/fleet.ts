@@ -180,6 +180,8 @@ export interface Fleet {
   listen(fn: (batch: BootEvent[]) => void): () => void;
   /** Forgets every machine (a widget reloading its snapshot). */
   clear(): void;
+  /** Forgets one machine (removed from the inventory). */
+  forget(mac: string): void;
 }
 
 /** The window event each applied batch sends (`detail.events`: how many events it applied; `detail.ts`: their times). */
@@ -285,6 +287,9 @@ export function createFleet(schedule: (fn: () => void) => void = pacedFrames()):
     clear() {
       rows.clear();
       fleet.version++;
+    },
+    forget(mac: string) {
+      if (rows.delete(mac)) fleet.version++;
     },
     listen(fn: (batch: BootEvent[]) => void) {
       listeners.add(fn);

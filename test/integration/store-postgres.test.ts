@@ -26,13 +26,20 @@ async function askProxy(port: number, mac: string, ms = 1500): Promise<string | 
   }
 }
 import * as dgram from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientBytes, PXE_BIOS } from '../../support/dhcp-packets';
 import { havePostgres, startPostgres, type TestPostgres } from '../helpers/postgres';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
+
+/** The initramfs recipe needs a kernel and busybox (as test/integration/builds.test.ts, which fails in CI without them). */
+const kernel = (() => {
+  const boot = existsSync('/boot') ? readdirSync('/boot').filter((f) => /^vmlinuz-/.test(f)).sort() : [];
+  return boot.length ? path.join('/boot', boot[boot.length - 1]) : undefined;
+})();
+const canBuild = kernel !== undefined && existsSync('/bin/busybox');
 
 if (!havePostgres && process.env.CI) throw new Error('PostgreSQL store test: CI needs PostgreSQL (Debian package postgresql)');
 
@@ -144,6 +151,28 @@ describe.skipIf(!havePostgres)('two boot servers sharing one PostgreSQL inventor
     }
     expect((await api(0, '/events/log?site=not%20a%20site')).status).toBe(400);
   });
+
+  it.skipIf(!canBuild)('shares the build queue: builds queued through either server each run once, on one of them', async () => {
+    const macs = Array.from({ length: 6 }, (_, i) => `52:54:00:15:0b:0${i + 1}`);
+    for (const m of macs) expect((await api(0, '/devices', 'POST', { mac: m, status: 'configured' })).status).toBe(201);
+    const ids: string[] = [];
+    for (const [i, m] of macs.entries()) {
+      const res = await api(i % 2, `/devices/${m}/build`, 'POST', { recipe: 'initramfs', params: { kernel: kernel!, marker: `shared ${i}` } });
+      expect(res.status, await res.clone().text()).toBe(202);
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    type B = { id: string; status: string; claimedBy?: string; attempts?: number; error?: string };
+    const all = async () => ((await (await api(1, '/builds')).json()) as { items: B[] }).items.filter((b) => ids.includes(b.id));
+    await expect.poll(async () => (await all()).filter((b) => b.status === 'success').length, { timeout: 180_000, interval: 500 }).toBe(6);
+    const builds = await all();
+    // each ran once: one claim, one start event, whichever server it was
+    expect(builds.every((b) => b.attempts === 1)).toBe(true);
+    const log = await (await api(0, '/events/log?limit=1000')).json() as Array<{ type: string; site?: string; data?: { build?: string } }>;
+    for (const id of ids) expect(log.filter((e) => e.type === 'build.start' && e.data?.build === id)).toHaveLength(1);
+    const owners = new Set(builds.map((b) => b.claimedBy));
+    const sites = new Set(log.filter((e) => e.type === 'build.start' && ids.includes(e.data?.build ?? '')).map((e) => e.site));
+    console.log(`shared build queue: 6 builds, claimed by ${owners.size} server(s), started on ${[...sites].join(', ')}`);
+  }, 240_000);
 
   it('keeps the database password out of every log line', () => {
     for (const s of servers) {

@@ -143,8 +143,8 @@ export async function checkIn(store: CheckInStore, input: unknown, opts: CheckIn
   if (device && opts.touch !== false) {
     const before = device;
     device = http
-      ? await store.devices.touch(device.mac, { ip: facts.ip, reported: { arch: facts.arch, firmware: facts.platform, hostname: facts.hostname } })
-      : await store.devices.touch(device.mac, { ip: facts.ip, arch: facts.arch, firmware: facts.platform, hostname: facts.hostname });
+      ? await store.devices.touch(device.mac, { ip: facts.ip, ...(opts.site ? { site: opts.site } : {}), reported: { arch: facts.arch, firmware: facts.platform, hostname: facts.hostname } })
+      : await store.devices.touch(device.mac, { ip: facts.ip, ...(opts.site ? { site: opts.site } : {}), arch: facts.arch, firmware: facts.platform, hostname: facts.hostname });
     if (known) changes = await recordChanges(store, before, facts, http, extra.ip);
   }
 

@@ -58,6 +58,7 @@ export function patchDevice(dev: Device, patch: DeviceFields, macs: string[], ts
 /** A sighting: last seen, address, confirmed facts from a trusted source, and what it reported (kept apart). */
 export function touchDevice(dev: Device, facts: CheckInFacts, ts: string): void {
   dev.lastSeen = ts;
+  if (facts.site) dev.lastSite = facts.site;
   if (facts.ip) dev.lastIp = facts.ip;
   if (facts.arch) dev.arch = facts.arch;
   if (facts.firmware) dev.firmware = facts.firmware;

@@ -94,6 +94,8 @@ export interface Device {
   firstSeen: string;
   lastSeen?: string;
   lastIp?: string;
+  /** The site of the boot server that saw it last (several servers on one inventory). */
+  lastSite?: string;
   createdAt: string;
   updatedAt: string;
 }

@@ -65,6 +65,8 @@ export interface MachineKeys {
  */
 export interface CheckInFacts {
   ip?: string;
+  /** The site of the boot server that saw it (kept as `lastSite`). */
+  site?: string;
   arch?: string;
   firmware?: string;
   hostname?: string;

@@ -344,6 +344,9 @@ describe.each(backends)('the inventory on $name', (backend) => {
     await store.devices.create({ mac: '52:54:00:aa:00:05' });
     expect((await store.devices.list({ filter: { site: 'rack-b' } })).items.map((d) => d.mac)).toEqual(['52:54:00:aa:00:04']);
     await rejects(store.devices.update('52:54:00:aa:00:05', { site: 'no spaces' } as never), 'validation', /site/);
+    // a sighting by a server records that server's site (the dashboard's "seen at")
+    expect((await store.devices.touch('52:54:00:aa:00:05', { site: 'rack-a' })).lastSite).toBe('rack-a');
+    expect((await store.devices.get('52:54:00:aa:00:05'))!.lastSite).toBe('rack-a');
     const un = await store.devices.update('52:54:00:aa:00:04', { site: null });
     expect('site' in un).toBe(false);
     expect((await store.devices.get('52:54:00:aa:00:04'))!.site).toBeUndefined();

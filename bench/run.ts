@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark in sequence within an overall budget (default 15 min, `--quick`
  * 3 min, `--budget-s N`), the machine it ran on, each table, then docs/benchmarks.md and
- * docs/benchmarks.svg. Options: --quick, --budget-s N, --only dhcp,http,tftp,boots,dashboard, --no-write.
+ * docs/benchmarks.svg. Options: --quick, --budget-s N, --only dhcp,http,tftp,boots,dashboard,inventory, --no-write.
  * With --only, the sections of the benchmarks that ran replace theirs in docs/benchmarks.md and the
  * others stay (benchmarks.svg, the ratios of all of them, is then left as it was).
  */
@@ -11,6 +11,7 @@ import { runBoots } from './boots';
 import { runDashboard } from './dashboard';
 import { runDhcp } from './dhcp';
 import { runHttp } from './http';
+import { runInventory } from './inventory';
 import { BenchResult, benchArgs, budgetSeconds, exitCleanly, machineInfo, Output, renderResult, repoRoot, RunOptions, startProcess, stopProcess } from './lib/common';
 import { mergeDoc, ratioChart, renderDoc } from './lib/report';
 
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
     { name: 'tftp', share: 0.28, run: runTftp },
     { name: 'boots', share: 0.14, run: runBoots },
     { name: 'dashboard', share: 0.15, run: runDashboard },
+    { name: 'inventory', share: 0.05, run: runInventory },
   ].filter((p) => !only || only.has(p.name));
   const results: BenchResult[] = [];
   let shareLeft = plan.reduce((a, p) => a + p.share, 0);

@@ -29,7 +29,7 @@ export function haveDist(): boolean {
 }
 
 /** `env` overrides the NETBOOT_* defaults set here (UDP ports disabled, DHCP off). */
-export async function startNetboot(dataDir: string, probePath: string, env: Record<string, string> = {}): Promise<NetbootProcess> {
+export async function startNetboot(dataDir: string, probePath: string, env: Record<string, string> = {}, readyTimeoutMs = 30_000): Promise<NetbootProcess> {
   const httpPort = await freeTcpPort();
   const child = startProcess(process.execPath, [startScript()], {
     env: {
@@ -50,12 +50,12 @@ export async function startNetboot(dataDir: string, probePath: string, env: Reco
   });
   const output = new Output(child);
   const baseUrl = `http://127.0.0.1:${httpPort}`;
-  await output.waitFor(/netboot: HTTP listening/, 30_000);
-  const end = Date.now() + 30_000;
+  await output.waitFor(/netboot: HTTP listening/, readyTimeoutMs);
+  const end = Date.now() + readyTimeoutMs;
   for (;;) {
     const ok = await fetch(`${baseUrl}${probePath}`).then((r) => r.arrayBuffer().then(() => r.status === 200), () => false);
     if (ok) break;
-    if (Date.now() > end) throw new Error(`${probePath} not served within 30 s:\n${output.text.slice(-2000)}`);
+    if (Date.now() > end) throw new Error(`${probePath} not served within ${readyTimeoutMs / 1000} s:\n${output.text.slice(-2000)}`);
     await sleep(200);
   }
   return { child, pid: child.pid!, httpPort, baseUrl, output, stop: () => stopProcess(child, 10_000) };

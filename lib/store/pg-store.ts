@@ -495,13 +495,14 @@ export class PgInventoryStore implements InventoryStore {
       touch: async (id, facts: CheckInFacts) => {
         const mac = macField(id);
         try {
+          // one row, locked by FOR UPDATE: a sighting needs no inventory-wide write lock (a storm's check-ins run side by side)
           return await this.tx(async (c) => {
             const dev = await this.deviceByMac(c, mac, true);
             if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
             touchDevice(dev, facts, this.stamp());
             await save(c, dev);
             return dev;
-          });
+          }, undefined, { lock: false });
         } catch (err) {
           // out of reach, a check-in only updates the copy: the machine still boots
           if (!this.down || (err as NetbootError).code !== 'unavailable') throw err;

@@ -19,29 +19,42 @@ export class SseParser {
   lastId: string | undefined;
 
   push(chunk: string): SseMessage[] {
-    this.buf += chunk;
+    // one pass over the text with indexOf: a chunk of a storm holds hundreds of frames, and cutting
+    // the buffer after every line copied what was left of it each time
+    const buf = this.buf + chunk;
     const out: SseMessage[] = [];
-    let nl: number;
-    while ((nl = this.buf.search(/\r\n|\r|\n/)) >= 0) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + (this.buf.startsWith('\r\n', nl) ? 2 : 1));
-      if (line === '') {
-        if (this.data.length) out.push({ id: this.id, event: this.event || 'message', data: this.data.join('\n') });
-        if (this.id !== undefined) this.lastId = this.id;
-        this.data = [];
-        this.event = '';
-        continue;
-      }
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'data') this.data.push(value);
-      else if (field === 'event') this.event = value;
-      else if (field === 'id' && !value.includes('\0')) this.id = value;
+    let start = 0;
+    let lf = buf.indexOf('\n');
+    let cr = buf.indexOf('\r');
+    for (;;) {
+      if (lf >= 0 && lf < start) lf = buf.indexOf('\n', start);
+      if (cr >= 0 && cr < start) cr = buf.indexOf('\r', start);
+      const nl = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+      if (nl < 0) break;
+      const line = buf.slice(start, nl);
+      start = nl + (buf.charCodeAt(nl) === 13 && buf.charCodeAt(nl + 1) === 10 ? 2 : 1);
+      this.line(line, out);
     }
+    this.buf = buf.slice(start);
     return out;
+  }
+
+  private line(line: string, out: SseMessage[]): void {
+    if (line === '') {
+      if (this.data.length) out.push({ id: this.id, event: this.event || 'message', data: this.data.join('\n') });
+      if (this.id !== undefined) this.lastId = this.id;
+      this.data = [];
+      this.event = '';
+      return;
+    }
+    if (line.charCodeAt(0) === 58 /* : */) return;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (field === 'data') this.data.push(value);
+    else if (field === 'event') this.event = value;
+    else if (field === 'id' && !value.includes('\0')) this.id = value;
   }
 }
 

@@ -165,6 +165,26 @@ describe('SSE over a fake response', () => {
     expect(res.corks).toBe(2);
   });
 
+  it('serialises each event once however many clients stream it', () => {
+    const bus = new EventBus<NetbootEvent>();
+    const clients = [new FakeResponse(), new FakeResponse(), new FakeResponse()];
+    for (const res of clients) openEventStream(bus, { headers: {} }, res, { replay: 0, timers: fakeTimers() });
+    const event = log(1);
+    let stringified = 0;
+    const json = JSON.stringify;
+    JSON.stringify = ((...args: Parameters<typeof json>) => {
+      stringified++;
+      return json(...args);
+    }) as typeof json;
+    try {
+      bus.publish(event);
+    } finally {
+      JSON.stringify = json;
+    }
+    expect(stringified).toBe(1);
+    for (const res of clients) expect(res.events()).toEqual([{ id: 1, event: 'boot.log', data: event }]);
+  });
+
   it('drops a client that stops reading', () => {
     const bus = new EventBus<NetbootEvent>();
     const res = new FakeResponse() as FakeResponse & { writableLength: number };

@@ -107,6 +107,23 @@ describe.skipIf(!haveChromium)('managing the fleet from the full page, in Chromi
     await p.close();
   });
 
+  it('shows one site\'s machines when the inventory knows several sites', async () => {
+    const p = await page(admin);
+    const pinned = '52:54:00:21:10:0d';
+    // a machine pinned to another site's servers: the inventory now knows two sites
+    expect((await api(admin, '/devices', 'POST', { mac: pinned, hostname: 'at-rack-z', site: 'rack-z' })).status).toBe(201);
+    const select = p.locator('[data-test=site-filter]');
+    await select.waitFor({ timeout: 10_000 });
+    await select.selectOption('rack-z');
+    await expect.poll(() => p.locator('[data-test=shown]').innerText()).toMatch(/^1 /);
+    expect(await p.locator(`[data-mac="${pinned}"]`).innerText()).toContain('at-rack-z');
+    await shot(p, '.nb-devices', 'devices-site-filter.png');
+    await select.selectOption('');
+    await expect.poll(async () => Number((await p.locator('[data-test=shown]').innerText()).split(' ')[0])).toBeGreaterThan(1);
+    expect((await api(admin, `/devices/${pinned}`, 'DELETE')).status).toBe(204);
+    await p.close();
+  });
+
   it('approves and registers from the Devices table in one click, without opening the machine', async () => {
     const enrolled = '52:54:00:21:10:05';
     const seen = '52:54:00:21:10:06';

@@ -68,3 +68,29 @@ describe('RowOrder', () => {
     expect(order.rows).toBe(before);
   });
 });
+
+describe('RowOrder by site', () => {
+  it('keeps one site\'s machines: pinned there, or unpinned and seen last by its server; events move them', () => {
+    const rows = new Map<string, Machine>();
+    const order = new RowOrder({ filter: '', sort: 'mac', desc: false, site: 'rack-b' });
+    const add = (mac: string, site: string, lastSite: string) => {
+      const m = { ...(applyEvent(rows, { type: 'checkin', ts: 1, mac }) as Machine), site, lastSite };
+      rows.set(mac, m);
+      return m;
+    };
+    add('52:54:00:00:00:01', 'rack-b', 'rack-a'); // pinned to b, even seen by a
+    add('52:54:00:00:00:02', '', 'rack-b'); // seen by b
+    add('52:54:00:00:00:03', '', 'rack-a'); // seen by a
+    add('52:54:00:00:00:04', 'rack-a', 'rack-b'); // pinned elsewhere
+    order.rebuild(rows.values());
+    expect(order.rows.map((m) => m.mac)).toEqual(['52:54:00:00:00:01', '52:54:00:00:00:02']);
+    // machine 3 boots through site b's server: its events carry the site
+    const moved = applyEvent(rows, { type: 'dhcp.discover', ts: 2, mac: '52:54:00:00:00:03', site: 'rack-b' })!;
+    order.update([moved]);
+    expect(order.rows.map((m) => m.mac)).toEqual(['52:54:00:00:00:01', '52:54:00:00:00:02', '52:54:00:00:00:03']);
+    // every site
+    order.setQuery({ filter: '', sort: 'mac', desc: false });
+    order.rebuild(rows.values());
+    expect(order.rows).toHaveLength(4);
+  });
+});

@@ -40,6 +40,8 @@ export interface Connection {
   refreshStats(): Promise<void>;
   /** GET /boots/stats of the last load (the charts). */
   stats: BootStats | null;
+  /** The sites the inventory knows (GET /sites): with several servers on one inventory, the table can show one. */
+  sites: string[];
   /** Bumped per inventory collection changed on the server (by anyone, on any server of a shared inventory): views reload from it. */
   changes: Record<string, number>;
 }
@@ -83,6 +85,8 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
     if (changeTimer) return;
     changeTimer = setTimeout(() => {
       changeTimer = undefined;
+      // a pin may have named a new site
+      void refreshSites();
       const macs = [...changedDevices];
       const all = everything || macs.length > 50;
       changedDevices = new Set();
@@ -99,8 +103,10 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
       }
     }, 300);
   };
+  const refreshSites = () => client.get<{ sites: Array<{ name: string }> }>('sites').then((s) => { conn.sites = s.sites.map((x) => x.name); }, () => undefined);
   const conn: Connection = reactive({
     changes: {} as Record<string, number>,
+    sites: [] as string[],
     fleet: createFleet(),
     status: null,
     state: 'connecting',
@@ -126,6 +132,7 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
         // groups and the kept boots' figures come after the table is there: they never delay it
         void conn.refreshGroups().catch(() => undefined);
         void conn.refreshStats().catch(() => undefined);
+        void refreshSites();
       } catch (err) {
         conn.state = stateOf(err);
         conn.error = (err as Error).message;

@@ -33,6 +33,9 @@ export interface DeviceRecord {
   uuid?: string;
   serviceTag?: string;
   hardware?: Record<string, unknown>;
+  /** The site it is pinned to, and the site of the server that saw it last (several servers on one inventory). */
+  site?: string;
+  lastSite?: string;
 }
 
 /** A group as the dashboard needs it: its selector decides membership (lib/policy/group-match.ts). */
@@ -90,6 +93,9 @@ export interface Machine {
   transfer: { path: string; bytes: number; size: number } | null;
   lastSeen: number;
   events: number;
+  /** The site it is pinned to ('' for none) and where it was seen last ('' when not known). */
+  site: string;
+  lastSite: string;
   /** Bumped on every change to this row by the fleet (once per batch however many events it had): a view draws the row again when it moved on. */
   rev: number;
 }
@@ -123,6 +129,8 @@ export function machineFromRecord(d: DeviceRecord): Machine {
     transfer: null,
     lastSeen: Number.isFinite(seen) ? seen : 0,
     events: 0,
+    site: d.site ?? '',
+    lastSite: d.lastSite ?? '',
     rev: 0,
   };
 }
@@ -138,6 +146,7 @@ export function applyEvent(rows: Map<string, Machine>, e: BootEvent): Machine | 
   m.events++;
   if (typeof e.ts === 'number' && e.ts > m.lastSeen) m.lastSeen = e.ts;
   if (e.ip) m.ip = e.ip;
+  if (typeof e.site === 'string' && e.site) m.lastSite = e.site;
   if (e.type.startsWith('dhcp.') && e.arch && e.arch !== 'unknown') m.arch = e.arch;
   if (typeof e.hostname === 'string' && e.hostname) m.hostname = e.hostname;
   switch (e.type) {
@@ -294,6 +303,7 @@ export function createFleet(schedule: (fn: () => void) => void = pacedFrames()):
           Object.assign(known, {
             hostname: fresh.hostname || known.hostname, arch: known.arch || fresh.arch, status: fresh.status, profileId: fresh.profileId, imageId: fresh.imageId,
             labels: fresh.labels, serial: fresh.serial || known.serial, model: fresh.model || known.model, match: fresh.match, lastSeen: Math.max(known.lastSeen, fresh.lastSeen), ip: known.ip || fresh.ip,
+            site: fresh.site, lastSite: fresh.lastSite || known.lastSite,
             rev: known.rev + 1,
           });
           regroup(known);
@@ -405,6 +415,11 @@ export function compareValues(x: SortValue, y: SortValue): number {
 }
 
 /** Whether a row shows under the filter text `q` (already trimmed and lower-cased; '' shows every row). */
+/** The rows of one site: pinned to it, or seen last by its server ('' = every site). */
+export function atSite(m: Machine, site: string): boolean {
+  return !site || m.site === site || (!m.site && m.lastSite === site);
+}
+
 export function matchesFilter(m: Machine, q: string): boolean {
   if (!q) return true;
   for (const v of [m.mac, m.hostname, m.arch, m.ip, m.stage, m.status, m.profileId, m.imageId, m.group, m.serial, m.model]) if (v.toLowerCase().includes(q)) return true;

@@ -6,12 +6,14 @@
  * leave and are merged back in at their new place (a binary search each for a few, one merge pass
  * for many). A new filter or sort, a load or new groups rebuild the order.
  */
-import { compareText, compareValues, matchesFilter, sortValue, type Machine, type SortKey, type SortValue } from './fleet';
+import { atSite, compareText, compareValues, matchesFilter, sortValue, type Machine, type SortKey, type SortValue } from './fleet';
 
 export interface RowQuery {
   filter: string;
   sort: SortKey;
   desc: boolean;
+  /** Only this site's machines ('' or absent: every site's). */
+  site?: string;
 }
 
 /** Up to this many moving rows are spliced in place; more are merged in one pass. */
@@ -23,6 +25,7 @@ export class RowOrder {
   /** Each row's sort value when it took its place (what its neighbours were compared with). */
   private readonly vals = new Map<Machine, SortValue>();
   private q = '';
+  private site = '';
   private key: SortKey = 'lastSeen';
   private sign = -1;
 
@@ -33,6 +36,7 @@ export class RowOrder {
   /** A new filter or sort: call `rebuild` after it. */
   setQuery(query: Partial<RowQuery>): void {
     this.q = (query.filter ?? '').trim().toLowerCase();
+    this.site = query.site ?? '';
     this.key = query.sort ?? 'lastSeen';
     this.sign = (query.desc ?? this.key === 'lastSeen') ? -1 : 1;
   }
@@ -41,7 +45,7 @@ export class RowOrder {
     this.vals.clear();
     const pairs: Array<{ v: SortValue; m: Machine }> = [];
     for (const m of all) {
-      if (!matchesFilter(m, this.q)) continue;
+      if (!matchesFilter(m, this.q) || !atSite(m, this.site)) continue;
       const v = sortValue(m, this.key);
       pairs.push({ v, m });
       this.vals.set(m, v);
@@ -57,7 +61,7 @@ export class RowOrder {
     for (const m of changed) {
       const was = this.vals.get(m);
       const inside = was !== undefined;
-      if (!matchesFilter(m, this.q)) {
+      if (!matchesFilter(m, this.q) || !atSite(m, this.site)) {
         if (inside) leaving.add(m);
         continue;
       }

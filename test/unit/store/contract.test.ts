@@ -311,6 +311,31 @@ describe.each(backends)('the inventory on $name', (backend) => {
     expect((await b.devices.get('aa:bb:cc:00:00:09'))?.mac).toBe('aa:bb:cc:00:00:09');
   });
 
+  // a shared database: the change feed's own connection lost (a restart, a proxy dropping it)
+  if (backend.second) it.skipIf(backend.skip)('finds a lost change feed again and tells every listener to reread (all)', async () => {
+    const a = await open();
+    const b = await backend.second!();
+    opened.push(b);
+    const heard: string[] = [];
+    const health: string[] = [];
+    a.onChange((c, id) => heard.push(`${c} ${id ?? '-'}`));
+    (a as PgInventoryStore).onHealth((h) => health.push(h.state));
+    // end a's LISTEN connection from the server side (the test cluster's user is a superuser)
+    const { Client } = await import('pg');
+    const admin = new Client({ connectionString: current });
+    await admin.connect();
+    try {
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN netboot_changes%' AND pid <> pg_backend_pid()");
+    } finally {
+      await admin.end();
+    }
+    await expect.poll(() => heard, { timeout: 10_000 }).toContain('all -');
+    expect(health).toEqual(['read-only', 'ok']);
+    // and it hears changes again, another server's too
+    await b.devices.create({ mac: '52:54:00:aa:00:0f' });
+    await expect.poll(() => heard, { timeout: 5000 }).toContain('devices 52:54:00:aa:00:0f');
+  });
+
   it.skipIf(backend.skip)('names the one record that changed, and settings as settings', async () => {
     const store = await open();
     const heard: string[] = [];

@@ -111,8 +111,11 @@ export class PgInventoryStore implements InventoryStore {
     const { Pool } = await import('pg');
     // a database out of reach is found in seconds, not at the operating system's TCP timeout
     const pool = new Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 3000, keepAlive: true });
-    // an idle connection the server ended (a restart): the pool drops it; the store notices on its next query
-    pool.on('error', (err) => opts.log?.warn(`inventory database: ${err.message}`));
+    // an idle connection the server ended (a restart): the pool drops it; the store notices on its next
+    // query (or its change feed already has) and says so once, so a lost connection is not logged per client
+    pool.on('error', (err) => {
+      if (!lostConnection(err)) opts.log?.warn(`inventory database: ${err.message}`);
+    });
     const store = new PgInventoryStore(pool, opts);
     try {
       await store.migrate();

@@ -49,33 +49,95 @@ export class EventLog {
     return log;
   }
 
+  /**
+   * Reads the file newest line first, in chunks from its end, parsing only the lines that will be
+   * kept (the count limit, then the byte cap) and only counting the older ones: a log far over its
+   * caps (a limit lowered, a big import) costs its kept part to open, not a string of the whole file
+   * and a parse of every line.
+   */
   private async load(): Promise<void> {
-    let text = '';
+    let fh: fsp.FileHandle;
     try {
-      text = await fsp.readFile(this.file, 'utf8');
+      fh = await fsp.open(this.file, 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.handle = await fsp.open(this.file, 'a', 0o600);
+      return;
     }
-    const all: BootEvent[] = [];
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
+    const kept: BootEvent[] = [];
+    const sizes: number[] = [];
+    let bytes = 0;
+    let full = false;
+    let total = 0;
+    let capped = 0;
+    let endsClean = true;
+    const line = (seg: Buffer) => {
+      if (seg.length === 0) return;
+      if (full) {
+        total++;
+        return;
+      }
+      const text = seg.toString('utf8');
+      if (!text.trim()) return;
+      total++;
+      let e: BootEvent;
       try {
-        const e = JSON.parse(line) as BootEvent;
-        if (typeof e.seq === 'number' && typeof e.type === 'string') all.push(e);
-        else this.skipped++;
+        e = JSON.parse(text) as BootEvent;
       } catch {
         this.skipped++;
+        return;
       }
+      if (typeof e.seq !== 'number' || typeof e.type !== 'string') {
+        this.skipped++;
+        return;
+      }
+      const size = text.length + 1;
+      if (kept.length > 0 && bytes + size > this.maxBytes) {
+        // over the byte cap: this one and the older ones within the count limit are evicted
+        capped = this.limit - kept.length;
+        full = true;
+        return;
+      }
+      kept.push(e);
+      sizes.push(size);
+      bytes += size;
+      if (kept.length >= this.limit) full = true;
+    };
+    let size = 0;
+    try {
+      size = (await fh.stat()).size;
+      const CHUNK = 1 << 20;
+      let pos = size;
+      let carry: Buffer = Buffer.alloc(0);
+      while (pos > 0) {
+        const n = Math.min(CHUNK, pos);
+        pos -= n;
+        const chunk = Buffer.allocUnsafe(n);
+        await fh.read(chunk, 0, n, pos);
+        if (pos + n === size) endsClean = chunk[n - 1] === 0x0a;
+        const data = carry.length ? Buffer.concat([chunk, carry]) : chunk;
+        let end = data.length;
+        for (let i = data.length - 1; i >= 0; i--) {
+          if (data[i] !== 0x0a) continue;
+          line(data.subarray(i + 1, end));
+          end = i;
+        }
+        // the part before the chunk's first newline continues in the next (older) chunk
+        carry = Buffer.from(data.subarray(0, end));
+      }
+      line(carry);
+    } finally {
+      await fh.close();
     }
-    this.events = all.slice(-this.limit);
-    this.sizes = this.events.map((e) => JSON.stringify(e).length + 1);
-    this.bytes = this.sizes.reduce((a, b) => a + b, 0);
-    this.capBytes();
-    this.seq = all.reduce((m, e) => Math.max(m, e.seq), 0);
-    this.lines = all.length;
-    this.fileBytes = text.length;
+    this.events = kept.reverse();
+    this.sizes = sizes.reverse();
+    this.bytes = bytes;
+    this.evicted += Math.min(capped, Math.max(0, total - this.skipped - kept.length));
+    this.seq = kept.reduce((m, e) => Math.max(m, e.seq), 0);
+    this.lines = total;
+    this.fileBytes = size;
     // a torn last line would glue the next append onto it: rewrite the file clean first
-    if (this.skipped > 0 || (text.length > 0 && !text.endsWith('\n')) || this.lines > 2 * this.limit || this.fileBytes > 2 * this.maxBytes) await this.compact();
+    if (this.skipped > 0 || !endsClean || this.lines > 2 * this.limit || this.fileBytes > 2 * this.maxBytes) await this.compact();
     this.handle = await fsp.open(this.file, 'a', 0o600);
   }
 

@@ -50,6 +50,15 @@ export function lostConnection(err: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|connection error|Client was closed|not queryable/i.test(String((err as Error | undefined)?.message ?? ''));
 }
 
+/** Gives a broken connection back to the pool to be closed; one the pool already took back is left alone. */
+function discard(c: PoolClient): void {
+  try {
+    c.release(true);
+  } catch {
+    // released already
+  }
+}
+
 /** The inventory as last read, for reads while the database is out of reach. */
 interface Mirror {
   devices: Map<string, Device>;
@@ -156,7 +165,7 @@ export class PgInventoryStore implements InventoryStore {
     const lost = (err?: Error) => {
       if (this.listener !== c || this.closed) return;
       this.listener = undefined;
-      c.release(true);
+      discard(c);
       this.markDown(err ?? new Error('the change feed connection ended'));
     };
     c.on('error', lost);
@@ -260,7 +269,7 @@ export class PgInventoryStore implements InventoryStore {
       if (this.listener) {
         const l = this.listener;
         this.listener = undefined;
-        l.release(true);
+        discard(l);
       }
       this.down ??= { since: this.stamp(), reason: String((err as Error).message) };
       if (!lostConnection(err) && (err as NetbootError).code !== 'unavailable') this.log?.warn(`inventory database: ${(err as Error).message}`);

@@ -331,7 +331,8 @@ describe.each(backends)('the inventory on $name', (backend) => {
     }
     await expect.poll(() => heard, { timeout: 10_000 }).toContain('all -');
     expect(health).toEqual(['read-only', 'ok']);
-    // and it hears changes again, another server's too
+    // and it hears changes again, another server's too (b lost its change feed as well: wait for it)
+    await expect.poll(() => (b as PgInventoryStore).health().state, { timeout: 10_000 }).toBe('ok');
     await b.devices.create({ mac: '52:54:00:aa:00:0f' });
     await expect.poll(() => heard, { timeout: 5000 }).toContain('devices 52:54:00:aa:00:0f');
   });

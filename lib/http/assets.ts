@@ -1,17 +1,25 @@
 import { EventEmitter } from 'node:events';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as path from 'node:path';
 import send from 'send';
+import { FileCache, safeParts, type CachedFile } from './file-cache';
+import { pumpFile } from './file-pump';
 
 /**
- * Serves files from the boot-assets root over HTTP with `send` (Range, HEAD, ETag,
- * Last-Modified, conditional GET), counting the bytes sent to each client.
+ * Serves files from the boot-assets root over HTTP, counting the bytes sent to each client.
+ *
+ * A plain `GET` or `HEAD` (no Range, no conditional header: what iPXE, GRUB, UEFI HTTP boot and
+ * curl send) is answered here: small files from memory, large ones streamed in 1 MiB reads into two
+ * reused buffers (lib/http/file-pump.ts), nothing allocated or copied per chunk. Anything else (Range, If-None-Match, If-Modified-Since, If-Range, ...) goes to
+ * `send`, which answers 206, 304, 412 and 416 as before. Both write the same headers (ETag,
+ * Last-Modified, Accept-Ranges, Content-Type).
  *
  * A request never leaves the root: the path is checked part by part (no `..`, `.`, empty parts,
  * dot files, backslashes or NUL), then resolved with `realpath` and must still lie inside the
  * root's own real path, so a symlink pointing outside is refused too. Anything refused or
- * missing is a plain 404, so probing tells nothing.
+ * missing is a plain 404, so probing tells nothing. What `resolve` found is remembered for
+ * `cacheMs` (see FileCache): a file changed on disk is seen at most that much later.
  *
  * Events: `http.start` {ip, path, requestId} when a file starts, `http.done` (AssetTransfer) when the
  * response ends or the client goes away.
@@ -35,15 +43,26 @@ export interface AssetServerOptions {
   now?: () => number;
   /** A file for a path the root does not have (the boot programs of the distributions' packages). */
   fallback?: (rel: string) => Promise<string | undefined>;
+  /** How long a file's check (real path, size, mtime, small files' bytes) holds, ms; 0 = every request. Default 1000. */
+  cacheMs?: number;
+  /** Files up to this size are answered from memory. Default 64 KiB. */
+  memoryFileBytes?: number;
 }
 
-const MAX_PATH = 1024;
+/** Request headers that make an answer other than a plain 200 possible: left to `send`. */
+function isPlain(req: IncomingMessage): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const h = req.headers;
+  return h.range === undefined && h['if-none-match'] === undefined && h['if-modified-since'] === undefined
+    && h['if-match'] === undefined && h['if-unmodified-since'] === undefined;
+}
 
 export class AssetServer extends EventEmitter {
   readonly root: string;
   private readonly now: () => number;
   private readonly fallback?: (rel: string) => Promise<string | undefined>;
   private readonly perIp = new Map<string, { bytes: number; requests: number }>();
+  private readonly files: FileCache;
   private seq = 0;
 
   constructor(opts: AssetServerOptions) {
@@ -51,6 +70,14 @@ export class AssetServer extends EventEmitter {
     this.root = path.resolve(opts.root);
     this.now = opts.now ?? Date.now;
     this.fallback = opts.fallback;
+    this.files = new FileCache({
+      validMs: opts.cacheMs ?? 1000,
+      maxBodyBytes: opts.memoryFileBytes ?? 64 * 1024,
+      maxTotalBytes: 32 << 20,
+      maxEntries: 4096,
+      now: this.now,
+      lookup: (parts) => this.lookup(parts),
+    });
   }
 
   /** Bytes and requests per client IP since start. */
@@ -60,52 +87,80 @@ export class AssetServer extends EventEmitter {
 
   /** The real path of `rel` inside the root, or undefined when it is unsafe, outside, missing or not a file. */
   async resolve(rel: string): Promise<string | undefined> {
-    if (typeof rel !== 'string' || rel.length === 0 || rel.length > MAX_PATH || /[\0\\]/.test(rel)) return undefined;
-    const parts = rel.replace(/^\/+/, '').split('/');
-    if (parts.some((p) => p === '' || p === '.' || p === '..' || p.startsWith('.'))) return undefined;
+    const parts = safeParts(rel);
+    return parts ? (await this.lookup(parts))?.real : undefined;
+  }
+
+  private async lookup(parts: string[]): Promise<{ real: string; stat: Stats } | undefined> {
+    let real: string;
     try {
       const realRoot = await fsp.realpath(this.root);
-      const real = await fsp.realpath(path.join(realRoot, ...parts));
+      real = await fsp.realpath(path.join(realRoot, ...parts));
       if (!real.startsWith(realRoot + path.sep)) return undefined;
-      const st = await fsp.stat(real);
-      return st.isFile() ? real : undefined;
     } catch {
       // not in the root: a boot program from a distribution's package, read-only (the user's file wins)
-      return this.fallback?.(parts.join('/'));
+      const alt = await this.fallback?.(parts.join('/'));
+      if (!alt) return undefined;
+      real = alt;
     }
+    const stat = await fsp.stat(real).catch(() => undefined);
+    return stat?.isFile() ? { real, stat } : undefined;
   }
 
   /** Answers one GET/HEAD request for `rel` (the path below the mount point, already URL-decoded). */
   async handle(req: IncomingMessage, res: ServerResponse, rel: string): Promise<void> {
-    const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const started = this.now();
-    const file = await this.resolve(rel);
+    const found = this.files.get(rel);
+    const file = found instanceof Promise ? await found : found;
     if (!file) {
       res.statusCode = 404;
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.end('not found\n');
       return;
     }
-    let bytes = 0;
-    let size: number | undefined;
-    let reported = false;
+    const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const requestId = `h${++this.seq}`;
     const shown = `/${rel.replace(/^\/+/, '')}`;
-    const finish = () => {
-      if (reported) return;
-      reported = true;
-      const t = this.perIp.get(ip) ?? { bytes: 0, requests: 0 };
-      t.bytes += bytes;
-      t.requests += 1;
-      this.perIp.set(ip, t);
-      const transfer: AssetTransfer = { ip, path: shown, status: res.statusCode, bytes, ...(size !== undefined ? { size } : {}), aborted: !res.writableFinished, durationMs: this.now() - started, requestId };
-      this.emit('http.done', transfer);
-    };
-    res.once('close', finish);
     this.emit('http.start', { ip, path: shown, requestId });
-    send(req, file, { dotfiles: 'allow', index: false, etag: true, lastModified: true, acceptRanges: true, maxAge: 0 })
-      .on('file', (_path: string, stat: { size: number }) => { size = stat.size; })
-      .on('stream', (stream: NodeJS.ReadableStream) => stream.on('data', (chunk: Buffer) => { bytes += chunk.length; }))
+    const counted = { bytes: 0, size: file.size as number | undefined, read: undefined as undefined | (() => number) };
+    res.once('close', () => {
+      const bytes = counted.read ? counted.read() : counted.bytes;
+      const t = this.perIp.get(ip);
+      if (t) {
+        t.bytes += bytes;
+        t.requests += 1;
+      } else {
+        this.perIp.set(ip, { bytes, requests: 1 });
+      }
+      const transfer: AssetTransfer = { ip, path: shown, status: res.statusCode, bytes, ...(counted.size !== undefined ? { size: counted.size } : {}), aborted: !res.writableFinished, durationMs: this.now() - started, requestId };
+      this.emit('http.done', transfer);
+    });
+    if (isPlain(req)) this.answer(req, res, file, counted);
+    else this.viaSend(req, res, file, counted);
+  }
+
+  /** A plain 200: the file's bytes from memory, or streamed from disk in large reads. */
+  private answer(req: IncomingMessage, res: ServerResponse, file: CachedFile, counted: { bytes: number; read?: () => number }): void {
+    res.writeHead(200, file.headers);
+    if (req.method === 'HEAD' || file.size === 0) {
+      res.end();
+      return;
+    }
+    if (file.body) {
+      counted.bytes = file.size;
+      res.end(file.body);
+      return;
+    }
+    // never more than the Content-Length already sent, even if the file grew since its check
+    const pumped = pumpFile(file.real, file.size, res);
+    counted.read = pumped.bytes;
+  }
+
+  /** Range and conditional requests: `send` (206, 304, 412, 416). */
+  private viaSend(req: IncomingMessage, res: ServerResponse, file: CachedFile, counted: { bytes: number; size?: number; read?: () => number }): void {
+    send(req, file.real, { dotfiles: 'allow', index: false, etag: true, lastModified: true, acceptRanges: true, maxAge: 0 })
+      .on('file', (_path: string, stat: { size: number }) => { counted.size = stat.size; })
+      .on('stream', (stream: NodeJS.ReadableStream & { bytesRead?: number }) => { counted.read = () => stream.bytesRead ?? 0; })
       .on('error', (err: Error & { status?: number }) => {
         res.statusCode = err.status ?? 500;
         res.setHeader('Content-Type', 'text/plain; charset=utf-8');

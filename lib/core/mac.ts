@@ -4,6 +4,8 @@ import { NetbootError } from './errors';
 export type Mac = string & { readonly __mac: unique symbol };
 
 const HEX12 = /^[0-9a-f]{12}$/;
+/** Already in the program's form: most calls (every event, every check-in) get one. */
+const NORMAL = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
 
 /**
  * Accepts `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF`, `aabb.ccdd.eeff` (Cisco), `aabbccddeeff`
@@ -11,6 +13,7 @@ const HEX12 = /^[0-9a-f]{12}$/;
  * an `invalid_mac` error that quotes the input.
  */
 export function normalizeMac(input: unknown): Mac {
+  if (typeof input === 'string' && input.length === 17 && NORMAL.test(input)) return input as Mac;
   if (typeof input !== 'string') {
     throw new NetbootError('invalid_mac', `invalid MAC address: expected a string, got ${input === null ? 'null' : typeof input}`, { value: input });
   }

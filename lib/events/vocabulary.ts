@@ -454,7 +454,9 @@ const TEXT_FIELDS: Record<string, number> = {
   clientClass: 32, hostname: 253, uuid: 64, yiaddr: 64, ciaddr: 64, requestedIp: 64, requestId: 64, ip: 64,
   message: 512, detail: MAX_TEXT, from: 64, to: 64, by: 16, name: 128, via: 16, file: 255, siaddr: 64, server: 64, site: 63,
 };
+const TEXT_MAX = new Map(Object.entries(TEXT_FIELDS));
 const COUNT_FIELDS = ['bytes', 'size', 'durationMs', 'readBytes', 'writeBytes', 'port', 'status', 'xid', 'quietMs', 'bootDurationMs', 'rateBps', 'retransmits', 'timeouts', 'blksize', 'windowsize', 'code', 'waitedMs', 'afterMs'];
+const COUNTS = new Set(COUNT_FIELDS);
 
 /**
  * Checks an event at the boundary and returns a clean copy: known type, finite `ts`, MAC
@@ -479,15 +481,15 @@ export function normalizeEvent(input: NetbootEventInput | NetbootEvent, now: num
       throw NetbootError.wrap(`${type} event`, err);
     }
   }
-  for (const [field, max] of Object.entries(TEXT_FIELDS)) {
-    if (field in out) {
+  // the event's own fields (a handful) against the tables, not every known field against the event:
+  // this runs for every packet and every file served
+  for (const field of Object.keys(out)) {
+    const max = TEXT_MAX.get(field);
+    if (max !== undefined) {
       const v = text(out[field], field, type, max);
       if (v === undefined) delete out[field];
       else out[field] = v;
-    }
-  }
-  for (const field of COUNT_FIELDS) {
-    if (field in out) {
+    } else if (COUNTS.has(field)) {
       const v = count(out[field], field, type);
       if (v === undefined) delete out[field];
       else out[field] = v;

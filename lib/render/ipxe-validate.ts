@@ -141,11 +141,23 @@ function checkCommand(
   }
 }
 
+/**
+ * Scripts found valid lately: the same text always gets the same verdict, and a machine fetches the
+ * same menu again and again (a boot, a retry, a fleet on one profile), so it is checked once.
+ * Bounded: emptied when full.
+ */
+const validTexts = new Set<string>();
+const VALID_MAX = 1024;
+
 /** Throws `NetbootError('template', ...)` listing the problems, if there are any. */
 export function assertValidIpxeScript(text: string, what = 'script'): void {
+  if (validTexts.has(text)) return;
   const problems = validateIpxeScript(text);
-  if (problems.length > 0) {
-    const list = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ');
-    throw new NetbootError('template', `${what} is not a valid iPXE script: ${list}${problems.length > 5 ? ` (+${problems.length - 5} more)` : ''}`, { problems });
+  if (problems.length === 0) {
+    if (validTexts.size >= VALID_MAX) validTexts.clear();
+    validTexts.add(text);
+    return;
   }
+  const list = problems.slice(0, 5).map((p) => `line ${p.line}: ${p.message}`).join('; ');
+  throw new NetbootError('template', `${what} is not a valid iPXE script: ${list}${problems.length > 5 ? ` (+${problems.length - 5} more)` : ''}`, { problems });
 }

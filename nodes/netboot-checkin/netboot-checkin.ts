@@ -3,6 +3,7 @@ import { checkInAnswer, type CheckInResult } from '../../lib/policy/checkin';
 import type { FetchNote } from '../../lib/http/public-gate';
 import { bootServerOf, requestOf, runInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
+import { statusThrottle } from '../shared/status-throttle';
 
 /** Input: machine facts (msg.req.query of `http in`, a DHCP event in msg.payload, or msg.filename of a Pi TFTP read). */
 interface CheckinConfig extends NodeDef {
@@ -22,6 +23,8 @@ export = function register(RED: RED): void {
     RED.nodes.createNode(this, def);
     const node = this;
     useServer(RED, node, def.server);
+    const status = statusThrottle(node);
+    node.on('close', () => status.close());
     node.on('input', (msg, send, done) => {
       runInput(node, msg, send, done, async () => {
         const server = bootServerOf(RED, def.server);
@@ -42,14 +45,14 @@ export = function register(RED: RED): void {
         if (def.setPayload) out.payload = checkInAnswer(result, { baseUrl: server.config.httpBaseUrl });
         const { decision } = result;
         const who = result.device?.mac ?? result.facts.mac ?? '?';
-        node.status({
+        status.later(() => ({
           fill: decision.output === 3 ? 'yellow' : 'green', shape: 'dot',
           text: RED._(`netboot-checkin.status.out${decision.output}`, { mac: who, action: decision.action }),
-        });
+        }));
         const ports: Array<NodeMessage | null> = [null, null, null];
         ports[decision.output - 1] = out;
         return ports;
-      }, (error) => RED._('netboot-checkin.status.error', { error }));
+      }, (error) => RED._('netboot-checkin.status.error', { error }), status);
     });
   }
   RED.nodes.registerType('netboot-checkin', NetbootCheckin as unknown as (this: Node, def: NodeDef) => void);

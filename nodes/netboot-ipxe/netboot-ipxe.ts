@@ -3,6 +3,7 @@ import { scriptConfigArgs } from '../../lib/policy/configs';
 import type { IpxeFailure } from '../../lib/render';
 import { bootServerOf, runInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
+import { statusThrottle } from '../shared/status-throttle';
 
 interface IpxeConfig extends NodeDef {
   server?: string;
@@ -22,6 +23,8 @@ export = function register(RED: RED): void {
     RED.nodes.createNode(this, def);
     const node = this;
     useServer(RED, node, def.server);
+    const status = statusThrottle(node);
+    node.on('close', () => status.close());
     node.on('input', (msg: IpxeInput, send, done) => {
       runInput(node, msg, send, done, async () => {
         const server = bootServerOf(RED, def.server);
@@ -39,9 +42,10 @@ export = function register(RED: RED): void {
         msg.payload = script.text;
         msg.headers = { ...((msg.headers as Record<string, string> | undefined) ?? {}), 'content-type': script.contentType, ...(script.containsSecret ? { 'cache-control': 'no-store' } : {}) };
         msg.netboot = { ...ctx, script: script.kind };
-        node.status({ fill: 'green', shape: 'dot', text: RED._('netboot-ipxe.status.serving', { kind: script.kind, mac: ctx.device?.mac ?? ctx.facts.mac ?? '-' }) });
+        const mac = ctx.device?.mac ?? ctx.facts.mac ?? '-';
+        status.later(() => ({ fill: 'green', shape: 'dot', text: RED._('netboot-ipxe.status.serving', { kind: script.kind, mac }) }));
         return msg;
-      }, (error) => RED._('netboot-ipxe.status.error', { error }));
+      }, (error) => RED._('netboot-ipxe.status.error', { error }), status);
     });
   }
   RED.nodes.registerType('netboot-ipxe', NetbootIpxe as unknown as (this: Node, def: NodeDef) => void);

@@ -2,7 +2,8 @@ import { bootErrorAnswer } from '../../lib/api/boot-errors';
 import type { BootServer } from '../../lib/server/boot-server';
 import { NetbootError } from '../../lib/core/errors';
 import type { InventoryStore } from '../../lib/store';
-import type { DoneFn, Node, NodeMessage, RED, SendFn } from './red';
+import type { DoneFn, Node, NodeMessage, NodeStatus, RED, SendFn } from './red';
+import type { StatusThrottle } from './status-throttle';
 import type { NetbootServerNode } from './server-node';
 
 /** The `msg.req` of an `http in` node, as far as our nodes read it. */
@@ -37,6 +38,7 @@ export function runInput(
   done: DoneFn,
   work: () => Promise<NodeMessage | Array<NodeMessage | null> | null>,
   errorText: (message: string) => string,
+  status?: StatusThrottle,
 ): void {
   work().then((out) => {
     if (out !== null) send(out);
@@ -45,7 +47,9 @@ export function runInput(
     const answer = bootErrorAnswer(err);
     msg.statusCode = answer.statusCode;
     msg.payload = answer.payload;
-    node.status({ fill: 'red', shape: 'ring', text: errorText((err instanceof Error ? err.message : String(err)).slice(0, 60)) });
+    const shown: NodeStatus = { fill: 'red', shape: 'ring', text: errorText((err instanceof Error ? err.message : String(err)).slice(0, 60)) };
+    if (status) status.now(shown);
+    else node.status(shown);
     done(err instanceof Error ? err : new Error(String(err)));
   });
 }

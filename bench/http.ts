@@ -1,15 +1,21 @@
 /**
- * HTTP asset benchmark on 127.0.0.1: our server (the real `npm start` entry point; the reference
- * flow's netboot-assets node serves `$NETBOOT_DATA_DIR/assets` at `/boot/assets/...`; DHCP off, UDP
- * ports disabled) against nginx (foreground, own minimal config, one worker, sendfile on, access
- * log off) serving the same folder. One client for both: wrk with one thread (Node keep-alive client
- * when wrk is missing). Cells: a 1 KiB iPXE script at 1 and 50 connections (requests/s), a 64 MiB
- * file at 1 and 20 parallel downloads (MB/s). Three runs, servers interleaved.
+ * HTTP benchmark on 127.0.0.1: our server (the real `npm start` entry point; the reference flow's
+ * netboot-assets node serves `$NETBOOT_DATA_DIR/assets` at `/boot/assets/...`, and
+ * `/boot/menu.ipxe` goes http in → netboot-checkin → netboot-ipxe → http response; DHCP off, UDP
+ * ports disabled) against bare Node (`http.createServer` with no framework, bench/lib/bare-node-http.ts:
+ * files with stat + createReadStream, the menu as a constant) and nginx (foreground, own minimal
+ * config, one worker, sendfile on, access log off) serving the same folder. One client for all:
+ * wrk with one thread (Node keep-alive client when wrk is missing). Cells: a 1 KiB iPXE script at 1
+ * and 50 connections and a 122-byte boot file at 50 (requests/s), the rendered menu of a machine at
+ * 50 (ours renders it; bare Node answers the same bytes as a constant), a 64 MiB file at 1 and 20
+ * parallel downloads (MB/s). Three runs, servers interleaved; the load average before each run is
+ * noted, since other work on the machine moves every figure.
  *
  * Standalone: node .bench/bench/http.js [--quick] [--budget-s N]
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BenchResult, exitCleanly, inventoryNote, fmt, median, onCleanup, Output, parseCommon, procRssMiB, renderResult, RunOptions, sleep, spread, startProcess, stopProcess } from './lib/common';
@@ -67,10 +73,23 @@ http {
   return { name: 'nginx', base, pid: child.pid!, stop: () => stopProcess(child) };
 }
 
+async function startBareNode(assets: string, constant: string): Promise<HttpServer> {
+  const child = startProcess(process.execPath, [path.join(__dirname, 'lib', 'bare-node-http.js'), assets, constant]);
+  const out = new Output(child);
+  const m = await out.waitFor(/listening (\d+)/, 10_000);
+  return { name: 'bare Node', base: `http://127.0.0.1:${m[1]}`, pid: child.pid!, stop: () => stopProcess(child) };
+}
+
+/** A machine the reference flow does not know: its menu is rendered (check-in, policy, iPXE) on every request. */
+const MENU_QUERY = '?mac=52-54-00-12-34-56&arch=x86_64&platform=efi';
+
 interface CellDef {
   label: string;
+  /** Below /boot/assets/, or an absolute path (`/boot/menu.ipxe`). */
   file: string;
   conns: number;
+  /** Servers that take part (default: all). */
+  only?: string[];
   /** 'rps' → requests/s is the figure, 'mbps' → MB/s. */
   metric: 'rps' | 'mbps';
 }
@@ -78,7 +97,7 @@ interface CellDef {
 export async function runHttp(opts: RunOptions): Promise<BenchResult> {
   const t0 = performance.now();
   const result: BenchResult = {
-    name: 'http', title: 'HTTP assets: /boot/assets/... (ours via `npm start` vs nginx)', notes: [], header: [], rows: [], ratios: [], skipped: [], findings: [], seconds: 0,
+    name: 'http', title: 'HTTP: boot files and the rendered menu (ours via `npm start` vs bare Node and nginx)', notes: [], header: [], rows: [], ratios: [], skipped: [], findings: [], seconds: 0,
   };
   if (!haveDist()) {
     result.skipped.push('whole benchmark: dist/ missing (npm run build)');
@@ -92,9 +111,13 @@ export async function runHttp(opts: RunOptions): Promise<BenchResult> {
   const script = `#!ipxe\n${'echo netboot benchmark script line padding padding padding\n'.repeat(17)}`.slice(0, 1024);
   writeFileSync(path.join(assets, 'menu.ipxe'), script);
   writeFileSync(path.join(assets, 'big.bin'), randomBytes(64 << 20));
+  // the size of an iPXE chain script (a `#!ipxe` line and one `chain` command)
+  writeFileSync(path.join(assets, 'chain.ipxe'), `#!ipxe\n${'chain --autofree http://10.0.0.1/boot/menu.ipxe?mac=${netX/mac:hexhyp}'.padEnd(114, ' ')}\n`);
   const cells: CellDef[] = [
     { label: '1 KiB script, 1 conn', file: 'menu.ipxe', conns: 1, metric: 'rps' },
     { label: '1 KiB script, 50 conns', file: 'menu.ipxe', conns: 50, metric: 'rps' },
+    { label: '122-byte boot file, 50 conns', file: 'chain.ipxe', conns: 50, metric: 'rps' },
+    { label: 'rendered /boot/menu.ipxe, 50 conns', file: '/boot/menu.ipxe', conns: 50, metric: 'rps', only: ['ours', 'bare Node'] },
     { label: '64 MiB file, 1 download', file: 'big.bin', conns: 1, metric: 'mbps' },
     { label: '64 MiB file, 20 parallel', file: 'big.bin', conns: 20, metric: 'mbps' },
   ];
@@ -102,22 +125,31 @@ export async function runHttp(opts: RunOptions): Promise<BenchResult> {
   const seconds = opts.quick ? 3 : 5;
   const servers: HttpServer[] = [];
   const data = new Map<string, HttpLoadResult[]>();
+  const loads: string[] = [];
   let rssPeak = 0;
   try {
     // every load client here is 127.0.0.1 and the peers have no request limit: ours runs without
     // its per-client rate limit too (the boots benchmark keeps it on, one address per machine)
     const ours = await startNetboot(dataDir, '/boot/assets/menu.ipxe', { NETBOOT_HTTP_RATE: 'off' });
     servers.push({ name: 'ours', base: ours.baseUrl, pid: ours.pid, stop: ours.stop });
+    // bare Node answers the menu ours renders for that machine, byte for byte, as a constant
+    const menu = await fetch(`${ours.baseUrl}/boot/menu.ipxe${MENU_QUERY}`).then((r) => r.text());
+    if (!menu.startsWith('#!ipxe')) throw new Error(`the reference flow did not render a menu: ${menu.slice(0, 200)}`);
+    writeFileSync(path.join(work, 'menu-constant.ipxe'), menu);
+    servers.push(await startBareNode(assets, path.join(work, 'menu-constant.ipxe')));
     if (NGINX) servers.push(await startNginx(work, assets));
     else result.skipped.push('nginx not installed: only ours measured');
     for (let r = 0; r < runs; r++) {
+      loads.push(loadavg().map((x) => x.toFixed(1)).join(' '));
       for (const cell of cells) {
         for (const s of servers) {
+          if (cell.only && !cell.only.includes(s.name)) continue;
           if (performance.now() > opts.deadline) {
             result.skipped.push(`${cell.label} ${s.name} run ${r + 1} (budget)`);
             continue;
           }
-          const res = await httpLoad(`${s.base}/boot/assets/${cell.file}`, cell.conns, seconds);
+          const url = cell.file.startsWith('/') ? `${s.base}${cell.file}${s.name === 'ours' ? MENU_QUERY : ''}` : `${s.base}/boot/assets/${cell.file}`;
+          const res = await httpLoad(url, cell.conns, seconds);
           if (s.name === 'ours') rssPeak = Math.max(rssPeak, procRssMiB(s.pid));
           const key = `${cell.label}|${s.name}`;
           data.set(key, [...(data.get(key) ?? []), res]);
@@ -132,27 +164,29 @@ export async function runHttp(opts: RunOptions): Promise<BenchResult> {
     removeWork();
   }
   const client = (await haveWrk()) ? 'wrk 1 thread' : 'Node keep-alive client';
-  result.header = ['cell', 'server', 'figure (median)', 'spread', 'p50 ms', 'p99 ms', 'errors', 'runs', 'ours/nginx'];
+  result.header = ['cell', 'server', 'figure (median)', 'spread', 'p50 ms', 'p99 ms', 'errors', 'runs', 'ours/bare Node', 'ours/nginx'];
   for (const cell of cells) {
     const fig = (x: HttpLoadResult): number => (cell.metric === 'rps' ? x.reqPerSec : x.bytesPerSec / 1e6);
     const unit = cell.metric === 'rps' ? 'req/s' : 'MB/s';
-    const peer = data.get(`${cell.label}|nginx`);
+    const ratioTo = (peer: string, mine: number[]): string => {
+      const theirs = data.get(`${cell.label}|${peer}`);
+      if (!theirs?.length || !mine.length) return '';
+      const q = median(mine) / median(theirs.map(fig));
+      result.ratios.push({ group: `HTTP vs ${peer}`, label: cell.label, value: q });
+      return fmt(q, 2);
+    };
     for (const s of servers) {
       const rs = data.get(`${cell.label}|${s.name}`) ?? [];
       if (!rs.length) continue;
       const v = rs.map(fig);
-      let ratio = '';
-      if (s.name !== 'nginx' && peer?.length) {
-        const q = median(v) / median(peer.map(fig));
-        ratio = fmt(q, 2);
-        result.ratios.push({ group: 'HTTP', label: cell.label, value: q });
-      }
-      result.rows.push([cell.label, s.name, `${fmt(median(v), 0)} ${unit}`, spread(v), fmt(median(rs.map((x) => x.p50Ms)), 2), fmt(median(rs.map((x) => x.p99Ms)), 2), `${rs.reduce((a, x) => a + x.errors, 0)}`, `${rs.length}`, ratio]);
+      const ratios = s.name === 'ours' ? [ratioTo('bare Node', v), ratioTo('nginx', v)] : ['', ''];
+      result.rows.push([cell.label, s.name, `${fmt(median(v), 0)} ${unit}`, spread(v), fmt(median(rs.map((x) => x.p50Ms)), 2), fmt(median(rs.map((x) => x.p99Ms)), 2), `${rs.reduce((a, x) => a + x.errors, 0)}`, `${rs.length}`, ...ratios]);
     }
   }
   result.notes.push(
     `Client: ${client}, ${seconds} s per cell, ${runs} run(s), servers interleaved, loopback only. MB = 10^6 bytes (response bytes read, headers included). "spread" = half the min–max range of the runs.`,
-    'ours: `npm start` (Node-RED 4.1 + reference flow; `netboot-assets` uses `send`, emits a metrics event and a msg per finished transfer), DHCP off, UDP ports disabled. nginx: 1 worker process (ours is one Node process), `sendfile on`, `access_log off`.',
+    'ours: `npm start` (Node-RED 4.1 + reference flow), DHCP off, UDP ports disabled. `netboot-assets` answers plain GET/HEAD itself (files up to 64 KiB from memory, checked again after 1 s; larger ones through two reused 1 MiB buffers), Range and conditional requests with `send`, and publishes `http.start`/`http.done` per transfer. The menu is rendered for an unknown machine (`' + MENU_QUERY + '`) through http in → netboot-checkin → netboot-ipxe → http response, its check-in stored as a boot event and every answer written to the audit log. bare Node: one process, no framework, per file request `fs.promises.stat` + `fs.createReadStream().pipe(res)` (Node defaults), the menu as a constant. nginx: 1 worker process (ours is one Node process), `sendfile on`, `access_log off`; no menu.',
+    `Load average (1, 5, 15 min) before each run: ${loads.join('; ')} (2 cores; another job on the machine lowers every figure, the ratios less).`,
     `Peak RSS of our server during the cells: ${fmt(rssPeak, 0)} MiB.`,
   );
   result.seconds = (performance.now() - t0) / 1000;

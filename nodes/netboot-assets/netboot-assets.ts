@@ -5,9 +5,15 @@ import { useServer } from '../shared/boot-input';
 import { wired, type Handler, type Node, type NodeDef, type RED } from '../shared/red';
 
 /**
- * Serves the boot-assets root under a URL on httpNode (a route of its own, like `http in`):
- * `send` streams the file straight to the client, which a msg-based flow cannot do (Range, HEAD,
- * conditional requests, no buffering of multi-GB images). Output: one msg per finished transfer.
+ * Serves the boot-assets root under a URL on httpNode (a route of its own, like `http in`): the
+ * asset server answers straight to the client, which a msg-based flow cannot do (Range, HEAD,
+ * conditional requests, no buffering of multi-GB images) and which costs no message per request.
+ * Output: one msg per finished transfer.
+ *
+ * The route is moved behind every other route of httpNode whenever flows start, so an `http in`
+ * node on a path below this URL (a user's logic in front of some files) answers those paths
+ * whatever the order of the nodes in the flow; the public gate (allowlist, rate limit) is a
+ * middleware before all routes and applies to both.
  */
 interface AssetsConfig extends NodeDef {
   server?: string;
@@ -17,7 +23,8 @@ interface AssetsConfig extends NodeDef {
 /** At most one status update per this many ms. */
 const STATUS_MS = 500;
 
-interface ExpressStack { _router?: { stack: Array<{ route?: { path: string; methods: Record<string, boolean> } }> } }
+interface ExpressLayer { route?: { path: string; methods: Record<string, boolean>; stack?: Array<{ handle: unknown }> } }
+interface ExpressStack { _router?: { stack: ExpressLayer[] } }
 
 export = function register(RED: RED): void {
   function NetbootAssets(this: Node, def: AssetsConfig): void {
@@ -69,12 +76,22 @@ export = function register(RED: RED): void {
       });
     };
     RED.httpNode.get(route, handler);
+    const stack = () => (RED.httpNode as unknown as ExpressStack)._router?.stack ?? [];
+    const ours = (l: ExpressLayer) => l.route?.path === route && l.route.methods.get === true && l.route.stack?.some((x) => x.handle === handler) === true;
+    // behind the routes of the flow: an http in on a path below ours is a user's logic in front
+    const moveLast = () => {
+      const layers = stack();
+      const i = layers.findIndex(ours);
+      if (i >= 0 && i < layers.length - 1) layers.push(...layers.splice(i, 1));
+    };
+    RED.events?.on('flows:started', moveLast);
 
     node.on('close', (_removed, done) => {
-      const stack = (RED.httpNode as unknown as ExpressStack)._router?.stack ?? [];
-      for (let i = stack.length - 1; i >= 0; i--) {
-        const r = stack[i].route;
-        if (r && r.path === route && r.methods.get) stack.splice(i, 1);
+      RED.events?.removeListener('flows:started', moveLast);
+      const layers = stack();
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const r = layers[i].route;
+        if (r && r.path === route && r.methods.get) layers.splice(i, 1);
       }
       assets?.off('http.done', onDone);
       if (statusTimer) clearTimeout(statusTimer);

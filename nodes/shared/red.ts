@@ -74,6 +74,8 @@ export interface RED {
   settings: { userDir?: string; [key: string]: unknown };
   log: { info(m: string): void; warn(m: string): void; error(m: string): void; debug(m: string): void };
   _(key: string, subs?: Record<string, unknown>): string;
+  /** The runtime's events (`flows:started` after every deploy). */
+  events?: { on(event: string, fn: () => void): void; off?(event: string, fn: () => void): void; removeListener(event: string, fn: () => void): void };
 }
 
 /**

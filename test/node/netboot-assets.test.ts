@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
-import { distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
+import { coreNode, distNode, nodeRedSuite, waitFor } from '../helpers/node-red';
 
 const { helper, tempDir } = nodeRedSuite();
 let dir: string;
@@ -14,15 +14,20 @@ const catchHttpNode = (RED: { httpNode: Parameters<typeof request>[0] }) => {
 const get = (url: string) => request(httpNode).get(url);
 
 
-async function load(wires: string[][]) {
+const httpNodes = coreNode('network/21-httpin.js');
+const functionNode = coreNode('function/10-function.js');
+
+async function load(wires: string[][], more: object[] = []) {
   dir = tempDir('netboot-assets-');
   mkdirSync(path.join(dir, 'assets', 'ipxe'), { recursive: true });
   writeFileSync(path.join(dir, 'assets', 'ipxe', 'menu.ipxe'), '#!ipxe\necho menu\n');
   writeFileSync(path.join(dir, 'assets', 'big.bin'), Buffer.alloc(100_000, 3));
-  await helper.load([distNode('netboot-server'), distNode('netboot-assets'), catchHttpNode], [
+  writeFileSync(path.join(dir, 'assets', 'special.txt'), 'the file\n');
+  await helper.load([distNode('netboot-server'), distNode('netboot-assets'), httpNodes, functionNode, catchHttpNode], [
     { id: 'srv', type: 'netboot-server', serverIp: '127.0.0.1', bind: '127.0.0.1', httpPort: '1880', dhcpMode: 'off', dhcpPort: '-1', proxyPort: '-1', tftpPort: '-1', dataDir: dir },
     { id: 'a', type: 'netboot-assets', server: 'srv', url: '/boot/assets', wires },
     { id: 'out', type: 'helper' },
+    ...more,
   ]);
   await waitFor(() => helper.getNode('srv')?.bootServer, 'server');
   return helper.getNode('a');
@@ -56,5 +61,25 @@ describe('netboot-assets', () => {
     // nothing new: no further updates
     await new Promise((r) => setTimeout(r, 600));
     expect(status.mock.calls.length).toBe(calls);
+  });
+
+  it('answers HEAD and Range, and leaves a path to an http in of the flow, wherever that node is', async () => {
+    // a user's logic in front of one file: http in → function → http response, after the assets node in the flow
+    await load([['out']], [
+      { id: 'in', type: 'http in', url: '/boot/assets/special.txt', method: 'get', wires: [['fn']] },
+      { id: 'fn', type: 'function', func: 'msg.payload = "from the flow"; return msg;', wires: [['res']] },
+      { id: 'res', type: 'http response', wires: [] },
+    ]);
+    const got: Array<{ payload: { path: string; bytes: number; status: number } }> = [];
+    helper.getNode('out').on('input', (m: never) => got.push(m));
+    await waitFor(async () => (await get('/boot/assets/special.txt')).text === 'from the flow' || undefined, 'the flow answers its path');
+    const head = await request(httpNode).head('/boot/assets/big.bin').expect(200);
+    expect(head.headers['content-length']).toBe('100000');
+    const part = await get('/boot/assets/big.bin').set('Range', 'bytes=10-19').expect(206);
+    expect(part.headers['content-range']).toBe('bytes 10-19/100000');
+    const file = await get('/boot/assets/ipxe/menu.ipxe').expect(200);
+    expect(file.text ?? file.body.toString()).toBe('#!ipxe\necho menu\n');
+    await waitFor(() => got.find((m) => m.payload.path === '/ipxe/menu.ipxe'), 'http.done msg of the served file');
+    expect(got.some((m) => m.payload.path === '/special.txt')).toBe(false);
   });
 });

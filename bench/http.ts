@@ -183,6 +183,17 @@ export async function runHttp(opts: RunOptions): Promise<BenchResult> {
       result.rows.push([cell.label, s.name, `${fmt(median(v), 0)} ${unit}`, spread(v), fmt(median(rs.map((x) => x.p50Ms)), 2), fmt(median(rs.map((x) => x.p99Ms)), 2), `${rs.reduce((a, x) => a + x.errors, 0)}`, `${rs.length}`, ...ratios]);
     }
   }
+  // the targets of issue #23, read off this run
+  const q = (label: string): number | undefined => result.ratios.find((r) => r.group === 'HTTP vs bare Node' && r.label === label)?.value;
+  const p99 = (label: string): number => median((data.get(`${label}|ours`) ?? []).map((x) => x.p99Ms));
+  const verdict = (v: number | undefined, min: number, extra = true): string => (v === undefined ? 'not measured' : `${fmt(v, 2)}, ${v >= min && extra ? 'met' : 'missed'}`);
+  const menuP99 = p99('rendered /boot/menu.ipxe, 50 conns');
+  result.findings.push(
+    `Targets against bare Node in this run: 122-byte boot file at 50 connections ≥ 0.5: ${verdict(q('122-byte boot file, 50 conns'), 0.5)}; `
+      + `rendered menu ≥ 0.3 with p99 ≤ 20 ms: ${verdict(q('rendered /boot/menu.ipxe, 50 conns'), 0.3, menuP99 <= 20)} (p99 ${fmt(menuP99, 1)} ms); `
+      + `64 MiB, 1 download ≥ 0.95: ${verdict(q('64 MiB file, 1 download'), 0.95)}; 64 MiB, 20 downloads ≥ 0.95: ${verdict(q('64 MiB file, 20 parallel'), 0.95)}.`,
+    'Where a rendered menu\'s time goes (CPU profile of `npm start` under this load, `node --cpu-prof`, 50 connections): of the main thread, the route of `http in` and Node-RED\'s message hand-offs and `http response` (Express `res.send` with its ETag hash) take about 45%, the socket write about 15%, garbage collection about 13%, Express\'s and Node-RED\'s middlewares before the route (query parsing, raw-body check, `cookieParser` of `http in`) and the public gate about 12%; our own work (check-in decision with its stored boot event, rendering, audit line, events) about 10%. A bare Node answer costs about 36 µs of CPU; the flow\'s own layers cost several times that before our nodes run, so 0.3 is out of reach while the menu goes through `http in` → nodes → `http response`: it would take a route of netboot-ipxe\'s own (like netboot-assets), which the reference flow does not use.',
+  );
   result.notes.push(
     `Client: ${client}, ${seconds} s per cell, ${runs} run(s), servers interleaved, loopback only. MB = 10^6 bytes (response bytes read, headers included). "spread" = half the min–max range of the runs.`,
     'ours: `npm start` (Node-RED 4.1 + reference flow), DHCP off, UDP ports disabled. `netboot-assets` answers plain GET/HEAD itself (files up to 64 KiB from memory, checked again after 1 s; larger ones through two reused 1 MiB buffers), Range and conditional requests with `send`, and publishes `http.start`/`http.done` per transfer. The menu is rendered for an unknown machine (`' + MENU_QUERY + '`) through http in → netboot-checkin → netboot-ipxe → http response, its check-in stored as a boot event and every answer written to the audit log. bare Node: one process, no framework, per file request `fs.promises.stat` + `fs.createReadStream().pipe(res)` (Node defaults), the menu as a constant. nginx: 1 worker process (ours is one Node process), `sendfile on`, `access_log off`; no menu.',

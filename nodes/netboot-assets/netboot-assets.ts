@@ -10,10 +10,10 @@ import { wired, type Handler, type Node, type NodeDef, type RED } from '../share
  * conditional requests, no buffering of multi-GB images) and which costs no message per request.
  * Output: one msg per finished transfer.
  *
- * The route is moved behind every other route of httpNode whenever flows start, so an `http in`
- * node on a path below this URL (a user's logic in front of some files) answers those paths
- * whatever the order of the nodes in the flow; the public gate (allowlist, rate limit) is a
- * middleware before all routes and applies to both.
+ * Whenever flows start the route is placed behind every middleware and every route under this
+ * URL, so an `http in` node on a path below it (a user's logic in front of some files) answers
+ * those paths whatever the order of the nodes in the flow; the public gate (allowlist, rate limit)
+ * is a middleware and applies to both.
  */
 interface AssetsConfig extends NodeDef {
   server?: string;
@@ -78,16 +78,25 @@ export = function register(RED: RED): void {
     RED.httpNode.get(route, handler);
     const stack = () => (RED.httpNode as unknown as ExpressStack)._router?.stack ?? [];
     const ours = (l: ExpressLayer) => l.route?.path === route && l.route.methods.get === true && l.route.stack?.some((x) => x.handle === handler) === true;
-    // behind the routes of the flow: an http in on a path below ours is a user's logic in front
-    const moveLast = () => {
+    // Where the route sits, after every deploy: behind the middlewares (the public gate) and behind
+    // any route of the flow below our URL (a user's logic in front of some files), but before the
+    // unrelated routes, so a file request does not test every other route of the flow first
+    const place = () => {
       const layers = stack();
       const i = layers.findIndex(ours);
-      if (i >= 0 && i < layers.length - 1) layers.push(...layers.splice(i, 1));
+      if (i < 0) return;
+      const [layer] = layers.splice(i, 1);
+      let at = 0;
+      layers.forEach((l, j) => {
+        if (!l.route || l.route.path.startsWith(`${url}/`)) at = j + 1;
+      });
+      layers.splice(at, 0, layer);
     };
-    RED.events?.on('flows:started', moveLast);
+    place();
+    RED.events?.on('flows:started', place);
 
     node.on('close', (_removed, done) => {
-      RED.events?.removeListener('flows:started', moveLast);
+      RED.events?.removeListener('flows:started', place);
       const layers = stack();
       for (let i = layers.length - 1; i >= 0; i--) {
         const r = layers[i].route;

@@ -6,6 +6,8 @@ import type { Route } from './route';
 export interface MediaRouteContext {
   store: InventoryStore;
   assetsRoot: string;
+  /** The boot-assets folder changed here: the HTTP asset server forgets what it remembered. */
+  assetsChanged?: () => void;
   baseUrl: string;
 }
 
@@ -26,6 +28,7 @@ export function mediaRoutes(): Array<Route<MediaRouteContext>> {
         const create = body.createProfile === true;
         if (create && (await ctx.store.profiles.get(body.id))) throw new NetbootError('conflict', `profile "${body.id}" already exists: give the media another id, or createProfile: false`, { field: 'id' });
         const media = await importIso({ assetsRoot: ctx.assetsRoot, isoPath: body.path, id: body.id, baseUrl: ctx.baseUrl });
+        ctx.assetsChanged?.();
         const profile = create ? await ctx.store.profiles.create(media.profile) : undefined;
         return { status: 201, body: { ...media, ...(profile ? { created: profile } : {}) } };
       },
@@ -34,6 +37,7 @@ export function mediaRoutes(): Array<Route<MediaRouteContext>> {
       method: 'delete', path: '/media/:id', permission: 'write',
       handler: async (req, ctx) => {
         await removeMedia(ctx.assetsRoot, req.params.id);
+        ctx.assetsChanged?.();
         return { status: 204 };
       },
     },

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import { promises as fsp, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as path from 'node:path';
@@ -80,6 +81,11 @@ export class AssetServer extends EventEmitter {
     });
   }
 
+  /** Something in the root changed (an import, a removal): every path is checked again. */
+  forget(): void {
+    this.files.clear();
+  }
+
   /** Bytes and requests per client IP since start. */
   totals(): Record<string, { bytes: number; requests: number }> {
     return Object.fromEntries([...this.perIp].map(([ip, t]) => [ip, { ...t }]));
@@ -91,8 +97,9 @@ export class AssetServer extends EventEmitter {
     return parts ? (await this.lookup(parts))?.real : undefined;
   }
 
-  private async lookup(parts: string[]): Promise<{ real: string; stat: Stats } | undefined> {
+  private async lookup(parts: string[]): Promise<{ real: string; stat: Stats; fallback?: boolean } | undefined> {
     let real: string;
+    let fallback = false;
     try {
       const realRoot = await fsp.realpath(this.root);
       real = await fsp.realpath(path.join(realRoot, ...parts));
@@ -102,9 +109,10 @@ export class AssetServer extends EventEmitter {
       const alt = await this.fallback?.(parts.join('/'));
       if (!alt) return undefined;
       real = alt;
+      fallback = true;
     }
     const stat = await fsp.stat(real).catch(() => undefined);
-    return stat?.isFile() ? { real, stat } : undefined;
+    return stat?.isFile() ? { real, stat, fallback } : undefined;
   }
 
   /** Answers one GET/HEAD request for `rel` (the path below the mount point, already URL-decoded). */
@@ -112,7 +120,12 @@ export class AssetServer extends EventEmitter {
     const started = this.now();
     const found = this.files.get(rel);
     const file = found instanceof Promise ? await found : found;
-    if (!file) {
+    // a file streamed from disk is opened before any header goes out: gone since its check → 404
+    const plain = isPlain(req);
+    const fd = file && plain && !file.body && file.size > 0 && req.method === 'GET'
+      ? await new Promise<number>((resolve) => fs.open(file.real, 'r', (err, opened) => resolve(err ? -1 : opened))) : undefined;
+    if (!file || fd === -1) {
+      if (fd === -1) this.files.forget(rel);
       res.statusCode = 404;
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.end('not found\n');
@@ -135,12 +148,12 @@ export class AssetServer extends EventEmitter {
       const transfer: AssetTransfer = { ip, path: shown, status: res.statusCode, bytes, ...(counted.size !== undefined ? { size: counted.size } : {}), aborted: !res.writableFinished, durationMs: this.now() - started, requestId };
       this.emit('http.done', transfer);
     });
-    if (isPlain(req)) this.answer(req, res, file, counted);
+    if (plain) this.answer(req, res, file, counted, fd);
     else this.viaSend(req, res, file, counted);
   }
 
   /** A plain 200: the file's bytes from memory, or streamed from disk in large reads. */
-  private answer(req: IncomingMessage, res: ServerResponse, file: CachedFile, counted: { bytes: number; read?: () => number }): void {
+  private answer(req: IncomingMessage, res: ServerResponse, file: CachedFile, counted: { bytes: number; read?: () => number }, fd: number | undefined): void {
     res.writeHead(200, file.headers);
     if (req.method === 'HEAD' || file.size === 0) {
       res.end();
@@ -152,7 +165,7 @@ export class AssetServer extends EventEmitter {
       return;
     }
     // never more than the Content-Length already sent, even if the file grew since its check
-    const pumped = pumpFile(file.real, file.size, res);
+    const pumped = pumpFile(fd!, file.size, res);
     counted.read = pumped.bytes;
   }
 

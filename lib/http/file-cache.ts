@@ -37,7 +37,7 @@ export interface FileCacheOptions {
   maxEntries: number;
   now: () => number;
   /** The real path and stat of a checked relative path, or undefined (missing, outside, not a file). */
-  lookup: (parts: string[]) => Promise<{ real: string; stat: Stats } | undefined>;
+  lookup: (parts: string[]) => Promise<{ real: string; stat: Stats; fallback?: boolean } | undefined>;
 }
 
 const MAX_PATH = 1024;
@@ -87,6 +87,11 @@ export class FileCache {
     return wait;
   }
 
+  /** Forgets one path (it was found gone). */
+  forget(rel: string): void {
+    this.drop(rel);
+  }
+
   /** Forgets everything (the root changed). */
   clear(): void {
     this.entries.clear();
@@ -100,6 +105,9 @@ export class FileCache {
       return undefined;
     }
     const { real, stat } = found;
+    // a distribution's file stands in for one the root lacks: asked again each time, so a file the
+    // user puts into the root wins at once (these are fetched once per boot, never in a hurry)
+    const keep = this.opts.validMs > 0 && !found.fallback;
     const checkedAt = this.opts.now();
     if (old && old.real === real && old.size === stat.size && old.mtimeMs === stat.mtimeMs) {
       old.checkedAt = checkedAt;
@@ -107,7 +115,7 @@ export class FileCache {
     }
     this.drop(rel);
     const entry: CachedFile = { real, size: stat.size, mtimeMs: stat.mtimeMs, headers: plainHeaders(real, stat.size, stat.mtime), checkedAt };
-    if (this.opts.validMs > 0 && stat.size <= this.opts.maxBodyBytes) {
+    if (keep && stat.size <= this.opts.maxBodyBytes) {
       const body = await fsp.readFile(real).catch(() => undefined);
       // changed while being read: serve it by streaming this time, keep no bytes
       if (body && body.length === stat.size) {
@@ -115,7 +123,7 @@ export class FileCache {
         this.bodyBytes += body.length;
       }
     }
-    if (this.opts.validMs > 0) {
+    if (keep) {
       this.entries.set(rel, entry);
       this.trim();
     }

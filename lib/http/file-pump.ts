@@ -29,11 +29,10 @@ export interface Pumped {
   bytes(): number;
 }
 
-/** `res` has its headers set; `size` > 0. Errors (open, read) destroy the response. */
-export function pumpFile(file: string, size: number, res: ServerResponse): Pumped {
+/** `fd` is open for reading (this closes it), `res` has its headers set, `size` > 0. A read error destroys the response. */
+export function pumpFile(fd: number, size: number, res: ServerResponse): Pumped {
   let written = 0;
   let pos = 0;
-  let fd = -1;
   let stopped = false;
   let inFlight = 0;
   let reading = false;
@@ -41,7 +40,7 @@ export function pumpFile(file: string, size: number, res: ServerResponse): Pumpe
   const free: Buffer[] = [];
 
   const closeFd = () => {
-    if (fd >= 0 && !reading && !closing) {
+    if (!reading && !closing) {
       closing = true;
       fs.close(fd, () => undefined);
     }
@@ -87,16 +86,13 @@ export function pumpFile(file: string, size: number, res: ServerResponse): Pumpe
     });
   };
 
+  // the client may have gone while the file was being opened: then no 'close' is coming
+  if (res.destroyed || !res.socket || res.socket.destroyed) {
+    stop();
+    return { bytes: () => 0 };
+  }
   res.once('close', stop);
-  fs.open(file, 'r', (err, opened) => {
-    if (err) return fail();
-    fd = opened;
-    if (stopped) {
-      closeFd();
-      return;
-    }
-    free.push(take(), take());
-    next();
-  });
+  free.push(take(), take());
+  next();
   return { bytes: () => written };
 }

@@ -58,7 +58,7 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
   mountAdminRoutes(RED, '/netboot/api', mediaRoutes(), () => {
     const { server } = registry.active();
     if (!server.store) throw new NetbootError('store_io', 'the inventory is not open (yet)');
-    return { store: server.store, assetsRoot: server.config.assetsRoot, baseUrl: server.config.httpBaseUrl, audit: server.audit };
+    return { store: server.store, assetsRoot: server.config.assetsRoot, baseUrl: server.config.httpBaseUrl, audit: server.audit, assetsChanged: () => server.assets?.forget() };
   });
   // Proxmox clusters (netboot-proxmox config nodes): sync now, power a VM
   mountAdminRoutes(RED, '/netboot/api', proxmoxRoutes(), () => ({ clusters: () => [...PROXMOX_CLUSTERS], audit: registry.active().server.audit }));

@@ -136,4 +136,17 @@ describe('AssetServer', () => {
     clock += 1001;
     expect((await raw('changing.txt')).status).toBe(404);
   });
+
+  it('answers 404, not a cut-off 200, for a large file removed within its check; forget() drops small ones at once', async () => {
+    const file = path.join(dir, 'root', 'gone.bin');
+    writeFileSync(file, big);
+    expect((await raw('gone.bin')).body.length).toBe(BIG);
+    rmSync(file);
+    expect((await raw('gone.bin')).status).toBe(404);
+    writeFileSync(path.join(dir, 'root', 'small-gone.txt'), 'x\n');
+    expect((await raw('small-gone.txt')).status).toBe(200);
+    rmSync(path.join(dir, 'root', 'small-gone.txt'));
+    srv.forget();
+    expect((await raw('small-gone.txt')).status).toBe(404);
+  });
 });

@@ -150,8 +150,12 @@ export class BootServer extends EventEmitter {
       if (p.kind === 'log' && p.line !== undefined) this.publish({ type: 'build.log', mac: p.build.mac, build: p.build.id, line: p.line });
     };
     service.on('progress', onProgress);
+    // a finished build installed new files (and pruned old ones) under the boot assets: the HTTP side rereads them
+    const onDone = () => this.assets.forget();
+    service.on('done', onDone);
     return () => {
       service.off('progress', onProgress);
+      service.off('done', onDone);
       if (this.builds === service) this.builds = undefined;
     };
   }

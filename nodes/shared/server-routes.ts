@@ -72,7 +72,8 @@ export function mountServerRoutes(RED: RED, registry: ServerRegistry): void {
       const hub = context().metrics;
       if (!hub) throw new Error('metrics are not running');
       const mac = typeof req.query.mac === 'string' ? req.query.mac.toLowerCase() : undefined;
-      hub.stream(req as unknown as SseRequestLike, res as unknown as SseResponseLike, mac ? { filter: (e) => e.mac === mac } : {});
+      // frames gathered for 50 ms per write: a storm's events reach each dashboard in at most 20 writes a second, not hundreds
+      hub.stream(req as unknown as SseRequestLike, res as unknown as SseResponseLike, { flushMs: 50, ...(mac ? { filter: (e) => e.mac === mac } : {}) });
     } catch (err) {
       const out = errorResponse(err);
       res.status(out.status === 500 ? 503 : out.status).json(out.body ?? { error: { message: String(err) } });

@@ -165,6 +165,26 @@ describe('SSE over a fake response', () => {
     expect(res.corks).toBe(2);
   });
 
+  it('with flushMs, gathers the frames of that long into one write', async () => {
+    const bus = new EventBus<NetbootEvent>();
+    const res = new FakeResponse() as FakeResponse & { cork(): void; uncork(): void; flushed: string[][] };
+    let held: string[] = [];
+    let corked = false;
+    res.flushed = [];
+    const write = res.write.bind(res);
+    res.cork = () => { corked = true; };
+    res.uncork = () => { corked = false; res.flushed.push(held); held = []; };
+    res.write = (chunk: string) => (corked ? (held.push(chunk), true) : write(chunk));
+    openEventStream(bus, { headers: {} }, res, { timers: fakeTimers(), replay: 0, flushMs: 50 });
+    bus.publish(log(1));
+    await new Promise((r) => setImmediate(r));
+    bus.publish(log(2));
+    expect(res.flushed).toEqual([]);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(res.flushed).toHaveLength(1);
+    expect(parseFrames(res.flushed[0].join('')).map((f) => f.id)).toEqual(['1', '2']);
+  });
+
   it('serialises each event once however many clients stream it', () => {
     const bus = new EventBus<NetbootEvent>();
     const clients = [new FakeResponse(), new FakeResponse(), new FakeResponse()];

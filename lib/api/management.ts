@@ -1,6 +1,6 @@
 import { NetbootError } from '../core/errors';
 import type { BootServerState } from '../server/types';
-import { SITE_PATTERN, type Collection, type InventoryStore, type ListQuery, type Profile } from '../store';
+import { listAll, SITE_PATTERN, type Collection, type InventoryStore, type ListQuery, type Profile } from '../store';
 import type { MetricsHub } from '../metrics';
 import { normalizeMac } from '../core/mac';
 import type { AuditLog } from '../audit/audit-log';
@@ -164,11 +164,7 @@ export function managementRoutes(): Array<Route<ManagementContext>> {
         const names = new Map<string, { devices: number; recentEvents: number }>();
         const at = (n: string) => names.get(n) ?? names.set(n, { devices: 0, recentEvents: 0 }).get(n)!;
         if (own) at(own);
-        for (let offset = 0; ; offset += 1000) {
-          const page = await ctx.store.devices.list({ offset, limit: 1000 });
-          for (const d of page.items) if (d.site) at(d.site).devices++;
-          if (page.items.length === 0 || offset + page.items.length >= page.total) break;
-        }
+        for (const d of await listAll((q) => ctx.store.devices.list(q))) if (d.site) at(d.site).devices++;
         for (const e of await ctx.store.listEvents({ limit: 1000 })) if (e.site) at(e.site).recentEvents++;
         return { status: 200, body: { site: own, sites: [...names].map(([name, n]) => ({ name, ...n })).sort((a, b) => a.name.localeCompare(b.name)) } };
       },

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { NetbootError } from '../core/errors';
 import { normalizeMac } from '../core/mac';
 import { deviceIqn, iscsiUri, type SanBootInfo, type SanProvider } from '../render';
-import type { Device, Image, InventoryStore, StoreChange } from '../store';
+import { listAll, type Device, type Image, type InventoryStore, type StoreChange } from '../store';
 import { DiskFiles } from './disks';
 import { planTargets, type Busy, type ChapConfig, type DesiredTarget } from './plan';
 import { DisklessSessions } from './sessions';
@@ -87,16 +87,6 @@ export interface SyncReport {
 }
 
 
-const PAGE = 500;
-
-async function listAll<T>(list: (q: { offset: number; limit: number }) => Promise<{ items: T[]; total: number }>): Promise<T[]> {
-  const out: T[] = [];
-  for (let offset = 0; ; offset += PAGE) {
-    const page = await list({ offset, limit: PAGE });
-    out.push(...page.items);
-    if (page.items.length === 0 || out.length >= page.total) return out;
-  }
-}
 
 
 export class IscsiService extends EventEmitter implements SanProvider {

@@ -13,7 +13,7 @@ import { AuditLog } from '../audit/audit-log';
 import { oncePerSource, parseAllowlist } from '../net/allowlist';
 import { NetbootError } from '../core/errors';
 import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from '../net/bind';
-import { openSharedStore, type InventoryStore, type SharedStoreHandle, type StoreHealth } from '../store';
+import { listAll, openSharedStore, type InventoryStore, type SharedStoreHandle, type StoreHealth } from '../store';
 import { FlowBooter } from '../policy/booter';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type DhcpInterface } from '../dhcp';
 import { replyAddressFor, type Ipv4Interface } from '../net/interfaces';
@@ -597,12 +597,7 @@ export class BootServer extends EventEmitter {
         this.pin((await store.devices.get(mac)) ?? { mac, macs: [] });
         return;
       }
-      const pinnedNow: Array<{ mac: string; macs: string[]; site?: string }> = [];
-      for (let offset = 0; ; offset += 1000) {
-        const page = await store.devices.list({ offset, limit: 1000 });
-        pinnedNow.push(...page.items.filter((d) => d.site));
-        if (page.items.length === 0 || offset + page.items.length >= page.total) break;
-      }
+      const pinnedNow = (await listAll((q) => store.devices.list(q))).filter((d) => d.site);
       this.pinned.clear();
       this.pinnedMacs.clear();
       pinnedNow.forEach((d) => this.pin(d));

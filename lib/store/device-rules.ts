@@ -18,6 +18,15 @@ export function macField(value: unknown, isNew = false): string {
   }
 }
 
+/** A device id as a lookup key: its MAC normalised, or undefined when it is no MAC (nothing to find). */
+export function lookupMac(id: unknown): string | undefined {
+  try {
+    return normalizeMac(id);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A device's other MACs, normalised, without its primary one and without repeats. */
 export function otherMacs(primary: string, others: string[] | undefined): string[] {
   const set = new Set<string>();

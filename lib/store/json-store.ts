@@ -4,7 +4,7 @@ import type { Low } from 'lowdb';
 import { NetbootError } from '../core/errors';
 import { normalizeMac } from '../core/mac';
 import { DurableJsonFile } from './durable-file';
-import { macField, newDevice, otherMacs, patchDevice, StoreListeners, touchDevice } from './device-rules';
+import { lookupMac, macField, newDevice, otherMacs, patchDevice, StoreListeners, touchDevice } from './device-rules';
 import { EventLog } from './event-log';
 import { migrate } from './migrate';
 import {
@@ -279,12 +279,8 @@ export class JsonInventoryStore implements InventoryStore {
     return {
       list: async (query) => page(this.data.devices, query, deviceText),
       get: async (id) => {
-        let mac: string;
-        try {
-          mac = normalizeMac(id);
-        } catch {
-          return undefined;
-        }
+        const mac = lookupMac(id);
+        if (!mac) return undefined;
         // a copy, as every other read: a caller that edits what it got must not edit the store
         return structuredCloneOpt(this.findByMac(this.data, mac));
       },

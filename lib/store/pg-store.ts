@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { NetbootError } from '../core/errors';
 import { normalizeMac } from '../core/mac';
 import { checkImport, clampLimit, deviceText, findDevice, page, uniqueId } from './json-store';
-import { macField, newDevice, otherMacs, patchDevice, StoreListeners, touchDevice } from './device-rules';
+import { lookupMac, macField, newDevice, otherMacs, patchDevice, StoreListeners, touchDevice } from './device-rules';
 import { MIGRATIONS } from './pg-migrations';
 import { redactUrl } from './url';
 import {
@@ -220,8 +220,7 @@ export class PgInventoryStore implements InventoryStore {
     return [...this.mirror.devices.values()];
   }
 
-  private mirrorRecords<T>(kind: Kind): T[] | undefined {
-    if (kind === 'builds') return undefined;
+  private mirrorRecords<T>(kind: Kind): T[] {
     return [...(this.mirror.records.get(kind)?.values() ?? [])] as T[];
   }
 
@@ -447,13 +446,10 @@ export class PgInventoryStore implements InventoryStore {
     return {
       list: (query) => this.read((q) => listPage<Device>(q, 'SELECT doc FROM netboot_devices', [], query, "concat_ws(' ', doc->>'mac', doc->>'macs', doc->>'hostname', doc->>'serial', doc->>'serviceTag')"), () => page(this.mirrorDevices(), query, deviceText)),
       get: async (id) => {
-        let mac: string;
-        try {
-          mac = normalizeMac(id);
-        } catch {
-          return undefined;
-        }
-        return this.read((q) => this.deviceByMac(q, mac), () => findDevice(this.mirrorDevices(), { mac }));
+        const mac = lookupMac(id);
+        if (!mac) return undefined;
+        // the copy is keyed by primary MAC; another of a device's MACs takes a search
+        return this.read((q) => this.deviceByMac(q, mac), () => structuredClone(this.mirror.devices.get(mac)) ?? findDevice(this.mirrorDevices(), { mac }));
       },
       find: (keys: MachineKeys) => this.read(async (q) => {
         if (keys.mac) {
@@ -541,8 +537,8 @@ export class PgInventoryStore implements InventoryStore {
     const mirrored = <R>(fn: () => R): (() => R) | undefined => (kind === 'builds' ? undefined : fn);
     const one = async (q: Pool | PoolClient, id: string, lock = false) => (await q.query<{ doc: T }>(`SELECT doc FROM netboot_records WHERE kind = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`, [kind, id])).rows[0]?.doc;
     return {
-      list: (query) => this.read((q) => listPage<T>(q, 'SELECT doc FROM netboot_records WHERE kind = $1', [kind], query, "concat_ws(' ', id, doc->>'name')"), mirrored(() => page(this.mirrorRecords<T>(kind)!, query, (r) => `${r.id} ${(r as { name?: string }).name ?? ''}`))),
-      get: (id) => this.read((q) => one(q, id), mirrored(() => structuredClone(this.mirrorRecords<T>(kind)!.find((r) => r.id === id)))),
+      list: (query) => this.read((q) => listPage<T>(q, 'SELECT doc FROM netboot_records WHERE kind = $1', [kind], query, "concat_ws(' ', id, doc->>'name')"), mirrored(() => page(this.mirrorRecords<T>(kind), query, (r) => `${r.id} ${(r as { name?: string }).name ?? ''}`))),
+      get: (id) => this.read((q) => one(q, id), mirrored(() => structuredClone(this.mirror.records.get(kind)?.get(id) as T | undefined))),
       create: async (input: Record<string, unknown>) => {
         assertValid(createSchema, input, what);
         return this.tx(async (c) => {

@@ -85,19 +85,22 @@ export function createConnection(client: Client, fetchImpl?: typeof fetch): Conn
     if (changeTimer) return;
     changeTimer = setTimeout(() => {
       changeTimer = undefined;
-      // a pin may have named a new site
-      void refreshSites();
       const macs = [...changedDevices];
       const all = everything || macs.length > 50;
       changedDevices = new Set();
       everything = false;
       if (all) {
         void allDevices(client, (items) => conn.fleet.load(items)).catch(() => undefined);
+        void refreshSites();
         if (collection === 'all') void conn.refreshGroups().catch(() => undefined);
         return;
       }
       for (const mac of macs) {
-        client.get<DeviceRecord>(`devices/${encodeURIComponent(mac)}`).then((d) => conn.fleet.load([d]), (err: unknown) => {
+        client.get<DeviceRecord>(`devices/${encodeURIComponent(mac)}`).then((d) => {
+          conn.fleet.load([d]);
+          // a pin may name a site the page does not know yet (no need to ask the server for all of them)
+          for (const s of [d.site, d.lastSite]) if (s && !conn.sites.includes(s)) conn.sites = [...conn.sites, s].sort();
+        }, (err: unknown) => {
           if (err instanceof ApiError && err.status === 404) conn.fleet.forget(mac);
         });
       }

@@ -7,10 +7,10 @@
  *   4. HTTP GET of the menu URL (the decision); 5. HTTP GET of the kernel and the initrd.
  * Every step is bounded (retries, timeouts).
  */
-import * as dgram from 'node:dgram';
 import { tftpReceive } from '../../lib/tftp/client';
 import * as http from 'node:http';
 import { clientBytes, PXE_BIOS } from '../../support/dhcp-packets';
+import { pxeExchange } from '../../support/pxe-exchange';
 
 export interface MachineSpec {
   mac: string;
@@ -34,41 +34,10 @@ export interface MachineResult {
   httpBytes: number;
 }
 
-function udpSocket(localAddress: string): Promise<dgram.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, localAddress, () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-  });
-}
-
 /** Sends `packet` to the boot-server port and waits for the reply with the same xid (4 tries, 1 s apart). */
 async function dhcpExchange(spec: MachineSpec, packet: Buffer, xid: number): Promise<{ file: string; retries: number }> {
-  const sock = await udpSocket(spec.localAddress);
-  try {
-    return await new Promise((resolve, reject) => {
-      let tries = 0;
-      let timer: NodeJS.Timeout | undefined;
-      const send = (): void => {
-        if (tries >= 4) return reject(new Error('proxyDHCP: no answer after 4 tries'));
-        tries++;
-        sock.send(packet, spec.proxyPort, spec.host);
-        timer = setTimeout(send, 1000);
-      };
-      sock.on('message', (msg) => {
-        if (msg.length < 240 || msg[0] !== 2 || msg.readUInt32BE(4) !== xid) return;
-        clearTimeout(timer);
-        const file = msg.subarray(108, 236).toString('latin1').replace(/\0.*$/s, '');
-        resolve({ file, retries: tries - 1 });
-      });
-      send();
-    });
-  } finally {
-    sock.close();
-  }
+  const r = await pxeExchange({ localAddress: spec.localAddress, targets: [{ host: spec.host, port: spec.proxyPort }], packet, xid, tries: 4, intervalMs: 1000 });
+  return { file: r.file, retries: r.retries };
 }
 
 /**

@@ -6,10 +6,10 @@
  * over from DHCP after a pause, as PXE ROMs and iPXE retry; it gives up after `attempts`.
  * Each machine uses its own loopback address so the servers tell their transfers apart.
  */
-import * as dgram from 'node:dgram';
 import * as http from 'node:http';
 import { tftpReceive } from '../../lib/tftp/client';
 import { clientBytes, PXE_BIOS } from '../../support/dhcp-packets';
+import { pxeExchange } from '../../support/pxe-exchange';
 
 export interface SegmentServer { name: string; proxyPort: number; tftpPort: number }
 
@@ -29,35 +29,10 @@ export interface StormResult {
 
 let xidSeq = 0x7100_0000;
 
-/** One request to every server at once; the first answer with this xid wins (4 tries, 500 ms apart). */
+/** One request to every server at once (a broadcast on the segment); the first answer wins (4 tries, 500 ms apart). */
 async function proxyDhcp(servers: SegmentServer[], m: StormMachine, packet: Buffer, xid: number): Promise<{ file: string; from: SegmentServer }> {
-  const sock = dgram.createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind(0, m.ip, () => resolve());
-  });
-  try {
-    return await new Promise((resolve, reject) => {
-      let tries = 0;
-      let timer: NodeJS.Timeout | undefined;
-      const send = () => {
-        if (tries >= 4) return reject(new Error('proxyDHCP: no answer after 4 tries'));
-        tries++;
-        for (const s of servers) sock.send(packet, s.proxyPort, '127.0.0.1');
-        timer = setTimeout(send, 500);
-      };
-      sock.on('message', (msg, rinfo) => {
-        if (msg.length < 240 || msg[0] !== 2 || msg.readUInt32BE(4) !== xid) return;
-        const from = servers.find((s) => s.proxyPort === rinfo.port);
-        if (!from) return;
-        clearTimeout(timer);
-        resolve({ file: msg.subarray(108, 236).toString('latin1').replace(/\0.*$/s, ''), from });
-      });
-      send();
-    });
-  } finally {
-    sock.close();
-  }
+  const r = await pxeExchange({ localAddress: m.ip, targets: servers.map((s) => ({ host: '127.0.0.1', port: s.proxyPort })), packet, xid, tries: 4, intervalMs: 500 });
+  return { file: r.file, from: servers[r.from] };
 }
 
 function get(url: string, localAddress: string): Promise<{ status: number; body: Buffer }> {

@@ -11,17 +11,25 @@ import type { ServerResponse } from 'node:http';
  *
  * Buffers come from a small shared free list, so back-to-back downloads reuse them too. A buffer
  * whose write never completed (the client went away) is left to the garbage collector, never reused.
+ * Beyond BIG_TRANSFERS at once (a boot storm: hundreds of machines fetching their kernels), a new
+ * transfer gets 128 KiB buffers instead: two 1 MiB buffers each would make 200 downloads hold
+ * 400 MiB, where their speed is the network's anyway.
  */
 export const PUMP_CHUNK = 1 << 20;
+const STORM_CHUNK = 128 << 10;
+const BIG_TRANSFERS = 32;
 const POOL_MAX = 32;
 const pool: Buffer[] = [];
+/** Transfers under way (started, not yet stopped). */
+let active = 0;
 
 function take(): Buffer {
+  if (active > BIG_TRANSFERS) return Buffer.allocUnsafeSlow(STORM_CHUNK);
   return pool.pop() ?? Buffer.allocUnsafeSlow(PUMP_CHUNK);
 }
 
 function give(b: Buffer): void {
-  if (pool.length < POOL_MAX) pool.push(b);
+  if (b.length === PUMP_CHUNK && pool.length < POOL_MAX) pool.push(b);
 }
 
 export interface Pumped {
@@ -48,6 +56,7 @@ export function pumpFile(fd: number, size: number, res: ServerResponse): Pumped 
   const stop = () => {
     if (stopped) return;
     stopped = true;
+    active--;
     for (const b of free) give(b);
     free.length = 0;
     closeFd();
@@ -59,7 +68,7 @@ export function pumpFile(fd: number, size: number, res: ServerResponse): Pumped 
   const next = () => {
     if (stopped || reading || pos >= size || free.length === 0) return;
     const buf = free.pop()!;
-    const want = Math.min(PUMP_CHUNK, size - pos);
+    const want = Math.min(buf.length, size - pos);
     reading = true;
     fs.read(fd, buf, 0, want, pos, (err, n) => {
       reading = false;
@@ -86,6 +95,7 @@ export function pumpFile(fd: number, size: number, res: ServerResponse): Pumped 
     });
   };
 
+  active++;
   // the client may have gone while the file was being opened: then no 'close' is coming
   if (res.destroyed || !res.socket || res.socket.destroyed) {
     stop();

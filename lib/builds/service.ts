@@ -89,6 +89,8 @@ export class BuildService extends EventEmitter {
   private readonly leaseMs: number;
   private closed = false;
   private pumping = false;
+  /** Settles when the pump under way has claimed what it will (close waits for it). */
+  private pumpDone: Promise<void> = Promise.resolve();
   /** Asked to pump while pumping: go round once more (a build may have arrived after the last claim). */
   private again = false;
   private stopWatching?: () => void;
@@ -150,6 +152,7 @@ export class BuildService extends EventEmitter {
     this.closed = true;
     this.stopWatching?.();
     clearInterval(this.poll);
+    await this.pumpDone;
     for (const c of this.running.values()) c.abort(new Error('Node-RED is stopping'));
     await Promise.allSettled([...this.runs]);
   }
@@ -219,6 +222,8 @@ export class BuildService extends EventEmitter {
       return;
     }
     this.pumping = true;
+    let done!: () => void;
+    this.pumpDone = new Promise((r) => (done = r));
     try {
       do {
         this.again = false;
@@ -229,6 +234,7 @@ export class BuildService extends EventEmitter {
       this.opts.log?.warn(`build queue: ${(err as Error).message}`);
     } finally {
       this.pumping = false;
+      done();
     }
   }
 
@@ -237,9 +243,17 @@ export class BuildService extends EventEmitter {
     while (!this.closed && this.running.size < this.concurrency) {
       const b = await this.claim();
       if (!b) break;
+      if (this.closed) {
+        // claimed while Node-RED was stopping: hand it back at once (its lease ends now) rather than run it
+        await this.store.builds.update(b.id, { leaseUntil: new Date().toISOString() }).catch(() => undefined);
+        break;
+      }
       const ctl = new AbortController();
       this.running.set(b.id, ctl);
-      const run: Promise<void> = this.run(b, ctl).finally(() => {
+      // a run that cannot even record its outcome (the store closed or away) is logged, never left unhandled
+      const run: Promise<void> = this.run(b, ctl).catch((err: Error) => {
+        this.opts.log?.warn(`build ${b.id}: ${err.message}`);
+      }).finally(() => {
         this.running.delete(b.id);
         this.lineBudget.delete(b.id);
         this.runs.delete(run);

@@ -165,4 +165,34 @@ describe('one server on the JSON file, restarted', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a build claimed while Node-RED stops is handed back (its lease ends), not started on a closing store', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'netboot-builds-stop-'));
+    const store = await JsonInventoryStore.open(path.join(dir, 'inventory.json'));
+    try {
+      await store.devices.create({ mac: mac(1) });
+      await store.builds.create({ id: 'q1', mac: mac(1), recipe: 'marked', status: 'pending', params: { delay: '0' } });
+      // the claim answers only after close() has begun, as a slow database would
+      let claimed!: () => void;
+      const gate = new Promise<void>((r) => (claimed = r));
+      const slow = Object.create(store) as JsonInventoryStore;
+      slow.claimBuild = async (owner: string, leaseMs: number) => {
+        await gate;
+        return store.claimBuild(owner, leaseMs);
+      };
+      const runs = path.join(dir, 'runs');
+      const svc = new BuildService({ store: slow, assetsRoot: path.join(dir, 'assets'), dataDir: dir, baseUrl: 'http://x', owner: 'this-server', recipes: { marked: recipe('j', runs) } });
+      await svc.open();
+      const closing = svc.close();
+      claimed();
+      await closing;
+      expect(lines(runs)).toEqual([]);
+      const b = await store.builds.get('q1');
+      expect(b).toMatchObject({ status: 'building', claimedBy: 'this-server' });
+      expect(Date.parse(b!.leaseUntil!)).toBeLessThanOrEqual(Date.now());
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

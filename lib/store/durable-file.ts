@@ -27,11 +27,16 @@ export class DurableJsonFile<T> {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
+    this.lastBytes = Buffer.byteLength(text);
     return JSON.parse(text) as T;
   }
 
+  /** Bytes of the last write (or of the file as read). */
+  lastBytes = 0;
+
   async write(data: T): Promise<void> {
     const text = `${JSON.stringify(data, null, 2)}\n`;
+    this.lastBytes = Buffer.byteLength(text);
     const handle = await fsp.open(this.tmp, 'w', 0o600);
     try {
       await handle.writeFile(text, 'utf8');

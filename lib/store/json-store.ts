@@ -6,6 +6,7 @@ import { normalizeMac } from '../core/mac';
 import { DurableJsonFile } from './durable-file';
 import { lookupMac, macField, newDevice, otherMacs, patchDevice, StoreListeners, touchDevice } from './device-rules';
 import { EventLog } from './event-log';
+import { Journal, type JournalKey } from './journal';
 import { migrate } from './migrate';
 import {
   assertValid, DEFAULT_SETTINGS, DeviceCreate, DeviceFields, emptyInventory, GroupCreate, GroupFields, ImageCreate, ImageFields,
@@ -24,6 +25,8 @@ export interface JsonStoreOptions {
   log?: { info?(msg: string): void; warn(msg: string): void; error(msg: string): void };
   /** The site name of the boot server, written on every event it appends that has none. */
   site?: string;
+  /** The journal is written into the file whole once it is past this many bytes and the file's size (default 4 MiB). */
+  journalBytes?: number;
 }
 
 export interface OpenReport {
@@ -41,10 +44,13 @@ const SIGHTING_WRITE_MS = 500;
 const DEFAULT_LIMIT = 100;
 
 /**
- * The JSON-file inventory: lowdb holds the document in memory, every mutation is applied in memory
- * and then written with `DurableJsonFile`. Writes are coalesced: mutations that arrive while a write
- * is in flight go out together in the next write, and each mutation's promise resolves only after a
- * write that contains it has reached the disk. That resolution is the acknowledgement.
+ * The JSON-file inventory: lowdb holds the document in memory; every mutation is applied in memory,
+ * then the records it changed are appended to a journal beside the file (`inventory.journal.jsonl`,
+ * one line per record, fsync'ed). From time to time the whole document is written again with
+ * `DurableJsonFile` (temp file, fsync, rename) and the journal emptied (see journal.ts). Writes are
+ * coalesced: mutations that arrive while a write is in flight go out together in the next one, and
+ * each mutation's promise resolves only after a write that contains it has reached the disk. That
+ * resolution is the acknowledgement. One change costs its record's line, not the whole file.
  */
 export class JsonInventoryStore implements InventoryStore {
   readonly file: string;
@@ -60,6 +66,11 @@ export class JsonInventoryStore implements InventoryStore {
   private readonly openedAt = new Date().toISOString();
   private sightingTimer?: NodeJS.Timeout;
   private readonly site?: string;
+  private journal!: Journal;
+  /** Records changed in memory and not yet in a write; a whole-file write is due when `snapshotDue`. */
+  private dirty = new Map<string, JournalKey>();
+  private snapshotDue = false;
+  private readonly journalBytes?: number;
 
   readonly devices: InventoryStore['devices'];
   readonly images: Collection<Image, ImageInput, Partial<ImageInput>>;
@@ -75,6 +86,7 @@ export class JsonInventoryStore implements InventoryStore {
     this.now = opts.now ?? (() => new Date());
     this.log = opts.log;
     this.site = opts.site;
+    this.journalBytes = opts.journalBytes;
     this.listeners = new StoreListeners(opts.log);
     this.devices = this.makeDevices();
     this.images = this.makeRecords('images', 'image', ImageCreate, ImageFields, (d) => this.refsTo('imageId', d.id));
@@ -109,12 +121,18 @@ export class JsonInventoryStore implements InventoryStore {
     }
     if (raw === null) {
       this.db.data = emptyInventory();
+      this.journal = await Journal.open(this.journalFile, 0, this.log, this.journalBytes);
       await this.openEventLog();
+      this.snapshotDue = true;
       await this.write();
       return;
     }
     const { data, from } = migrate(raw, this.file);
     this.db.data = data;
+    // the changes acknowledged since the file was last written whole
+    this.journal = await Journal.open(this.journalFile, data.journalSeq ?? 0, this.log, this.journalBytes);
+    const replayed = this.journal.replay(data);
+    if (replayed) this.log?.info?.(`inventory ${this.file}: ${replayed} change(s) replayed from ${this.journalFile}`);
     await this.openEventLog();
     if (data.events !== undefined || data.eventSeq !== undefined) {
       // schema 2 kept the event log inside this file: move it to its own file first
@@ -124,8 +142,14 @@ export class JsonInventoryStore implements InventoryStore {
     }
     if (from !== data.schemaVersion) {
       this.report.migratedFrom = from;
+      this.snapshotDue = true;
       await this.write();
     }
+  }
+
+  /** `inventory.json` → `inventory.journal.jsonl` beside it. */
+  get journalFile(): string {
+    return this.file.replace(/\.json$/, '') + '.journal.jsonl';
   }
 
   /** `inventory.json` → `inventory.events.jsonl` beside it. */
@@ -146,11 +170,19 @@ export class JsonInventoryStore implements InventoryStore {
   }
 
   /** Applies `fn` in memory (it must validate before it changes anything), then waits for the disk. */
-  private async mutate<R>(fn: (data: InventoryData) => R, changed?: StoreChange, id?: string | ((result: R) => string)): Promise<R> {
+  private async mutate<R>(fn: (data: InventoryData) => R, changed?: StoreChange, id?: string | ((result: R) => string), key?: JournalKey): Promise<R> {
     const result = fn(this.data);
+    const which = typeof id === 'function' ? id(result) : id;
+    if (key) this.markDirty(key);
+    else if (changed === 'all') this.snapshotDue = true;
+    else if (changed) this.markDirty({ c: changed, id: which });
     await this.write();
-    if (changed) this.notify(changed, typeof id === 'function' ? id(result) : id);
+    if (changed) this.notify(changed, which);
     return result;
+  }
+
+  private markDirty(key: JournalKey): void {
+    this.dirty.set(`${key.c}\n${key.id ?? ''}`, key);
   }
 
   private readonly listeners: StoreListeners;
@@ -186,7 +218,7 @@ export class JsonInventoryStore implements InventoryStore {
   private pump(): void {
     if (this.writing || this.waiting.length === 0) return;
     const batch = this.waiting.splice(0);
-    this.writing = this.db.write().then(
+    this.writing = this.persist().then(
       () => batch.forEach((w) => w.resolve()),
       (err: unknown) => {
         const e = new NetbootError('store_io', `writing ${this.file}: ${(err as Error).message}`, { file: this.file, errno: (err as NodeJS.ErrnoException).code }, { cause: err });
@@ -197,6 +229,29 @@ export class JsonInventoryStore implements InventoryStore {
       this.writing = null;
       this.pump();
     });
+  }
+
+  /**
+   * Writes what changed: the dirty records as journal lines, or the whole document when that is
+   * due (a new file, a migration, an import, or a journal grown past its share; see Journal).
+   */
+  private async persist(): Promise<void> {
+    const keys = [...this.dirty.values()];
+    this.dirty.clear();
+    try {
+      if (this.snapshotDue || this.journal.wantsSnapshot(this.adapter.lastBytes)) {
+        this.snapshotDue = false;
+        this.db.data.journalSeq = this.journal.seq;
+        await this.db.write();
+        await this.journal.reset();
+        return;
+      }
+      if (keys.length) await this.journal.append(keys.map((k) => this.journal.entry(this.db.data, k)));
+    } catch (err) {
+      // nothing of it is acknowledged: the next write carries these records again
+      for (const k of keys) this.markDirty(k);
+      throw err;
+    }
   }
 
   /**
@@ -230,6 +285,7 @@ export class JsonInventoryStore implements InventoryStore {
     if (this.closed) return;
     await this.flush().catch(() => undefined);
     await this.eventLog?.close();
+    await this.journal?.close();
     this.closed = true;
   }
 
@@ -329,6 +385,7 @@ export class JsonInventoryStore implements InventoryStore {
         const dev = this.findByMac(this.data, mac);
         if (!dev) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
         touchDevice(dev, facts, this.stamp());
+        this.markDirty({ c: 'devices', id: dev.mac });
         // a sighting is not waited for (see writeSightingsSoon)
         this.writeSightingsSoon();
         return structuredClone(dev);
@@ -404,7 +461,7 @@ export class JsonInventoryStore implements InventoryStore {
         startedAt: next.startedAt ?? now.toISOString(), attempts: (next.attempts ?? 0) + 1, updatedAt: now.toISOString(),
       } satisfies Partial<Build>);
       return structuredClone(next);
-    }, 'builds');
+    }, 'builds', (b) => b.id);
   }
 
   async renewBuild(id: string, owner: string, leaseMs: number): Promise<boolean> {
@@ -413,7 +470,7 @@ export class JsonInventoryStore implements InventoryStore {
     // a lease is not news: no change announced
     await this.mutate(() => {
       b.leaseUntil = new Date(this.now().getTime() + leaseMs).toISOString();
-    });
+    }, undefined, undefined, { c: 'builds', id });
     return true;
   }
 
@@ -456,7 +513,7 @@ export class JsonInventoryStore implements InventoryStore {
         const drop = new Set(mine.slice(0, mine.length - keep));
         data.boots = data.boots.filter((b) => !drop.has(b));
       }
-    });
+    }, undefined, undefined, { c: 'boots', id: mac });
   }
 
   async listBoots(mac: string): Promise<StoredBoot[]> {

@@ -278,6 +278,8 @@ export interface InventoryData {
   eventSeq?: number;
   boots: StoredBoot[];
   settings: Settings;
+  /** The last journal line this file includes (json-store's journal; lines after it are replayed at open). */
+  journalSeq?: number;
 }
 
 export function emptyInventory(): InventoryData {

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, startNetboot, type StartedServer } from '../helpers/start-server';
 import { rng } from '../helpers/rng';
+import { inventoryOnDisk } from '../helpers/inventory-on-disk';
 
 /**
  * A bounded random fuzz of the public HTTP endpoints of the real `npm start`, limits on: methods,
@@ -155,8 +156,8 @@ describe(`public HTTP fuzz (seed ${SEED}, ${TOTAL} requests)`, () => {
     }
     const files = readdirSync(dir).filter((f) => f.endsWith('.json') || f.endsWith('.jsonl')).map((f) => `${f} ${(statSync(path.join(dir, f)).size / 1048576).toFixed(1)} MiB`).join(', ');
     expect(after - before, `RSS ${before.toFixed(0)} → ${after.toFixed(0)} MiB; ${files}`).toBeLessThan(64);
-    // every acknowledged enrolment is in the file, which parses
-    const inv = JSON.parse(readFileSync(path.join(dir, 'inventory.json'), 'utf8')) as { devices: Array<{ mac: string }> };
+    // every acknowledged enrolment is on disk (the file and its journal parse)
+    const inv = inventoryOnDisk(dir);
     const stored = new Set(inv.devices.map((d) => d.mac));
     const missing = [...acknowledged].filter((m) => !stored.has(m));
     expect(missing, `seed ${SEED}`).toEqual([]);

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/node-red';
 import { freeTcpPort, login, repo, startNetboot, type StartedServer } from '../helpers/start-server';
+import { inventoryOnDisk } from '../helpers/inventory-on-disk';
 
 describe('npm start (generated admin password)', () => {
   let dir: string;
@@ -98,7 +99,7 @@ describe('npm start (NETBOOT_ADMIN_PASSWORD) and the management API', () => {
     expect(res.status).toBe(204);
     res = await api('/devices/525400123456');
     expect(res.status).toBe(404);
-    const onDisk = JSON.parse(readFileSync(path.join(dir, 'inventory.json'), 'utf8'));
+    const onDisk = inventoryOnDisk(dir);
     expect(onDisk.devices).toEqual([]);
     expect(onDisk.profiles[0].id).toBe('ubuntu-24.04');
   });

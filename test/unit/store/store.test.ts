@@ -7,10 +7,15 @@ import { NetbootError } from '../../../lib/core/errors';
 
 let dir: string;
 let file: string;
+let journal: string;
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'netboot-store-'));
   file = path.join(dir, 'inventory.json');
+  journal = path.join(dir, 'inventory.journal.jsonl');
 });
+/** What is on disk: the file written whole, then the journal's lines after it. */
+const onDisk = () => `${readFileSync(file, 'utf8')}\n${readFileSync(journal, 'utf8')}`;
+const journalLines = () => readFileSync(journal, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { seq: number; c: string; id?: string; v: unknown });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 async function rejects(p: Promise<unknown>, code: string, message: RegExp): Promise<NetbootError> {
@@ -31,7 +36,9 @@ describe('JsonInventoryStore', () => {
     expect(dev.status).toBe('enrolled');
     const disk = JSON.parse(readFileSync(file, 'utf8'));
     expect(disk.schemaVersion).toBe(3);
-    expect(disk.devices[0].hostname).toBe('node1');
+    // the change is one journal line, not a rewrite of the file
+    expect(disk.devices).toEqual([]);
+    expect(journalLines()).toEqual([{ seq: 1, c: 'devices', id: 'aa:bb:cc:dd:ee:ff', v: expect.objectContaining({ hostname: 'node1' }) }]);
     await store.close();
     const again = await JsonInventoryStore.open(file);
     expect((await again.devices.get('aabb.ccdd.eeff'))?.labels).toEqual({ rack: '2' });
@@ -41,7 +48,7 @@ describe('JsonInventoryStore', () => {
   it('tells change listeners what changed once it is on disk, but not for check-ins', async () => {
     const store = await JsonInventoryStore.open(file);
     const seen: Array<[string, boolean]> = [];
-    const stop = store.onChange((c) => seen.push([c, readFileSync(file, 'utf8').includes('"d1"') || readFileSync(file, 'utf8').includes('aa:bb:cc:00:00:01')]));
+    const stop = store.onChange((c) => seen.push([c, onDisk().includes('"d1"') || onDisk().includes('aa:bb:cc:00:00:01')]));
     store.onChange(() => {
       throw new Error('a broken listener');
     });
@@ -60,9 +67,11 @@ describe('JsonInventoryStore', () => {
   it('coalesces writes: a burst of mutations all resolve and all land', async () => {
     const store = await JsonInventoryStore.open(file);
     await Promise.all(Array.from({ length: 200 }, (_, i) => store.devices.create({ mac: (0x020000000000 + i).toString(16).padStart(12, '0') })));
-    const disk = JSON.parse(readFileSync(file, 'utf8'));
-    expect(disk.devices).toHaveLength(200);
+    expect(new Set(journalLines().map((l) => l.id)).size).toBe(200);
     await store.close();
+    const again = await JsonInventoryStore.open(file);
+    expect((await again.devices.list({ limit: 1000 })).total).toBe(200);
+    await again.close();
   });
 
   it('keeps a bounded event log', async () => {
@@ -163,11 +172,66 @@ describe('JsonInventoryStore', () => {
     await store.close();
   });
 
+  it('writes the journal into the file whole once it outgrows it, and replays only what came after', async () => {
+    const store = await JsonInventoryStore.open(file, { journalBytes: 4096 });
+    await store.devices.create({ mac: '02:00:00:00:00:01', hostname: 'first' });
+    for (let i = 0; i < 40; i++) await store.devices.update('02:00:00:00:00:01', { labels: { n: String(i) } });
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { journalSeq: number; devices: Array<{ labels: Record<string, string> }> };
+    expect(doc.journalSeq).toBeGreaterThan(0);
+    expect(doc.devices).toHaveLength(1);
+    // the journal holds only lines after the file's journalSeq
+    expect(journalLines().every((l) => l.seq > doc.journalSeq)).toBe(true);
+    expect(readFileSync(journal, 'utf8').length).toBeLessThan(4096 + 1024);
+    await store.close();
+    const again = await JsonInventoryStore.open(file);
+    expect((await again.devices.get('02:00:00:00:00:01'))?.labels).toEqual({ n: '39' });
+    await again.close();
+  });
+
+  it('skips journal lines the file already holds (a crash between writing it whole and emptying the journal)', async () => {
+    const at = '2026-01-01T00:00:00.000Z';
+    const dev = (hostname: string) => ({ mac: '02:00:00:00:00:02', macs: [], hostname, labels: {}, status: 'enrolled', firstSeen: at, createdAt: at, updatedAt: at });
+    writeFileSync(file, JSON.stringify({ schemaVersion: 3, devices: [dev('newest')], images: [], profiles: [], groups: [], sessions: [], configs: [], builds: [], boots: [], settings: {}, journalSeq: 2 }));
+    writeFileSync(journal, [
+      { seq: 1, c: 'devices', id: '02:00:00:00:00:02', v: dev('old') },
+      { seq: 2, c: 'devices', id: '02:00:00:00:00:02', v: dev('older') },
+      { seq: 3, c: 'images', id: 'disk1', v: { id: 'disk1', name: 'disk one', createdAt: at, updatedAt: at } },
+    ].map((l) => `${JSON.stringify(l)}\n`).join(''));
+    const store = await JsonInventoryStore.open(file);
+    expect((await store.devices.get('02:00:00:00:00:02'))?.hostname).toBe('newest');
+    expect((await store.images.get('disk1'))?.name).toBe('disk one');
+    // numbering goes on after the journal's last line
+    await store.images.remove('disk1');
+    expect(journalLines().at(-1)).toEqual({ seq: 4, c: 'images', id: 'disk1', v: null });
+    await store.close();
+    const again = await JsonInventoryStore.open(file);
+    expect(await again.images.get('disk1')).toBeUndefined();
+    await again.close();
+  });
+
+  it('cuts off a journal line torn by a crash and keeps the lines before it', async () => {
+    const store = await JsonInventoryStore.open(file);
+    await store.devices.create({ mac: '02:00:00:00:00:03', hostname: 'kept' });
+    await store.updateSettings({ eventLogLimit: 50 });
+    await store.close();
+    writeFileSync(journal, `${readFileSync(journal, 'utf8')}{"seq":3,"c":"devices","id":"02:00:00:00:00:04","v":{"mac":"02:`);
+    const warnings: string[] = [];
+    const again = await JsonInventoryStore.open(file, { log: { warn: (m) => warnings.push(m), error: (m) => warnings.push(m) } });
+    expect((await again.devices.get('02:00:00:00:00:03'))?.hostname).toBe('kept');
+    expect(await again.devices.get('02:00:00:00:00:04')).toBeUndefined();
+    expect((await again.getSettings()).eventLogLimit).toBe(50);
+    expect(warnings.join('\n')).toMatch(/unfinished last line/);
+    // the next change starts on a line of its own
+    await again.devices.create({ mac: '02:00:00:00:00:05' });
+    expect(journalLines().map((l) => l.seq)).toEqual([1, 2, 3]);
+    await again.close();
+  });
+
   it('removes a temp file left by a crash mid-write', async () => {
     writeFileSync(path.join(dir, '.inventory.json.tmp'), '{"half');
     const store = await JsonInventoryStore.open(file);
     expect(store.report.removedLeftover).toBe(true);
-    expect(readdirSync(dir).sort()).toEqual(['inventory.events.jsonl', 'inventory.json']);
+    expect(readdirSync(dir).sort()).toEqual(['inventory.events.jsonl', 'inventory.journal.jsonl', 'inventory.json']);
     await store.close();
   });
 

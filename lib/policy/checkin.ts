@@ -1,6 +1,7 @@
 import { NetbootError } from '../core/errors';
 import type { Device, Group, Image, InventoryStore, Profile } from '../store';
 import { matchGroup } from './group-match';
+import { cachedGroups } from './groups-cache';
 export { matchGroup } from './group-match';
 import { parseFacts, type MachineFacts } from './facts';
 import { makeRoomForUnconfirmed } from './growth';
@@ -86,15 +87,6 @@ const CLAIMED_IP_KEYS = ['ip', 'clientIp'];
 
 // ---------------------------------------------------------------------------------------------
 
-async function allGroups(store: CheckInStore): Promise<Group[]> {
-  const out: Group[] = [];
-  for (let offset = 0; ; offset += 1000) {
-    const page = await store.groups.list({ offset, limit: 1000 });
-    out.push(...page.items);
-    if (out.length >= page.total || page.items.length === 0) return out;
-  }
-}
-
 async function lookup<T>(what: string, id: string | null | undefined, get: (id: string) => Promise<T | undefined>): Promise<T | undefined> {
   if (!id) return undefined;
   const rec = await get(id);
@@ -163,7 +155,9 @@ export async function checkIn(store: CheckInStore, input: unknown, opts: CheckIn
     return { device, params: {}, facts, decision: { action: 'local', output: 2, known: true, source: 'site', pinnedTo: device.site } };
   }
 
-  const group = matchGroup(device, await allGroups(store));
+  const matched = matchGroup(device, await cachedGroups(store));
+  // the cached groups are shared: the decision carries a copy of its own
+  const group = matched ? structuredClone(matched) : undefined;
   const seen = changes?.length ? { changes } : {};
   const params: Record<string, string | null> = { ...(group?.params ?? {}), ...(device.paramsOverride ?? {}) };
 

@@ -3,6 +3,7 @@ import { normalizeMac } from '../core/mac';
 import { CONTENT_TYPES, renderConfig, type RenderedConfig } from '../render/config';
 import type { ConfigDoc, ConfigFormat, Device, Group, InventoryStore, Profile } from '../store';
 import { matchGroup } from './checkin';
+import { cachedGroups } from './groups-cache';
 import type { ConfigTokens } from './config-token';
 
 /**
@@ -28,8 +29,7 @@ export async function configsFor(store: InventoryStore, rawMac: string): Promise
   const mac = normalizeMac(rawMac);
   const device = await store.devices.get(mac);
   if (!device) return undefined;
-  const groups = (await store.groups.list({ limit: 10_000 })).items;
-  const group = matchGroup(device, groups);
+  const group = matchGroup(device, await cachedGroups(store));
   const profileId = device.profileId ?? group?.profileId ?? undefined;
   const profile = profileId ? await store.profiles.get(profileId) : undefined;
   const seen = new Set<ConfigFormat>();
@@ -40,7 +40,7 @@ export async function configsFor(store: InventoryStore, rawMac: string): Promise
     seen.add(doc.format);
     docs.push(doc);
   }
-  return { device, ...(group ? { group } : {}), ...(profile ? { profile } : {}), docs };
+  return { device, ...(group ? { group: structuredClone(group) } : {}), ...(profile ? { profile } : {}), docs };
 }
 
 export function configValues(m: MachineConfigs, secrets: Record<string, string> = {}): Record<string, unknown> {

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { NetbootError } from '../core/errors';
 import type { BootOverride, ClientFacts } from '../dhcp';
 import { matchGroup } from './checkin';
+import { cachedGroups } from './groups-cache';
 import { grubBootable } from './grub-config';
 import type { Device, Group, InventoryStore, Profile } from '../store';
 import { resolveUnderRoot } from '../tftp';
@@ -51,7 +52,7 @@ async function allOf<T>(list: (q: { offset: number; limit: number }) => Promise<
 export async function secureBootOverride(facts: ClientFacts, flow: BootOverride | undefined, store: Pick<InventoryStore, 'devices' | 'groups'> | undefined, network: boolean): Promise<BootOverride | undefined> {
   if (!isUefiX64Firmware(facts) || flow?.skip || flow?.filename) return flow;
   const device = store ? await store.devices.get(facts.mac) : undefined;
-  const group = device && store ? matchGroup(device, await allOf((q) => store.groups.list(q))) : undefined;
+  const group = device && store ? matchGroup(device, await cachedGroups(store)) : undefined;
   if (!secureBootMarked(device, group, network, true)) return flow;
   return { ...flow, filename: SECURE_BOOT_FILES.shim };
 }

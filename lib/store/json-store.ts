@@ -295,8 +295,32 @@ export class JsonInventoryStore implements InventoryStore {
 
   // ---- devices --------------------------------------------------------------------------------
 
+  /** Devices by each of their MACs; rebuilt when the devices array is replaced (import, open). */
+  private macIndex = new Map<string, Device>();
+  private macIndexOf?: Device[];
+
   private findByMac(data: InventoryData, mac: string): Device | undefined {
-    return data.devices.find((d) => d.mac === mac || d.macs.includes(mac));
+    if (this.macIndexOf !== data.devices) {
+      this.macIndex.clear();
+      for (const d of data.devices) this.indexMacs(d);
+      this.macIndexOf = data.devices;
+    }
+    const hit = this.macIndex.get(mac);
+    // the index is kept by create, update and remove; a record changed any other way is found anyway
+    if (hit && (hit.mac === mac || hit.macs.includes(mac))) return hit;
+    const found = data.devices.find((d) => d.mac === mac || d.macs.includes(mac));
+    if (found) this.macIndex.set(mac, found);
+    return found;
+  }
+
+  private indexMacs(d: Device): void {
+    if (this.macIndexOf !== this.db.data.devices && this.macIndexOf !== undefined) return;
+    this.macIndex.set(d.mac, d);
+    for (const m of d.macs) this.macIndex.set(m, d);
+  }
+
+  private unindexMacs(d: Device): void {
+    for (const m of [d.mac, ...d.macs]) if (this.macIndex.get(m) === d) this.macIndex.delete(m);
   }
 
   private checkRefs(data: InventoryData, rec: { imageId?: string | null; profileId?: string | null }): void {
@@ -340,7 +364,10 @@ export class JsonInventoryStore implements InventoryStore {
         // a copy, as every other read: a caller that edits what it got must not edit the store
         return structuredCloneOpt(this.findByMac(this.data, mac));
       },
-      find: async (keys: MachineKeys) => structuredCloneOpt(findDevice(this.data.devices, keys)),
+      find: async (keys: MachineKeys) => {
+        const byMac = keys.mac ? this.findByMac(this.data, normalizeMac(keys.mac)) : undefined;
+        return structuredCloneOpt(byMac ?? findDevice(this.data.devices, { ...keys, mac: undefined }));
+      },
       create: async (input) => {
         assertValid(DeviceCreate, input, 'device');
         const mac = macField(input.mac, true);
@@ -353,6 +380,7 @@ export class JsonInventoryStore implements InventoryStore {
           this.checkRefs(data, input);
           const dev = newDevice(input, mac, macs, this.stamp());
           data.devices.push(dev);
+          this.indexMacs(dev);
           return structuredClone(dev);
         }, 'devices', (d) => d.mac);
       },
@@ -368,7 +396,9 @@ export class JsonInventoryStore implements InventoryStore {
             if (other && other !== dev) throw new NetbootError('conflict', `MAC ${m} belongs to device ${other.mac}`, { field: 'macs', id: other.mac });
           }
           this.checkRefs(data, patch);
+          this.unindexMacs(dev);
           patchDevice(dev, patch, macs, this.stamp());
+          this.indexMacs(dev);
           return structuredClone(dev);
         }, 'devices', (d) => d.mac);
       },
@@ -377,6 +407,7 @@ export class JsonInventoryStore implements InventoryStore {
         return this.mutate((data) => {
           const i = data.devices.findIndex((d) => d.mac === mac);
           if (i < 0) throw new NetbootError('not_found', `no device ${mac}`, { id: mac });
+          this.unindexMacs(data.devices[i]);
           data.devices.splice(i, 1);
         }, 'devices', mac);
       },

@@ -4,13 +4,14 @@
  * Content-Length (Node's defaults, the plain way to serve a file from Node); `GET /boot/menu.ipxe`:
  * a constant body (what a script endpoint costs with nothing rendered).
  *
- * Usage: node bare-node-http.js <assets-dir> <constant-body-file>; prints `listening <port>`.
+ * Usage: node bare-node-http.js <assets-dir> <constant-body-file> [port] [address]; prints `listening <port>`
+ * (port 0 and 127.0.0.1 unless given; bench/poweron.ts runs it on :8080 in a lab namespace).
  */
 import { createReadStream, promises as fsp, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 
-const [root, constantFile] = process.argv.slice(2);
+const [root, constantFile, port = '0', address = '127.0.0.1'] = process.argv.slice(2);
 const constant = readFileSync(constantFile);
 
 const server = http.createServer((req, res) => {
@@ -31,5 +32,5 @@ const server = http.createServer((req, res) => {
     createReadStream(file).pipe(res);
   }, () => res.writeHead(404).end());
 });
-server.listen(0, '127.0.0.1', () => console.log(`listening ${(server.address() as { port: number }).port}`));
+server.listen(Number(port), address, () => console.log(`listening ${(server.address() as { port: number }).port}`));
 process.on('SIGTERM', () => process.exit(0));

@@ -91,14 +91,38 @@ function macOf(ctx: BootContext): string | undefined {
   return ctx.device?.mac ?? ctx.facts.mac;
 }
 
+/**
+ * Names for a profile's initrds (the file name of each, made unique), so a UEFI kernel can be told
+ * which ones to load: `initrd.gz`, `initrd.gz` again → `initrd.gz`, `2-initrd.gz`.
+ */
+function initrdNames(urls: string[]): string[] {
+  const used = new Set<string>();
+  return urls.map((url, n) => {
+    const file = (url.split(/[?#]/)[0].split('/').pop() ?? '').replace(/[^A-Za-z0-9._-]/g, '_').slice(-56);
+    let name = file && file !== '.' && file !== '..' ? file : `initrd${n}`;
+    if (used.has(name.toLowerCase())) name = `${n}-${name}`;
+    used.add(name.toLowerCase());
+    return name;
+  });
+}
+
 function kernelSpec(profile: Profile, ctx: BootContext, opts: ScriptOptions = {}): KernelSpec {
+  const urls = (profile.initrd ?? []).map((i, n) => assetUrl(i, `profile.initrd[${n}]`));
+  // iPXE builds before 2023 (Debian's, for one) hand a UEFI kernel its initrds only as files named on
+  // its command line (`initrd=<name>`): without that the EFI stub starts Linux with no initramfs. Newer
+  // iPXE passes them the way kernels since 5.8 look first, and the stub then ignores `initrd=`. A BIOS
+  // kernel gets every initrd from iPXE anyway: its script stays as it was (and so does one whose
+  // request did not say `platform=efi`; the URLs we hand iPXE always carry it).
+  const efi = ctx.facts.platform === 'efi' && urls.length > 0;
+  const names = efi ? initrdNames(urls) : [];
   return {
     kind: 'kernel',
     title: profile.name,
     kernel: assetUrl(profile.kernel, 'profile.kernel'),
-    initrds: (profile.initrd ?? []).map((i, n) => assetUrl(i, `profile.initrd[${n}]`)),
+    initrds: efi ? urls.map((url, n) => ({ url, name: names[n] })) : urls,
     params: kernelParamsOf(profile.cmdline, 'profile.cmdline'),
     override: { ...kernelOverride(ctx.params), ...(opts.configArgs ?? {}) },
+    ...(efi ? { initrdArg: true } : {}),
   };
 }
 

@@ -314,6 +314,36 @@ describe('network boot through our server (e2e)', () => {
     const dev = http('GET', `/netboot/api/devices/${mac}`, { token }).json<{ lastIp?: string; reported?: { firmware?: string }; lastSeen?: string }>();
     expect(dev).toMatchObject({ lastIp: ip, reported: { firmware: 'pcbios' } });
   }, 420_000);
+  it('3c. known UEFI PC with a profile: OVMF PXE → ipxe.efi → kernel script names its initrd (initrd=), Linux runs its initramfs', async () => {
+    const mac = '52:54:00:81:00:1c';
+    const linux = buildLinuxAssets();
+    mkdirSync(path.join(server.assets, 'e2e'), { recursive: true });
+    copyFileSync(linux.vmlinuz, path.join(server.assets, 'e2e', 'vmlinuz'));
+    copyFileSync(linux.initrd, path.join(server.assets, 'e2e', 'initrd.gz'));
+    const token = login();
+    const profile = http('POST', '/netboot/api/profiles', {
+      token,
+      body: { id: 'e2e-linux-efi', name: 'e2e linux efi', type: 'custom', kernel: 'e2e/vmlinuz', initrd: ['e2e/initrd.gz'], cmdline: { console: 'ttyS0', panic: '-1', 'nbe2e.log': `${BASE}/api/v1/boot/log` } },
+    });
+    expect(profile.status, profile.body).toBe(201);
+    expect(http('POST', '/netboot/api/devices', { token, body: { mac, hostname: 'e2e-linux-efi', profileId: 'e2e-linux-efi' } }).status).toBe(201);
+
+    // Debian's iPXE (2019) gives a UEFI kernel its initrd only as a file named on its command line:
+    // without initrd= the kernel starts with no initramfs and panics (no root file system)
+    const vm = await bootVm('3c-uefi-known-linux', { fw: 'uefi', mac, timeout: 200, expect: ['NBE2E: boot-log-posted', 'NBE2E: poweroff'] });
+    timings['3c-uefi-known-linux'] = vm.seconds;
+    const con = plain(vm.serial);
+    const why = explain(vm, server);
+    expect(vm.rc, why).toBe(0);
+    expect(con, why).toContain('NBP file downloaded successfully');
+    expect(con, why).toMatch(new RegExp(`${BASE}/boot/assets/e2e/initrd\\.gz\\.\\.\\.[ \\d%]*ok`));
+    expect(con, why).toContain('initrd=initrd.gz');
+    expect(con, why).not.toContain('Unable to mount root fs');
+    expect(con, why).toMatch(/NBE2E: linux-up/);
+    expect(con, why).toMatch(/NBE2E: boot-log-posted attempt=\d+ answer=\{"ok":true,"seq":\d+\}/);
+    const dev = http('GET', `/netboot/api/devices/${mac}`, { token }).json<{ reported?: { firmware?: string } }>();
+    expect(dev).toMatchObject({ reported: { firmware: 'efi' } });
+  }, 300_000);
   it('3b. installer config: a machine fetches its own document with the token in its script, another machine is refused, completion → local disk', async () => {
     const a = '52:54:00:81:00:18';
     const b = '52:54:00:81:00:19';

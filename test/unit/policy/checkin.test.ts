@@ -121,6 +121,23 @@ describe('checkIn', () => {
     expect((await checkIn(store, { mac: '52:54:00:00:00:06' })).group?.id).toBe('fallback');
   });
 
+  it('names the initrds on a UEFI kernel\'s command line (initrd=<name>), and leaves a BIOS kernel\'s line alone', async () => {
+    await store.profiles.create({ id: 'two', name: 'two initrds', type: 'custom', kernel: 'two/vmlinuz', initrd: ['two/initrd.gz', 'extra/initrd.gz', 'fw/amd+ucode.img'], cmdline: { console: 'ttyS0' } });
+    await store.devices.create({ mac: '52:54:00:00:00:20', profileId: 'two' });
+    const script = async (platform?: string) => (await renderBootScript(await checkIn(store, { mac: '52:54:00:00:00:20', arch: 'x86_64', ...(platform ? { platform } : {}) }), server)).text;
+    const efi = await script('efi');
+    // Debian's iPXE (2019) gives an EFI-stub kernel only the initrds its command line names
+    expect(efi).toContain('kernel http://10.0.0.5:1880/boot/assets/two/vmlinuz console=ttyS0 initrd=initrd.gz initrd=1-initrd.gz initrd=amd_ucode.img || goto nb_failed');
+    expect(efi).toContain('initrd --name initrd.gz http://10.0.0.5:1880/boot/assets/two/initrd.gz || goto nb_failed');
+    expect(efi).toContain('initrd --name 1-initrd.gz http://10.0.0.5:1880/boot/assets/extra/initrd.gz || goto nb_failed');
+    expect(efi).toContain('initrd --name amd_ucode.img http://10.0.0.5:1880/boot/assets/fw/amd+ucode.img || goto nb_failed');
+    expect(validateIpxeScript(efi)).toEqual([]);
+    for (const bios of [await script('pcbios'), await script()]) {
+      expect(bios).toContain('kernel http://10.0.0.5:1880/boot/assets/two/vmlinuz console=ttyS0 || goto nb_failed');
+      expect(bios).toContain('initrd http://10.0.0.5:1880/boot/assets/two/initrd.gz || goto nb_failed');
+    }
+  });
+
   it('honours a boot-once override, clears it, and then falls back', async () => {
     await store.devices.create({ mac: '52:54:00:00:00:07', imageId: 'disk1', bootOnce: { action: 'boot_profile', profileId: 'ubuntu' } });
     const once = await checkIn(store, { mac: '52:54:00:00:00:07' });

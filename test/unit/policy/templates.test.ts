@@ -23,7 +23,7 @@ const ctx = (p: typeof profile, params: Record<string, string | null> = {}): Boo
 describe('profile templates', () => {
   it('renders a kernel profile through the shipped template, values allow-listed', async () => {
     const script = await renderBootScript(ctx(profile, { 'talos.hostname': 'w1' }), server());
-    expect(script.text).toContain('kernel http://10.0.0.5:1880/boot/assets/talos/vmlinuz talos.platform=metal talos.hostname=w1 || goto nb_failed');
+    expect(script.text).toContain('kernel http://10.0.0.5:1880/boot/assets/talos/vmlinuz initrd=initrd.img talos.platform=metal talos.hostname=w1 || goto nb_failed');
     expect(script.text).toContain('initrd --name initrd.img http://10.0.0.5:1880/boot/assets/talos/initramfs.xz');
     expect(validateIpxeScript(script.text)).toEqual([]);
   });

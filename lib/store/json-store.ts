@@ -115,8 +115,10 @@ export class JsonInventoryStore implements InventoryStore {
       if (!(err instanceof SyntaxError)) throw new NetbootError('store_io', `reading ${this.file}: ${(err as Error).message}`, { file: this.file }, { cause: err });
       const aside = `${this.file}.corrupt-${this.now().toISOString().replace(/[:.]/g, '-')}`;
       await fsp.rename(this.file, aside);
+      // its journal belongs to it: moved aside with it, never replayed onto the empty inventory
+      const movedJournal = await fsp.rename(this.journalFile, aside.replace(/\.json\.corrupt-/, '.journal.jsonl.corrupt-')).then(() => true, () => false);
       this.report.quarantined = aside;
-      this.log?.error(`inventory ${this.file} is not valid JSON (${err.message}); it was moved to ${aside} and an empty inventory was started. Restore it by fixing that file and moving it back while Node-RED is stopped.`);
+      this.log?.error(`inventory ${this.file} is not valid JSON (${err.message}); it was moved to ${aside}${movedJournal ? ' (its journal beside it)' : ''} and an empty inventory was started. Restore it by fixing that file and moving it back (with its journal) while Node-RED is stopped.`);
       raw = null;
     }
     if (raw === null) {

@@ -87,11 +87,15 @@ describe('JsonInventoryStore', () => {
 
   it('moves a corrupt file aside with a clear error and never overwrites it silently', async () => {
     writeFileSync(file, '{"schemaVersion":1,"devices":[{"mac":');
+    const line = `${JSON.stringify({ seq: 1, c: 'devices', id: '02:00:00:00:00:07', v: { mac: '02:00:00:00:00:07', macs: [], labels: {}, status: 'enrolled' } })}\n`;
+    writeFileSync(journal, line);
     const errors: string[] = [];
     const store = await JsonInventoryStore.open(file, { log: { warn: () => undefined, error: (m) => errors.push(m) } });
     expect(store.report.quarantined).toMatch(/inventory\.json\.corrupt-/);
     expect(readFileSync(store.report.quarantined!, 'utf8')).toBe('{"schemaVersion":1,"devices":[{"mac":');
-    expect(errors[0]).toMatch(/not valid JSON.*moved to/);
+    // its journal went aside with it and was not replayed onto the empty inventory
+    expect(readFileSync(store.report.quarantined!.replace('.json.corrupt-', '.journal.jsonl.corrupt-'), 'utf8')).toBe(line);
+    expect(errors[0]).toMatch(/not valid JSON.*moved to.*its journal beside it/);
     expect((await store.devices.list()).total).toBe(0);
     await store.close();
   });

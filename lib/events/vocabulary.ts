@@ -469,32 +469,41 @@ export function normalizeEvent(input: NetbootEventInput | NetbootEvent, now: num
   if (typeof type !== 'string' || !KNOWN.has(type)) {
     throw new NetbootError('validation', `unknown event type ${JSON.stringify(String(type)).slice(0, 60)}`, { type });
   }
-  const out = { ...input } as Record<string, unknown>;
-  const ts = out.ts ?? now;
+  const given = input as unknown as Record<string, unknown>;
+  const ts = given.ts ?? now;
   if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new NetbootError('validation', `${type} event: ts must be a finite number`, { type });
-  out.ts = ts;
-  if (out.mac === undefined || out.mac === null || out.mac === '') delete out.mac;
-  else {
-    try {
-      out.mac = normalizeMac(out.mac);
-    } catch (err) {
-      throw NetbootError.wrap(`${type} event`, err);
-    }
-  }
+  // a new object with only the fields that stay: copying the input and deleting the empty ones
+  // turned every event into a dictionary-mode object with a hidden class of its own, which the
+  // event log and the replay ring kept (a DHCP storm of new machines paid for it in GC pauses)
+  const out: Record<string, unknown> = {};
+  let hasTs = false;
   // the event's own fields (a handful) against the tables, not every known field against the event:
   // this runs for every packet and every file served
-  for (const field of Object.keys(out)) {
-    const max = TEXT_MAX.get(field);
-    if (max !== undefined) {
-      const v = text(out[field], field, type, max);
-      if (v === undefined) delete out[field];
-      else out[field] = v;
-    } else if (COUNTS.has(field)) {
-      const v = count(out[field], field, type);
-      if (v === undefined) delete out[field];
-      else out[field] = v;
+  for (const field in given) {
+    if (!Object.prototype.hasOwnProperty.call(given, field)) continue;
+    const value = given[field];
+    if (field === 'ts') {
+      out.ts = ts;
+      hasTs = true;
+    } else if (field === 'mac') {
+      if (value === undefined || value === null || value === '') continue;
+      try {
+        out.mac = normalizeMac(value);
+      } catch (err) {
+        throw NetbootError.wrap(`${type} event`, err);
+      }
+    } else {
+      const max = TEXT_MAX.get(field);
+      if (max !== undefined) {
+        const v = text(value, field, type, max);
+        if (v !== undefined) out[field] = v;
+      } else if (COUNTS.has(field)) {
+        const v = count(value, field, type);
+        if (v !== undefined) out[field] = v;
+      } else out[field] = value;
     }
   }
+  if (!hasTs) out.ts = ts;
   if ((type.startsWith('tftp.') || type.startsWith('http.')) && typeof out.path !== 'string') {
     throw new NetbootError('validation', `${type} event: path is required`, { type });
   }

@@ -31,7 +31,7 @@ import type { RemoteInfo } from 'node:dgram';
 import { NetbootError } from '../core/errors';
 import { notADevice } from '../core/mac';
 import { ClientFacts, classify } from './classify';
-import { BootConfigInput, BootOverride, resolveBootConfig, BootAnswerConfig } from './boot-answer';
+import { BootAnswer, BootConfigInput, BootOverride, resolveBootConfig, BootAnswerConfig } from './boot-answer';
 import { DhcpPacket, encodePacket, ipToInt, isIPv4, OP_REPLY, parsePacket } from './packet';
 import { MESSAGE_TYPE_NAMES, MessageType } from './options';
 import { DhcpMode, IgnoreReason, LeaseDecision, decideReply } from './responder';
@@ -127,7 +127,7 @@ export interface DhcpStats {
 }
 
 export type HandleOutcome =
-  | { action: 'replied'; type: MessageType; reply: DhcpPacket; bytes: Buffer; destination: Destination; decided: 'hook' | 'deadline' | 'default' }
+  | { action: 'replied'; type: MessageType; reply: DhcpPacket; bytes: Buffer; destination: Destination; decided: 'hook' | 'deadline' | 'default'; boot?: BootAnswer; serverIp?: string }
   | { action: 'ignored'; reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed' | 'not-a-device' | 'other-site'; detail?: string }
   | { action: 'malformed'; error: NetbootError }
   | { action: 'observed'; rogue?: RogueReport }
@@ -281,10 +281,10 @@ export class DhcpServer extends EventEmitter {
     this.rogue.reset();
   }
 
-  private ignore(reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed' | 'not-a-device' | 'other-site', facts: ClientFacts | undefined, detail?: string): HandleOutcome {
+  /** Counts an ignored packet; its `ignored` event goes out with the received one (handleRequest). */
+  private ignore(reason: IgnoreReason | 'rate-limited' | 'no-interface' | 'not-allowed' | 'not-a-device' | 'other-site', _facts: ClientFacts | undefined, detail?: string): HandleOutcome {
     this.stats.ignored += 1;
     if (reason === 'rate-limited') this.stats.rateLimited += 1;
-    this.emit('ignored', { reason, facts, detail });
     return { action: 'ignored', reason, detail };
   }
 
@@ -346,11 +346,32 @@ export class DhcpServer extends EventEmitter {
     }
   }
 
+  /**
+   * Answers first, then tells: the received event (`discover`, ...), then `ignored` or the sent one
+   * (`offer`, ...), in that order, once the answer is on the wire. Their listeners (the metrics
+   * bus, the timeline, the event log, the flow's messages) cost more than the answer itself, and
+   * each waited in front of it before.
+   */
   private async handleRequest(p: DhcpPacket, rinfo: RemoteInfo, via: 'dhcp' | 'boot'): Promise<HandleOutcome> {
     const facts = classify(p);
+    let outcome: HandleOutcome | undefined;
+    try {
+      outcome = await this.answer(p, facts, rinfo, via);
+      return outcome;
+    } finally {
+      const mt = facts.messageType;
+      const ev = mt === undefined ? undefined : EVENT_FOR_TYPE[mt];
+      if (ev) this.emit(ev, { facts, rinfo, via });
+      if (outcome?.action === 'ignored') this.emit('ignored', { reason: outcome.reason, facts, detail: outcome.detail });
+      else if (outcome?.action === 'replied') {
+        const name = MESSAGE_TYPE_NAMES[outcome.type]?.toLowerCase();
+        if (name) this.emit(name, { facts, reply: outcome.reply, destination: outcome.destination, boot: outcome.boot, serverIp: outcome.serverIp });
+      }
+    }
+  }
+
+  private async answer(p: DhcpPacket, facts: ClientFacts, rinfo: RemoteInfo, via: 'dhcp' | 'boot'): Promise<HandleOutcome> {
     const mt = facts.messageType;
-    const ev = mt === undefined ? undefined : EVENT_FOR_TYPE[mt];
-    if (ev) this.emit(ev, { facts, rinfo, via });
     if (this.mode === 'off') return this.ignore('mode-off', facts);
     // broadcast, multicast and all-zero hardware addresses are not machines (docs/security.md)
     const notMachine = notADevice(facts.mac);
@@ -436,9 +457,7 @@ export class DhcpServer extends EventEmitter {
       this.recentReplies.set(reply.xid, bytes);
       if (this.recentReplies.size > RECENT_REPLIES) this.recentReplies.delete(this.recentReplies.keys().next().value!);
     }
-    const name = MESSAGE_TYPE_NAMES[result.type]?.toLowerCase();
-    if (name) this.emit(name, { facts, reply, destination: sent, boot: result.boot, serverIp });
-    return { action: 'replied', type: result.type, reply, bytes, destination: sent, decided };
+    return { action: 'replied', type: result.type, reply, bytes, destination: sent, decided, boot: result.boot, serverIp };
   }
 
   private runDecide(facts: ClientFacts): Promise<{ override?: BootOverride; how: 'hook' | 'deadline' | 'default' }> {

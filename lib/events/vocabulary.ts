@@ -410,8 +410,11 @@ export const PREVIOUS_NAME: Readonly<Partial<Record<NetbootEventType, string>>> 
  */
 export const STORED_BY_INVENTORY: ReadonlySet<string> = new Set(['build.start', 'build.success', 'build.failed', 'build.cancelled', 'config.installed', 'enroll', 'boot.log', 'boot.log_upload', 'facts.changed', 'enroll.conflict', 'device.evicted', 'wake', 'wake.timeout', 'session.start', 'session.stop', 'session.failed']);
 
+/** Type → group, looked up for every event by several subscribers (a Map: the vocabulary object's dotted keys made a slow keyed load). */
+const GROUPS: ReadonlyMap<string, EventGroup> = new Map(Object.entries(VOCABULARY as Record<string, { group: EventGroup }>).map(([type, v]) => [type, v.group]));
+
 export function groupOf(type: string): EventGroup | undefined {
-  return (VOCABULARY as Record<string, { group: EventGroup }>)[type]?.group;
+  return GROUPS.get(type);
 }
 
 export function isTransferEvent(e: NetbootEvent): e is TftpEvent | HttpEvent {
@@ -469,38 +472,47 @@ export function normalizeEvent(input: NetbootEventInput | NetbootEvent, now: num
   if (typeof type !== 'string' || !KNOWN.has(type)) {
     throw new NetbootError('validation', `unknown event type ${JSON.stringify(String(type)).slice(0, 60)}`, { type });
   }
-  const out = { ...input } as Record<string, unknown>;
-  const ts = out.ts ?? now;
+  const given = input as unknown as Record<string, unknown>;
+  const ts = given.ts ?? now;
   if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new NetbootError('validation', `${type} event: ts must be a finite number`, { type });
-  out.ts = ts;
-  if (out.mac === undefined || out.mac === null || out.mac === '') delete out.mac;
-  else {
-    try {
-      out.mac = normalizeMac(out.mac);
-    } catch (err) {
-      throw NetbootError.wrap(`${type} event`, err);
-    }
-  }
+  // a new object with only the fields that stay: copying the input and deleting the empty ones
+  // turned every event into a dictionary-mode object with a hidden class of its own, which the
+  // event log and the replay ring kept (a DHCP storm of new machines paid for it in GC pauses)
+  const out: Record<string, unknown> = {};
+  let hasTs = false;
   // the event's own fields (a handful) against the tables, not every known field against the event:
   // this runs for every packet and every file served
-  for (const field of Object.keys(out)) {
-    const max = TEXT_MAX.get(field);
-    if (max !== undefined) {
-      const v = text(out[field], field, type, max);
-      if (v === undefined) delete out[field];
-      else out[field] = v;
-    } else if (COUNTS.has(field)) {
-      const v = count(out[field], field, type);
-      if (v === undefined) delete out[field];
-      else out[field] = v;
+  for (const field in given) {
+    if (!Object.prototype.hasOwnProperty.call(given, field)) continue;
+    const value = given[field];
+    if (field === 'ts') {
+      out.ts = ts;
+      hasTs = true;
+    } else if (field === 'mac') {
+      if (value === undefined || value === null || value === '') continue;
+      try {
+        out.mac = normalizeMac(value);
+      } catch (err) {
+        throw NetbootError.wrap(`${type} event`, err);
+      }
+    } else {
+      const max = TEXT_MAX.get(field);
+      if (max !== undefined) {
+        const v = text(value, field, type, max);
+        if (v !== undefined) out[field] = v;
+      } else if (COUNTS.has(field)) {
+        const v = count(value, field, type);
+        if (v !== undefined) out[field] = v;
+      } else out[field] = value;
     }
   }
+  if (!hasTs) out.ts = ts;
   if ((type.startsWith('tftp.') || type.startsWith('http.')) && typeof out.path !== 'string') {
     throw new NetbootError('validation', `${type} event: path is required`, { type });
   }
   if ((type === 'boot.log' || type === 'boot.log_upload') && typeof out.line !== 'string') throw new NetbootError('validation', `${type} event: line is required`, { type });
   if (groupOf(type) === 'record' && typeof out.mac !== 'string') throw new NetbootError('validation', `${type} event: mac is required`, { type });
-  if (VOCABULARY[type as NetbootEventType].group === 'activity' && type.startsWith('dhcp.')) out.isIpxe = out.isIpxe === true;
+  if (groupOf(type) === 'activity' && type.startsWith('dhcp.')) out.isIpxe = out.isIpxe === true;
   oneOf(out, 'direction', ['read', 'write']);
   oneOf(out, 'origin', ['ipxe', 'os']);
   oneOf(out, 'level', ['debug', 'info', 'warn', 'error']);

@@ -71,25 +71,31 @@ export interface DeviceMetricsOptions {
 }
 
 interface Figure {
-  sources: Set<string>;
+  /** Where the figure came from: one bit per entry of SOURCE_ORDER. */
+  sources: number;
   counts: Record<FigureConfidence, number>;
   ambiguous: number;
 }
 
+/**
+ * What is kept per machine. A machine that only asked for a boot answer has its MAC, times and one
+ * figure; the windows, sets and maps come with the first event that needs them (a DHCP storm of new
+ * machines otherwise kept a dozen empty collections each, and the young-generation GC copied them).
+ */
 interface Device {
   mac: string;
   lastSeen: number;
   rxBytes: number;
   txBytes: number;
-  rx: SlidingWindow;
-  tx: SlidingWindow;
-  sessions: Set<string>;
-  disk: Map<string, { readBytes: number; writeBytes: number }>;
+  rx?: SlidingWindow;
+  tx?: SlidingWindow;
+  sessions?: Set<string>;
+  disk?: Map<string, { readBytes: number; writeBytes: number }>;
   logProgress?: number;
-  figures: Record<FigureName, Figure>;
+  figures: Partial<Record<FigureName, Figure>>;
   /** Recent warnings from events, newest last. */
-  warnings: string[];
-  ambiguousIps: Set<string>;
+  warnings?: string[];
+  ambiguousIps?: Set<string>;
 }
 
 const ORDER: FigureConfidence[] = ['low', 'medium', 'high', 'direct'];
@@ -97,7 +103,18 @@ const FIGURES: FigureName[] = ['connection', 'network', 'disk', 'installProgress
 const MAX_WARNINGS = 10;
 
 function newFigure(): Figure {
-  return { sources: new Set(), counts: { direct: 0, high: 0, medium: 0, low: 0 }, ambiguous: 0 };
+  return { sources: 0, counts: { direct: 0, high: 0, medium: 0, low: 0 }, ambiguous: 0 };
+}
+
+/** What an absent figure reads as (never written). */
+const NO_FIGURE: Figure = Object.freeze({ sources: 0, counts: Object.freeze({ direct: 0, high: 0, medium: 0, low: 0 }), ambiguous: 0 });
+
+function figure(d: Device, name: FigureName): Figure {
+  return d.figures[name] ?? NO_FIGURE;
+}
+
+function figureToWrite(d: Device, name: FigureName): Figure {
+  return (d.figures[name] ??= newFigure());
 }
 
 function weakest(f: Figure): FigureConfidence | null {
@@ -105,10 +122,11 @@ function weakest(f: Figure): FigureConfidence | null {
   return null;
 }
 
-const SOURCE_ORDER = ['tftp', 'http', 'iscsi', 'log', 'transfer', 'events', 'timeline'];
+const SOURCE_ORDER = ['tftp', 'http', 'iscsi', 'log', 'transfer', 'events', 'timeline'] as const;
+type Source = (typeof SOURCE_ORDER)[number];
 function sourceOf(f: Figure): string {
-  if (f.sources.size === 0) return 'none';
-  return [...f.sources].sort((a, b) => SOURCE_ORDER.indexOf(a) - SOURCE_ORDER.indexOf(b)).join('+');
+  if (f.sources === 0) return 'none';
+  return SOURCE_ORDER.filter((_, i) => (f.sources & (1 << i)) !== 0).join('+');
 }
 
 export class DeviceMetrics {
@@ -146,8 +164,8 @@ export class DeviceMetrics {
       if (e.attributed?.ambiguous && e.ip) {
         for (const mac of e.attributed.macs) {
           const d = this.device(mac, e.ts);
-          d.ambiguousIps.add(e.ip);
-          const fig = isTransferEvent(e) ? d.figures.network : e.type.startsWith('iscsi.') ? d.figures.disk : d.figures.connection;
+          (d.ambiguousIps ??= new Set()).add(e.ip);
+          const fig = figureToWrite(d, isTransferEvent(e) ? 'network' : e.type.startsWith('iscsi.') ? 'disk' : 'connection');
           fig.ambiguous++;
           this.dirty.add(mac);
         }
@@ -157,19 +175,19 @@ export class DeviceMetrics {
     const d = this.device(e.mac, e.ts);
     const conf: FigureConfidence = e.attributed && !e.attributed.ambiguous ? e.attributed.confidence : 'direct';
     d.lastSeen = Math.max(d.lastSeen, e.ts);
-    note(d.figures.connection, 'events', conf);
+    note(figureToWrite(d, 'connection'), 'events', conf);
     this.dirty.add(d.mac);
 
     if (isTransferEvent(e)) {
-      const proto = e.type.slice(0, 4);
+      const proto: Source = e.type.startsWith('tftp') ? 'tftp' : 'http';
       if (upload) {
         d.rxBytes += delta;
-        d.rx.add(e.ts, delta);
+        (d.rx ??= new SlidingWindow(this.rateWindowMs)).add(e.ts, delta);
       } else {
         d.txBytes += delta;
-        d.tx.add(e.ts, delta);
+        (d.tx ??= new SlidingWindow(this.rateWindowMs)).add(e.ts, delta);
       }
-      note(d.figures.network, proto, conf);
+      note(figureToWrite(d, 'network'), proto, conf);
       if (e.type === 'tftp.abort') this.warn(d, `tftp-abort:${e.path}`);
       if (e.type === 'http.done' && e.status !== undefined && e.status >= 400 && e.status !== 404) this.warn(d, `http-error:${e.status}:${e.path}`);
       return;
@@ -178,20 +196,21 @@ export class DeviceMetrics {
       case 'iscsi.login':
       case 'iscsi.logout':
       case 'iscsi.stats': {
-        if (e.type === 'iscsi.login') d.sessions.add(e.target);
-        if (e.type === 'iscsi.logout') d.sessions.delete(e.target);
+        if (e.type === 'iscsi.login') (d.sessions ??= new Set()).add(e.target);
+        if (e.type === 'iscsi.logout') d.sessions?.delete(e.target);
+        const disk = (d.disk ??= new Map());
         if (e.readBytes !== undefined || e.writeBytes !== undefined) {
-          const prev = d.disk.get(e.target) ?? { readBytes: 0, writeBytes: 0 };
-          d.disk.set(e.target, { readBytes: e.readBytes ?? prev.readBytes, writeBytes: e.writeBytes ?? prev.writeBytes });
-        } else if (!d.disk.has(e.target)) d.disk.set(e.target, { readBytes: 0, writeBytes: 0 });
-        note(d.figures.disk, 'iscsi', conf);
+          const prev = disk.get(e.target) ?? { readBytes: 0, writeBytes: 0 };
+          disk.set(e.target, { readBytes: e.readBytes ?? prev.readBytes, writeBytes: e.writeBytes ?? prev.writeBytes });
+        } else if (!disk.has(e.target)) disk.set(e.target, { readBytes: 0, writeBytes: 0 });
+        note(figureToWrite(d, 'disk'), 'iscsi', conf);
         break;
       }
       case 'boot.log': {
         const p = parseProgress(e.line);
         if (p !== undefined) {
           d.logProgress = p;
-          note(d.figures.installProgress, 'log', conf);
+          note(figureToWrite(d, 'installProgress'), 'log', conf);
         }
         if (e.level === 'error') this.warn(d, `log-error:${e.line.slice(0, 80)}`);
         break;
@@ -208,20 +227,18 @@ export class DeviceMetrics {
   }
 
   private warn(d: Device, code: string): void {
-    d.warnings = d.warnings.filter((w) => w !== code);
-    d.warnings.push(code);
-    if (d.warnings.length > MAX_WARNINGS) d.warnings.splice(0, d.warnings.length - MAX_WARNINGS);
+    const warnings = (d.warnings ?? []).filter((w) => w !== code);
+    warnings.push(code);
+    if (warnings.length > MAX_WARNINGS) warnings.splice(0, warnings.length - MAX_WARNINGS);
+    d.warnings = warnings;
   }
 
   private device(mac: string, ts: number): Device {
     // least-recently-seen order: a flood of new MACs evicts the oldest in O(1)
-    return this.devices.touch(mac, () => {
-      const figures = Object.fromEntries(FIGURES.map((f) => [f, newFigure()])) as Record<FigureName, Figure>;
-      return {
-        mac, lastSeen: ts, rxBytes: 0, txBytes: 0, rx: new SlidingWindow(this.rateWindowMs), tx: new SlidingWindow(this.rateWindowMs),
-        sessions: new Set(), disk: new Map(), figures, warnings: [], ambiguousIps: new Set(),
-      };
-    });
+    return this.devices.touch(mac, () => ({
+      mac, lastSeen: ts, rxBytes: 0, txBytes: 0, rx: undefined, tx: undefined, sessions: undefined, disk: undefined, logProgress: undefined,
+      figures: {}, warnings: undefined, ambiguousIps: undefined,
+    }));
   }
 
   macs(): string[] {
@@ -241,9 +258,9 @@ export class DeviceMetrics {
     const current = this.timeline?.current(mac) ?? null;
     const progress = this.progressOf(d, current?.stage ?? null, current?.outcome ?? null);
     const age = now - d.lastSeen;
-    const connection: ConnectionState = d.sessions.size > 0 || age < this.onlineMs ? 'online' : age < this.offlineMs ? 'idle' : 'offline';
+    const connection: ConnectionState = (d.sessions?.size ?? 0) > 0 || age < this.onlineMs ? 'online' : age < this.offlineMs ? 'idle' : 'offline';
     let disk: DeviceMetricsSnapshot['disk'] = null;
-    if (d.disk.size > 0) {
+    if (d.disk && d.disk.size > 0) {
       disk = { readBytes: 0, writeBytes: 0 };
       for (const v of d.disk.values()) {
         disk.readBytes += v.readBytes;
@@ -251,12 +268,12 @@ export class DeviceMetrics {
       }
     }
     const stageFigure = this.timeline && current ? 'timeline' : 'none';
-    const warnings = [...d.warnings];
+    const warnings = [...(d.warnings ?? [])];
     if (current?.stalled) warnings.push(`stalled:${current.stage}`);
-    for (const ip of d.ambiguousIps) warnings.push(`ambiguous-ip:${ip}`);
+    for (const ip of d.ambiguousIps ?? []) warnings.push(`ambiguous-ip:${ip}`);
     const conf = this.overallConfidence(d);
     if (conf === 'low') warnings.push('low-confidence-attribution');
-    const sources = Object.fromEntries(FIGURES.map((f) => [f, sourceOf(d.figures[f])])) as Record<FigureName, string>;
+    const sources = Object.fromEntries(FIGURES.map((f) => [f, sourceOf(figure(d, f))])) as Record<FigureName, string>;
     sources.installProgress = progress.source;
     sources.stage = stageFigure;
     return {
@@ -264,7 +281,7 @@ export class DeviceMetrics {
       ts: now,
       connection,
       lastSeen: d.lastSeen,
-      network: { rxBytes: d.rxBytes, txBytes: d.txBytes, rxRate: Math.round(d.rx.rate(now)), txRate: Math.round(d.tx.rate(now)) },
+      network: { rxBytes: d.rxBytes, txBytes: d.txBytes, rxRate: Math.round(d.rx?.rate(now) ?? 0), txRate: Math.round(d.tx?.rate(now) ?? 0) },
       disk,
       installProgress: progress.value,
       stage: current?.stage ?? null,
@@ -272,7 +289,7 @@ export class DeviceMetrics {
       stalled: current?.stalled ?? false,
       warnings,
       sources,
-      attribution: { confidence: conf, ambiguous: FIGURES.some((f) => d.figures[f].ambiguous > 0) },
+      attribution: { confidence: conf, ambiguous: FIGURES.some((f) => figure(d, f).ambiguous > 0) },
     };
   }
 
@@ -296,7 +313,7 @@ export class DeviceMetrics {
   private overallConfidence(d: Device): FigureConfidence {
     let worst: FigureConfidence = 'direct';
     for (const f of FIGURES) {
-      const w = weakest(d.figures[f]);
+      const w = weakest(figure(d, f));
       if (w && ORDER.indexOf(w) < ORDER.indexOf(worst)) worst = w;
     }
     return worst;
@@ -325,7 +342,7 @@ export class DeviceMetrics {
     for (const d of this.devices.values()) {
       const row = {} as Record<FigureName, FigureDebug>;
       for (const f of FIGURES) {
-        const fig = d.figures[f];
+        const fig = figure(d, f);
         row[f] = { source: sourceOf(fig), confidence: weakest(fig), ambiguous: fig.ambiguous > 0, counts: { ...fig.counts } };
       }
       if (this.timeline?.current(d.mac)) row.stage = { ...row.stage, source: 'timeline', confidence: row.connection.confidence };
@@ -340,7 +357,7 @@ export class DeviceMetrics {
   }
 }
 
-function note(f: Figure, source: string, conf: FigureConfidence): void {
-  f.sources.add(source);
+function note(f: Figure, source: Source, conf: FigureConfidence): void {
+  f.sources |= 1 << SOURCE_ORDER.indexOf(source);
   f.counts[conf]++;
 }

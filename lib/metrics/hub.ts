@@ -4,6 +4,7 @@
  * the per-device figures, the Prometheus registry, the optional event log in the store and any SSE
  * clients. `tick()` moves time forward for stall detection; `start()` does it on an unref'd timer.
  */
+import { copyFields } from '../core/copy-fields';
 import { normalizeMac } from '../core/mac';
 import { AttributionTable } from './attribution';
 import { EventBus } from '../events/bus';
@@ -81,7 +82,13 @@ export class MetricsHub {
     this.attribution = new AttributionTable({ windowMs: options.attributionWindowMs, clock: this.clock });
     this.timeline = new BootTimeline({
       stallMs: options.stallMs, failAfterMs: options.failAfterMs, maxBoots: options.maxBoots, clock: this.clock, classify: options.classify,
-      emit: (ev) => this.bus.publish(this.site && ev.site === undefined ? { ...ev, site: this.site } : ev),
+      emit: (ev) => {
+        if (this.site && ev.site === undefined) {
+          const sited = copyFields(ev);
+          sited.site = this.site;
+          this.bus.publish(sited);
+        } else this.bus.publish(ev);
+      },
     });
     this.devices = new DeviceMetrics({ rateWindowMs: options.rateWindowMs, onlineMs: options.onlineMs, offlineMs: options.offlineMs, clock: this.clock, timeline: this.timeline });
     this.prometheus = new PrometheusMetrics({ fleet: () => this.devices.summary() });

@@ -49,6 +49,9 @@ export class SecureBootSuspect {
         this.machines.delete(mac);
         return undefined;
       }
+      // only a UEFI x64 firmware DISCOVER starts a track: without one, a machine reads as not UEFI x64
+      // (a BIOS machine in a DHCP storm no longer costs an entry)
+      if (!this.machines.has(mac) && (e.type !== 'dhcp.discover' || e.arch !== 'efi-x64')) return undefined;
       const t = this.track(mac);
       const f = t.fetched;
       if (e.type !== 'dhcp.discover') return undefined;

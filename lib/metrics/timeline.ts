@@ -121,7 +121,8 @@ interface Machine {
   boots: Boot[];
   nextId: number;
   lastSeen: number;
-  transfers: TransferTracker;
+  /** Created with the machine's first transfer (a machine that only asked DHCP has none). */
+  transfers?: TransferTracker;
   notices: NoticeJSON[];
 }
 
@@ -183,7 +184,7 @@ export class BootTimeline {
       if (boot && boot.outcome === 'active') this.finish(m, boot, 'failed', e.ts, 'restarted', out);
       boot = this.newBoot(m, e.ts);
     }
-    const delta = isTransferEvent(e) ? m.transfers.observe(e) : 0;
+    const delta = isTransferEvent(e) ? (m.transfers ??= new TransferTracker()).observe(e) : 0;
     if (!boot || boot.outcome !== 'active') return this.flush(out);
 
     boot.lastEventAt = Math.max(boot.lastEventAt, e.ts);
@@ -285,7 +286,7 @@ export class BootTimeline {
       if (boot.stalled && this.failAfterMs !== undefined && quiet >= this.failAfterMs) {
         this.finish(m, boot, 'failed', now, 'stalled', out);
       }
-      m.transfers.prune(now, Math.max(this.stallMs, 600_000));
+      m.transfers?.prune(now, Math.max(this.stallMs, 600_000));
     }
     return this.flush(out);
   }
@@ -313,7 +314,7 @@ export class BootTimeline {
 
   /** In-flight transfers of a machine (for size-ratio progress). */
   inFlight(mac: string): ReturnType<TransferTracker['inFlight']> {
-    return this.machines.get(mac)?.transfers.inFlight() ?? [];
+    return this.machines.get(mac)?.transfers?.inFlight() ?? [];
   }
 
   toJSON(mac: string, now = this.clock()): MachineTimelineJSON | undefined {
@@ -332,7 +333,7 @@ export class BootTimeline {
 
   private machine(mac: string, ts: number): Machine {
     // least-recently-seen order: a flood of new MACs evicts the oldest in O(1)
-    return this.machines.touch(mac, () => ({ mac, boots: [], nextId: 1, lastSeen: ts, transfers: new TransferTracker(), notices: [] }));
+    return this.machines.touch(mac, () => ({ mac, boots: [], nextId: 1, lastSeen: ts, transfers: undefined, notices: [] }));
   }
 }
 

@@ -94,6 +94,8 @@ export class BootServer extends EventEmitter {
   private readonly missingTold = new Set<string>();
   /** Boot files answers named that were found: not looked up again on every answer (forgotten at each readiness refresh). */
   private readonly filesPresent = new Set<string>();
+  /** Boot files being looked for now (checkAnsweredFile). */
+  private readonly filesChecking = new Set<string>();
   private iscsiService?: IscsiService;
   /** Other DHCP servers seen (dhcp.rogue), for /status and the dashboard's health. */
   private readonly rogues: NonNullable<BootServerState['rogueDhcp']> = [];
@@ -333,7 +335,17 @@ export class BootServer extends EventEmitter {
 
   /** A DHCP answer named a TFTP file: when the server has it nowhere, say so once per file, with the fix. */
   private async checkAnsweredFile(file: string): Promise<void> {
-    if (!file || /^[a-z]+:\/\//i.test(file) || this.missingTold.has(file) || this.filesPresent.has(file)) return;
+    if (!file || this.missingTold.has(file) || this.filesPresent.has(file) || this.filesChecking.has(file) || /^[a-z]+:\/\//i.test(file)) return;
+    // one look at a time per file: a burst of answers naming it waits for the first one's result
+    this.filesChecking.add(file);
+    try {
+      await this.lookForAnsweredFile(file);
+    } finally {
+      this.filesChecking.delete(file);
+    }
+  }
+
+  private async lookForAnsweredFile(file: string): Promise<void> {
     const name = file.replace(/^\/+/, '');
     if (await findProgram(name, this.config.assetsRoot)) {
       this.filesPresent.add(file);

@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { NetbootError } from '../core/errors';
 import type { BootEvent } from './schema';
+import { copyFields } from '../core/copy-fields';
 
 /**
  * The boot-event log: one JSON object per line in its own file, appended, never rewritten per
@@ -245,7 +246,8 @@ export class EventLog {
   append(event: Omit<BootEvent, 'seq'>): Promise<BootEvent> {
     if (this.closed) return Promise.reject(new NetbootError('store_io', `event log ${this.file} is closed`));
     this.seq += 1;
-    const rec: BootEvent = { ...event, seq: this.seq };
+    const rec = copyFields(event) as BootEvent;
+    rec.seq = this.seq;
     const line = `${JSON.stringify(rec)}\n`;
     const size = Buffer.byteLength(line);
     this.events.push(rec);

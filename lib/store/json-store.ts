@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Low } from 'lowdb';
 import { NetbootError } from '../core/errors';
+import { copyFields } from '../core/copy-fields';
 import { normalizeMac } from '../core/mac';
 import { DurableJsonFile } from './durable-file';
 import { lookupMac, macField, newDevice, otherMacs, patchDevice, StoreListeners, touchDevice } from './device-rules';
@@ -511,7 +512,8 @@ export class JsonInventoryStore implements InventoryStore {
 
   async appendEvent(event: Omit<BootEvent, 'seq' | 'ts'> & { ts?: string }): Promise<BootEvent> {
     if (this.closed) throw new NetbootError('store_io', `inventory ${this.file} is closed`);
-    const rec = { ...event, ts: event.ts ?? this.stamp() };
+    const rec = copyFields(event) as typeof event & { ts: string };
+    rec.ts = event.ts ?? this.stamp();
     if (rec.mac) rec.mac = normalizeMac(rec.mac);
     if (!rec.site && this.site) rec.site = this.site;
     const stored = await this.eventLog.append(rec);

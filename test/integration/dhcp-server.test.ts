@@ -57,6 +57,28 @@ describe('DhcpServer on loopback sockets', () => {
     expect(getBootfile(ack)).toBe('ipxe.efi');
   });
 
+  it('answers first, then tells its listeners: discover, then offer; discover, then ignored', async () => {
+    const srv = start();
+    const told: string[] = [];
+    let repliedWhenDiscoverTold = -1;
+    srv.on('discover', () => {
+      told.push('discover');
+      repliedWhenDiscoverTold = srv.stats.replied;
+    });
+    srv.on('offer', () => told.push('offer'));
+    srv.on('ignored', (e: { reason: string }) => told.push(`ignored ${e.reason}`));
+    await send(client, clientBytes({ mac: '52:54:00:00:00:21', vendorClass: PXE_BIOS, arch: 0 }), portOf(s67));
+    expect(getOption((await inbox.nth(1)).packet, 53)?.[0]).toBe(MessageType.OFFER);
+    await sleep(20);
+    // the OFFER was sent (and counted) before the first listener heard of the DISCOVER
+    expect(repliedWhenDiscoverTold).toBe(1);
+    expect(told).toEqual(['discover', 'offer']);
+    // a broadcast chaddr is no machine: ignored, and still told in order
+    await send(client, clientBytes({ mac: 'ff:ff:ff:ff:ff:ff', vendorClass: PXE_BIOS, arch: 0 }), portOf(s67));
+    for (let i = 0; i < 50 && told.length < 4; i++) await sleep(10);
+    expect(told).toEqual(['discover', 'offer', 'discover', 'ignored not-a-device']);
+  });
+
   it('decide hook answered in time overrides; past the deadline the default goes out', async () => {
     let delay = 0;
     start({

@@ -39,6 +39,16 @@ describe('secureboot.suspected', () => {
     expect(run([discover(0), done(1_000), { ...discover(2_000), type: 'dhcp.request' } as NetbootEvent])).toHaveLength(0);
   });
 
+  it('a storm of BIOS machines does not push a UEFI x64 machine out of what it follows', () => {
+    const bios = Array.from({ length: 12_000 }, (_, i) => {
+      const mac = `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      return [discover(1_000, { mac, arch: 'bios' }), { ...discover(1_000, { mac, arch: 'bios' }), type: 'dhcp.offer' } as NetbootEvent];
+    }).flat();
+    const out = run([discover(0), ...bios, done(2_000), discover(4_500)]);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ type: 'secureboot.suspected', mac: MAC });
+  });
+
   it('fires once per refusal: every round trip of a looping machine is one event', () => {
     const out = run([discover(0), done(1_000), discover(3_000), done(4_000), discover(6_000), discover(7_000)]);
     expect(out).toHaveLength(2);

@@ -20,18 +20,24 @@ export interface NetbootProcess {
   stop(): Promise<void>;
 }
 
+/** BENCH_SERVER_DIST names another build's folder (a copy of dist/ in the repo) to compare two builds in one sitting. */
 export function startScript(): string {
-  return path.join(repoRoot(), 'dist', 'scripts', 'start.js');
+  return path.join(repoRoot(), process.env.BENCH_SERVER_DIST ?? 'dist', 'scripts', 'start.js');
 }
 
 export function haveDist(): boolean {
   return existsSync(startScript());
 }
 
-/** `env` overrides the NETBOOT_* defaults set here (UDP ports disabled, DHCP off). */
+/**
+ * `env` overrides the NETBOOT_* defaults set here (UDP ports disabled, DHCP off). BENCH_SERVER_NODE_ARGS
+ * (space-separated) goes to the server's `node` before the script, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
+ * to profile the server during a benchmark (Node refuses --cpu-prof in NODE_OPTIONS).
+ */
 export async function startNetboot(dataDir: string, probePath: string, env: Record<string, string> = {}, readyTimeoutMs = 30_000): Promise<NetbootProcess> {
   const httpPort = await freeTcpPort();
-  const child = startProcess(process.execPath, [startScript()], {
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = startProcess(process.execPath, [...nodeArgs, startScript()], {
     env: {
       ...process.env,
       NETBOOT_DATA_DIR: dataDir,

@@ -82,7 +82,8 @@ export function inventoryNote(r: BenchResult, dataDir: string): void {
   const inventory = size('inventory.json');
   if (!inventory) return;
   const events = size('inventory.events.jsonl') ?? 'no file';
-  r.findings.push(`Store at the end: inventory.json (devices, images, settings; rewritten with fsync on a change) ${inventory}; inventory.events.jsonl (persisted boot events, one appended line each, batched fsync) ${events}.`);
+  const journal = size('inventory.journal.jsonl') ?? 'no file';
+  r.findings.push(`Store at the end: inventory.json (devices, images, settings; written whole when its journal outgrows it) ${inventory}; inventory.journal.jsonl (one line per changed record, fdatasync'ed before the change is acknowledged) ${journal}; inventory.events.jsonl (persisted boot events, one appended line each, batched fsync) ${events}.`);
 }
 
 export function markdownTable(header: string[], rows: string[][]): string {

@@ -25,9 +25,12 @@
  * on, `--quiet-tftp`. atftpd: `--daemon --no-fork --maxthread 1000`, warnings only. Matrix: 1 MiB
  * and 32 MiB files × blksize 512, 1468 (ours, tftpd-hpa, dnsmasq), 1468+windowsize 16,
  * 1468+windowsize 64 (ours and atftpd: neither tftpd-hpa 5.2 nor dnsmasq 2.90 does windowsize) ×
- * concurrency 1/10/50/500 (`--quick`: 1/10) × up to 3 runs pooled (1 with --quick and at 500
- * clients, where one run takes up to ~20 s at blksize 512); 32 MiB only up to 10 clients. A cell stops starting runs after 20 s and the whole run starts no cell after the
- * budget (default 420 s); skipped cells are listed. Prints MB/s, files/s, per-file p50/p99 and the
+ * concurrency 1/10/50/500 (`--quick`: 1/10); 32 MiB only up to 10 clients. In a cell the servers'
+ * runs are interleaved (the order rotates each round) and pooled: at least 3 rounds, more until
+ * each server was measured for 1 s (a 1 MiB file to one client takes milliseconds), at most 200
+ * rounds, none started after 20 s per server; 1 round with --quick and at 500 clients (one run
+ * takes up to ~20 s at blksize 512). The whole run starts no cell after the budget (default
+ * 420 s); skipped cells are listed. Prints MB/s, files/s, per-file p50/p99 and the
  * ours/peer MB/s ratio for each peer (ours/tftpd-hpa, ours/dnsmasq, ours/atftpd).
  *
  * Round-trip floor (before the matrix; `--no-floor` skips it; needs `cc`): bench/lib/floor.ts
@@ -240,38 +243,64 @@ function get(peer: Peer, want: Want): Promise<Awaited<ReturnType<typeof tftpGet>
   });
 }
 
-async function runCell(peer: Peer, want: Want, conc: number, runs: number, cellBudgetMs: number): Promise<Cell> {
-  const lat: number[] = [];
-  const reasons = new Map<string, number>();
-  let bytes = 0;
-  let files = 0;
-  let wall = 0;
-  let failures = 0;
-  let done = 0;
-  const cellStart = performance.now();
-  for (let r = 0; r < runs; r++) {
-    if (r > 0 && performance.now() - cellStart > cellBudgetMs) break;
-    const t0 = performance.now();
-    const results = await Promise.allSettled(Array.from({ length: conc }, () => get(peer, want)));
-    wall += performance.now() - t0;
+/** What the runs of one server in one cell add up to. */
+class CellRuns {
+  private readonly lat: number[] = [];
+  private readonly reasons = new Map<string, number>();
+  private bytes = 0;
+  private files = 0;
+  private failures = 0;
+  wall = 0;
+  runs = 0;
+
+  constructor(private readonly want: Want) {}
+
+  add(results: Array<PromiseSettledResult<Awaited<ReturnType<typeof tftpGet>>>>, wallMs: number): void {
+    this.wall += wallMs;
+    this.runs++;
     for (const x of results) {
-      const why = checkTransfer(x, want);
+      const why = checkTransfer(x, this.want);
       if (why === undefined && x.status === 'fulfilled') {
-        lat.push(x.value.durationMs);
-        bytes += x.value.bytes;
-        files++;
+        this.lat.push(x.value.durationMs);
+        this.bytes += x.value.bytes;
+        this.files++;
       } else {
-        failures++;
-        reasons.set(why ?? '?', (reasons.get(why ?? '?') ?? 0) + 1);
+        this.failures++;
+        this.reasons.set(why ?? '?', (this.reasons.get(why ?? '?') ?? 0) + 1);
       }
     }
-    done++;
   }
-  lat.sort((a, b) => a - b);
-  return {
-    mbps: bytes / 1e6 / (wall / 1000), filesPerSec: files / (wall / 1000), p50: pct(lat, 50), p99: pct(lat, 99), runs: done, failures,
-    reasons: [...reasons].slice(0, 3).map(([k, n]) => `${n}× ${k}`),
-  };
+
+  cell(): Cell {
+    const lat = [...this.lat].sort((a, b) => a - b);
+    const s = this.wall / 1000;
+    return {
+      mbps: this.bytes / 1e6 / s, filesPerSec: this.files / s, p50: pct(lat, 50), p99: pct(lat, 99), runs: this.runs, failures: this.failures,
+      reasons: [...this.reasons].slice(0, 3).map(([k, n]) => `${n}× ${k}`),
+    };
+  }
+}
+
+/**
+ * One cell for all its servers, their runs interleaved (the order rotates each round) so that a
+ * busy moment of the machine hits each server alike. At least `minRuns` rounds, more while a
+ * server has been measured for less than `minMs` in total (a 1 MiB file to one client takes a few
+ * milliseconds), at most `maxRuns`; no new round after `budgetMs`.
+ */
+async function runCell(cellPeers: Peer[], want: Want, conc: number, o: { minRuns: number; maxRuns: number; minMs: number; budgetMs: number }): Promise<Map<string, Cell>> {
+  const acc = new Map(cellPeers.map((p) => [p.name, new CellRuns(want)]));
+  const start = performance.now();
+  for (let r = 0; r < o.maxRuns; r++) {
+    if (r >= o.minRuns && [...acc.values()].every((a) => a.wall >= o.minMs)) break;
+    if (r > 0 && performance.now() - start > o.budgetMs) break;
+    for (let k = 0; k < cellPeers.length; k++) {
+      const peer = cellPeers[(r + k) % cellPeers.length];
+      const t0 = performance.now();
+      const results = await Promise.allSettled(Array.from({ length: conc }, () => get(peer, want)));
+      acc.get(peer.name)!.add(results, performance.now() - t0);
+    }
+  }
+  return new Map([...acc].map(([name, a]) => [name, a.cell()]));
 }
 
 function ratioText(ours: Cell | undefined, peer: Cell): string {
@@ -390,16 +419,17 @@ async function bench(argv: string[], netns: string | undefined): Promise<void> {
             skipped.push(`${file} ${cfg.label} c=${conc} (too long for the budget)`);
             continue;
           }
-          const results = new Map<string, Cell>();
-          for (const peer of peers) {
-            if (cfg.windowsize ? !peer.windows : !peer.lockstep) continue;
-            if (performance.now() - started > budgetMs) {
-              skipped.push(`${file} ${cfg.label} c=${conc} ${peer.name} (budget)`);
-              continue;
-            }
-            const cell = await runCell(peer, { file, size, sha256, blksize: cfg.blksize, windowsize: cfg.windowsize }, conc, quick || conc >= 500 ? 1 : 3, 20_000);
-            results.set(peer.name, cell);
-            const ours = results.get('ours');
+          const cellPeers = peers.filter((p) => (cfg.windowsize ? p.windows : p.lockstep));
+          if (performance.now() - started > budgetMs) {
+            skipped.push(`${file} ${cfg.label} c=${conc} (budget)`);
+            continue;
+          }
+          const want = { file, size, sha256, blksize: cfg.blksize, windowsize: cfg.windowsize };
+          const one = quick || conc >= 500;
+          const results = await runCell(cellPeers, want, conc, { minRuns: one ? 1 : 3, maxRuns: one ? 1 : 200, minMs: quick ? 0 : 1000, budgetMs: 20_000 * cellPeers.length });
+          const ours = results.get('ours');
+          for (const peer of cellPeers) {
+            const cell = results.get(peer.name)!;
             const rHpa = peer.name === 'tftpd-hpa' ? ratioText(ours, cell) : '-';
             const rDns = peer.name === 'dnsmasq' ? ratioText(ours, cell) : '-';
             const rAtf = peer.name === 'atftpd' ? ratioText(ours, cell) : '-';

@@ -1,11 +1,17 @@
 /**
- * TFTP benchmark: our TftpServer against tftpd-hpa (in.tftpd) and dnsmasq's built-in TFTP server,
- * same client for all (support/tftp-client.ts).
+ * TFTP benchmark: our TftpServer against tftpd-hpa (in.tftpd), dnsmasq's built-in TFTP server and,
+ * on the windowsize rows, atftpd; the same client for all (support/tftp-client.ts).
  *
  * Build and run (tsx is not installed; tsc compiles this file and its imports to .bench/, which is
  * git-ignored):
  *   npx tsc -p tsconfig.bench.json
  *   node .bench/bench/tftp.js [--quick] [--budget-s 420] [--no-netns] [--conc 1,10,50,500] [--pin] [--no-floor]
+ *     [--configs bs512,bs1468,w16,w64]
+ *
+ * atftpd 0.8 is the one C TFTP server with RFC 7440 windowsize. Installed normally it conflicts
+ * with tftpd-hpa, so the benchmark unpacks Debian's `atftpd` package itself (`apt-get download`,
+ * `dpkg-deb -x`) into .bench/cache/atftpd once and runs the binary from there; without apt (or
+ * offline, with nothing cached) the windowsize rows have no peer and the notes say why.
  *
  * Where: dnsmasq always serves TFTP on port 69, so (as root, with iproute2) the whole benchmark
  * re-runs itself inside a private network namespace `nbtftp<pid>` with only `lo` up: every server
@@ -16,12 +22,16 @@
  * Our server runs in a child process (like in.tftpd's forked children, so the client's event loop
  * does not share a CPU thread with the server), with its total and per-client transfer limits
  * raised to 1000 (every client here is 127.0.0.1). dnsmasq: `--tftp-max=1000`, blocksize extension
- * on, `--quiet-tftp`. Matrix: 1 MiB and 32 MiB files × blksize 512, 1468, 1468+windowsize 16,
- * 1468+windowsize 64 (ours only: neither tftpd-hpa 5.2 nor dnsmasq 2.90 does windowsize) ×
- * concurrency 1/10/50/500 (`--quick`: 1/10) × up to 3 runs pooled (1 with --quick and at 500
- * clients, where one run takes up to ~20 s at blksize 512); 32 MiB only up to 10 clients. A cell stops starting runs after 20 s and the whole run starts no cell after the
- * budget (default 420 s); skipped cells are listed. Prints MB/s, files/s, per-file p50/p99 and the
- * ours/peer MB/s ratio for each peer.
+ * on, `--quiet-tftp`. atftpd: `--daemon --no-fork --maxthread 1000`, warnings only. Matrix: 1 MiB
+ * and 32 MiB files × blksize 512, 1468 (ours, tftpd-hpa, dnsmasq), 1468+windowsize 16,
+ * 1468+windowsize 64 (ours and atftpd: neither tftpd-hpa 5.2 nor dnsmasq 2.90 does windowsize) ×
+ * concurrency 1/10/50/500 (`--quick`: 1/10); 32 MiB only up to 10 clients. In a cell the servers'
+ * runs are interleaved (the order rotates each round) and pooled: at least 3 rounds, more until
+ * each server was measured for 1 s (a 1 MiB file to one client takes milliseconds), at most 200
+ * rounds, none started after 20 s per server; 1 round with --quick and at 500 clients (one run
+ * takes up to ~20 s at blksize 512). The whole run starts no cell after the budget (default
+ * 420 s); skipped cells are listed. Prints MB/s, files/s, per-file p50/p99 and the
+ * ours/peer MB/s ratio for each peer (ours/tftpd-hpa, ours/dnsmasq, ours/atftpd).
  *
  * Round-trip floor (before the matrix; `--no-floor` skips it; needs `cc`): bench/lib/floor.ts
  * compiles bench/c/*.c and measures, with one C client, the µs and server CPU per lock-step round
@@ -33,21 +43,49 @@
  * is installed but does not start or fails its check, prints a `FAILED:` line and the process exits 1
  * (after the table and the `total N s` line).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
-import { existsSync, promises as fsp, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createStaticResolver } from '../lib/tftp/static-resolver';
 import { TftpServer } from '../lib/tftp/server';
 import { measureFloor } from './lib/floor';
 import { tftpGet } from '../support/tftp-client';
-import { alive, benchArgs, budgetSeconds, exitCleanly, haveRootNetns, killAllStarted, onCleanup, Output, pct, setAffinity, sh, sleep, startProcess, stopProcess } from './lib/common';
+import { alive, benchArgs, budgetSeconds, exitCleanly, haveRootNetns, killAllStarted, onCleanup, Output, pct, repoRoot, setAffinity, sh, sleep, startProcess, stopProcess } from './lib/common';
 
 const HPA = '/usr/sbin/in.tftpd';
 const DNSMASQ = '/usr/sbin/dnsmasq';
 const HOST = '127.0.0.1';
+/** Debian's atftpd, unpacked (not installed: it conflicts with tftpd-hpa) into .bench/cache/atftpd. */
+const atftpdCache = (): string => path.join(repoRoot(), '.bench', 'cache', 'atftpd');
+
+/**
+ * The atftpd binary, unpacked from Debian's package into the cache folder when it is not there yet
+ * (`apt-get download` + `dpkg-deb -x`; nothing is installed). `fetch` false only looks at the cache
+ * (inside the namespace there is no network). Answers the binary's path, or why there is none.
+ */
+function atftpdBinary(fetch: boolean): { bin?: string; why?: string } {
+  const cache = atftpdCache();
+  const binPath = path.join(cache, 'root', 'usr', 'sbin', 'atftpd');
+  if (existsSync(binPath)) return { bin: binPath };
+  if (!fetch) return { why: `${binPath} missing` };
+  try {
+    mkdirSync(cache, { recursive: true });
+    if (!readdirSync(cache).some((f) => /^atftpd_.*\.deb$/.test(f))) {
+      // as root apt would drop to its sandbox user, which cannot write here
+      const r = spawnSync('apt-get', ['download', '-o', 'APT::Sandbox::User=root', 'atftpd'], { cwd: cache, encoding: 'utf8', timeout: 120_000 });
+      if (r.status !== 0) return { why: `apt-get download atftpd failed: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()}` };
+    }
+    const deb = readdirSync(cache).find((f) => /^atftpd_.*\.deb$/.test(f));
+    if (!deb) return { why: 'apt-get download atftpd left no .deb' };
+    sh('dpkg-deb', ['-x', path.join(cache, deb), path.join(cache, 'root')], 60_000);
+    return existsSync(binPath) ? { bin: binPath } : { why: `${deb} holds no usr/sbin/atftpd` };
+  } catch (err) {
+    return { why: `unpacking atftpd failed: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
 
 async function serveMode(dir: string): Promise<void> {
   const sock = dgram.createSocket('udp4');
@@ -89,7 +127,10 @@ interface Peer {
   name: string;
   port: number;
   proc: ChildProcess;
+  /** Serves the windowsize rows (RFC 7440). */
   windows: boolean;
+  /** Serves the rows without windowsize (false: a peer measured on the windowed rows only). */
+  lockstep: boolean;
   stop(): Promise<void>;
   /** Server-side log lines worth showing when something failed. */
   log(): string;
@@ -110,7 +151,7 @@ async function startOurs(dir: string): Promise<Peer> {
     });
   });
   return {
-    name: 'ours', port, proc, windows: true, log: () => '',
+    name: 'ours', port, proc, windows: true, lockstep: true, log: () => '',
     stop: async () => {
       proc.stdin?.end();
       await stopProcess(proc, 1000);
@@ -123,7 +164,27 @@ async function startHpa(dir: string): Promise<Peer> {
   const proc = startProcess(HPA, ['-L', '-u', 'root', '-s', dir, '-a', `${HOST}:${port}`], { stdio: 'ignore' });
   await sleep(300);
   if (!alive(proc)) throw new Error(`in.tftpd exited with ${proc.exitCode ?? proc.signalCode}`);
-  return { name: 'tftpd-hpa', port, proc, windows: false, log: () => '', stop: () => stopProcess(proc, 1000) };
+  return { name: 'tftpd-hpa', port, proc, windows: false, lockstep: true, log: () => '', stop: () => stopProcess(proc, 1000) };
+}
+
+/**
+ * atftpd 0.8 (Debian's package, unpacked): one process, a thread per transfer, RFC 7440 windowsize.
+ * Standalone in the foreground, on a free port, up to 1000 threads, warnings and errors only on
+ * its stdout (per-transfer notices would be a write per request the others do not make).
+ */
+async function startAtftpd(bin: string, dir: string): Promise<Peer> {
+  const port = await freePort();
+  const root = process.getuid?.() === 0;
+  const user = root ? 'root' : os.userInfo().username;
+  const group = root ? 'root' : sh('id', ['-gn']).trim();
+  const proc = startProcess(bin, [
+    '--daemon', '--no-fork', '--port', String(port), '--bind-address', HOST, '--maxthread', '1000', '--no-multicast',
+    '--logfile', '-', '--verbose=4', '--user', user, '--group', group, dir,
+  ]);
+  const out = new Output(proc);
+  await sleep(300);
+  if (!alive(proc)) throw new Error(`atftpd exited with ${proc.exitCode ?? proc.signalCode}: ${out.text.trim()}`);
+  return { name: 'atftpd', port, proc, windows: true, lockstep: false, log: () => out.text, stop: () => stopProcess(proc, 1000) };
 }
 
 async function startDnsmasq(dir: string, work: string): Promise<Peer> {
@@ -143,7 +204,7 @@ async function startDnsmasq(dir: string, work: string): Promise<Peer> {
   };
   await sleep(500);
   if (!alive(proc)) throw new Error(`dnsmasq exited with ${proc.exitCode ?? proc.signalCode}: ${out.text.trim()} ${log().trim()}`);
-  return { name: 'dnsmasq', port: 69, proc, windows: false, log, stop: () => stopProcess(proc, 1000) };
+  return { name: 'dnsmasq', port: 69, proc, windows: false, lockstep: true, log, stop: () => stopProcess(proc, 1000) };
 }
 
 interface Cell {
@@ -182,38 +243,64 @@ function get(peer: Peer, want: Want): Promise<Awaited<ReturnType<typeof tftpGet>
   });
 }
 
-async function runCell(peer: Peer, want: Want, conc: number, runs: number, cellBudgetMs: number): Promise<Cell> {
-  const lat: number[] = [];
-  const reasons = new Map<string, number>();
-  let bytes = 0;
-  let files = 0;
-  let wall = 0;
-  let failures = 0;
-  let done = 0;
-  const cellStart = performance.now();
-  for (let r = 0; r < runs; r++) {
-    if (r > 0 && performance.now() - cellStart > cellBudgetMs) break;
-    const t0 = performance.now();
-    const results = await Promise.allSettled(Array.from({ length: conc }, () => get(peer, want)));
-    wall += performance.now() - t0;
+/** What the runs of one server in one cell add up to. */
+class CellRuns {
+  private readonly lat: number[] = [];
+  private readonly reasons = new Map<string, number>();
+  private bytes = 0;
+  private files = 0;
+  private failures = 0;
+  wall = 0;
+  runs = 0;
+
+  constructor(private readonly want: Want) {}
+
+  add(results: Array<PromiseSettledResult<Awaited<ReturnType<typeof tftpGet>>>>, wallMs: number): void {
+    this.wall += wallMs;
+    this.runs++;
     for (const x of results) {
-      const why = checkTransfer(x, want);
+      const why = checkTransfer(x, this.want);
       if (why === undefined && x.status === 'fulfilled') {
-        lat.push(x.value.durationMs);
-        bytes += x.value.bytes;
-        files++;
+        this.lat.push(x.value.durationMs);
+        this.bytes += x.value.bytes;
+        this.files++;
       } else {
-        failures++;
-        reasons.set(why ?? '?', (reasons.get(why ?? '?') ?? 0) + 1);
+        this.failures++;
+        this.reasons.set(why ?? '?', (this.reasons.get(why ?? '?') ?? 0) + 1);
       }
     }
-    done++;
   }
-  lat.sort((a, b) => a - b);
-  return {
-    mbps: bytes / 1e6 / (wall / 1000), filesPerSec: files / (wall / 1000), p50: pct(lat, 50), p99: pct(lat, 99), runs: done, failures,
-    reasons: [...reasons].slice(0, 3).map(([k, n]) => `${n}× ${k}`),
-  };
+
+  cell(): Cell {
+    const lat = [...this.lat].sort((a, b) => a - b);
+    const s = this.wall / 1000;
+    return {
+      mbps: this.bytes / 1e6 / s, filesPerSec: this.files / s, p50: pct(lat, 50), p99: pct(lat, 99), runs: this.runs, failures: this.failures,
+      reasons: [...this.reasons].slice(0, 3).map(([k, n]) => `${n}× ${k}`),
+    };
+  }
+}
+
+/**
+ * One cell for all its servers, their runs interleaved (the order rotates each round) so that a
+ * busy moment of the machine hits each server alike. At least `minRuns` rounds, more while a
+ * server has been measured for less than `minMs` in total (a 1 MiB file to one client takes a few
+ * milliseconds), at most `maxRuns`; no new round after `budgetMs`.
+ */
+async function runCell(cellPeers: Peer[], want: Want, conc: number, o: { minRuns: number; maxRuns: number; minMs: number; budgetMs: number }): Promise<Map<string, Cell>> {
+  const acc = new Map(cellPeers.map((p) => [p.name, new CellRuns(want)]));
+  const start = performance.now();
+  for (let r = 0; r < o.maxRuns; r++) {
+    if (r >= o.minRuns && [...acc.values()].every((a) => a.wall >= o.minMs)) break;
+    if (r > 0 && performance.now() - start > o.budgetMs) break;
+    for (let k = 0; k < cellPeers.length; k++) {
+      const peer = cellPeers[(r + k) % cellPeers.length];
+      const t0 = performance.now();
+      const results = await Promise.allSettled(Array.from({ length: conc }, () => get(peer, want)));
+      acc.get(peer.name)!.add(results, performance.now() - t0);
+    }
+  }
+  return new Map([...acc].map(([name, a]) => [name, a.cell()]));
 }
 
 function ratioText(ours: Cell | undefined, peer: Cell): string {
@@ -253,6 +340,14 @@ async function bench(argv: string[], netns: string | undefined): Promise<void> {
     peers.push(await startOurs(dir));
     if (existsSync(HPA)) peers.push(await startHpa(dir));
     else notes.push(`${HPA} missing: tftpd-hpa not measured`);
+    const atftpd = atftpdBinary(false);
+    if (atftpd.bin) {
+      try {
+        peers.push(await startAtftpd(atftpd.bin, dir));
+      } catch (err) {
+        failed.push(`atftpd did not start: ${(err as Error).message}`);
+      }
+    } else notes.push(`atftpd not measured (${atftpd.why})`);
     if (!existsSync(DNSMASQ)) notes.push(`${DNSMASQ} missing: dnsmasq not measured`);
     else if (!(await portFree(69))) notes.push(`${HOST}:69 is in use (or not bindable): dnsmasq not measured`);
     else {
@@ -304,16 +399,18 @@ async function bench(argv: string[], netns: string | undefined): Promise<void> {
       console.log(`floor-note ${floor.notes.join('; ')}`);
     }
     const names = peers.map((p) => p.name).filter((n) => n !== 'ours');
+    // --configs bs512,bs1468,w16,w64 (or bs1468w64): only those rows
+    const pick = args.configs?.split(',').map((t) => t.trim()).filter(Boolean);
     const configs: Array<{ label: string; blksize: number; windowsize?: number }> = [
       { label: 'bs512', blksize: 512 },
       { label: 'bs1468', blksize: 1468 },
       { label: 'bs1468 w16', blksize: 1468, windowsize: 16 },
       { label: 'bs1468 w64', blksize: 1468, windowsize: 64 },
-    ];
+    ].filter((c) => !pick || pick.some((t) => c.label.replace(' ', '') === t || c.label.endsWith(` ${t}`)));
     const concs = args.conc !== undefined ? args.conc.split(',').map(Number).filter((n) => n > 0 && n <= 1000) : quick ? [1, 10] : [1, 10, 50, 500];
     const skipped: string[] = [];
     console.log(`node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}; ${notes.join('; ')}; peers: ${names.join(', ') || 'none'}`);
-    console.log('size    config       conc  server      MB/s   files/s   p50 ms   p99 ms  runs fail  ours/tftpd-hpa  ours/dnsmasq');
+    console.log('size    config       conc  server      MB/s   files/s   p50 ms   p99 ms  runs fail  ours/tftpd-hpa  ours/dnsmasq  ours/atftpd');
     for (const [file, size, sha256] of sizes) {
       for (const cfg of configs) {
         for (const conc of concs) {
@@ -322,19 +419,21 @@ async function bench(argv: string[], netns: string | undefined): Promise<void> {
             skipped.push(`${file} ${cfg.label} c=${conc} (too long for the budget)`);
             continue;
           }
-          const results = new Map<string, Cell>();
-          for (const peer of peers) {
-            if (cfg.windowsize && !peer.windows) continue;
-            if (performance.now() - started > budgetMs) {
-              skipped.push(`${file} ${cfg.label} c=${conc} ${peer.name} (budget)`);
-              continue;
-            }
-            const cell = await runCell(peer, { file, size, sha256, blksize: cfg.blksize, windowsize: cfg.windowsize }, conc, quick || conc >= 500 ? 1 : 3, 20_000);
-            results.set(peer.name, cell);
-            const ours = results.get('ours');
+          const cellPeers = peers.filter((p) => (cfg.windowsize ? p.windows : p.lockstep));
+          if (performance.now() - started > budgetMs) {
+            skipped.push(`${file} ${cfg.label} c=${conc} (budget)`);
+            continue;
+          }
+          const want = { file, size, sha256, blksize: cfg.blksize, windowsize: cfg.windowsize };
+          const one = quick || conc >= 500;
+          const results = await runCell(cellPeers, want, conc, { minRuns: one ? 1 : 3, maxRuns: one ? 1 : 200, minMs: quick ? 0 : 1000, budgetMs: 20_000 * cellPeers.length });
+          const ours = results.get('ours');
+          for (const peer of cellPeers) {
+            const cell = results.get(peer.name)!;
             const rHpa = peer.name === 'tftpd-hpa' ? ratioText(ours, cell) : '-';
             const rDns = peer.name === 'dnsmasq' ? ratioText(ours, cell) : '-';
-            const line = `${file.padEnd(8)}${cfg.label.padEnd(13)}${String(conc).padStart(4)}  ${peer.name.padEnd(10)}${cell.mbps.toFixed(1).padStart(7)}${cell.filesPerSec.toFixed(1).padStart(10)}${cell.p50.toFixed(0).padStart(9)}${cell.p99.toFixed(0).padStart(9)}${String(cell.runs).padStart(6)}${String(cell.failures).padStart(5)}  ${rHpa.padStart(14)}  ${rDns.padStart(12)}`;
+            const rAtf = peer.name === 'atftpd' ? ratioText(ours, cell) : '-';
+            const line = `${file.padEnd(8)}${cfg.label.padEnd(13)}${String(conc).padStart(4)}  ${peer.name.padEnd(10)}${cell.mbps.toFixed(1).padStart(7)}${cell.filesPerSec.toFixed(1).padStart(10)}${cell.p50.toFixed(0).padStart(9)}${cell.p99.toFixed(0).padStart(9)}${String(cell.runs).padStart(6)}${String(cell.failures).padStart(5)}  ${rHpa.padStart(14)}  ${rDns.padStart(12)}  ${rAtf.padStart(11)}`;
             console.log(line);
             if (cell.failures) {
               failed.push(`${file} ${cfg.label} c=${conc} ${peer.name}: ${cell.failures} of ${cell.runs * conc} transfers (${cell.reasons.join(', ')})`);
@@ -407,6 +506,8 @@ async function main(): Promise<void> {
   if (args[0] === '--serve') return serveMode(args[1]);
   const parsed = benchArgs(args);
   if (parsed['in-netns'] !== undefined) return bench(args, parsed['in-netns']);
+  // before the namespace, which has no network: the peer atftpd is unpacked from its package once
+  atftpdBinary(true);
   if (!parsed['no-netns'] && haveRootNetns() === undefined) return inNamespace(args);
   return bench(args, undefined);
 }

@@ -119,6 +119,7 @@ const BENCH_OPTIONS = {
   pin: { type: 'boolean' },
   'no-floor': { type: 'boolean' },
   conc: { type: 'string' },
+  configs: { type: 'string' },
   'in-netns': { type: 'string' },
   'no-netns': { type: 'boolean' },
 } as const;

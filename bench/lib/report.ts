@@ -73,7 +73,9 @@ export function mergeDoc(existing: string, fresh: string, results: BenchResult[]
     const title = `## ${r.title}`;
     const section = now.parts.find((p) => p.title === title);
     if (!section) continue;
-    const at = parts.findIndex((p) => p.title === title);
+    // a section whose title was reworded (a peer added) is still the same section: match on the part before the colon
+    let at = parts.findIndex((p) => p.title === title);
+    if (at < 0) at = parts.findIndex((p) => p.title.split(':')[0] === title.split(':')[0]);
     if (at >= 0) parts[at] = section;
     else parts.push(section);
   }
@@ -121,6 +123,8 @@ export function renderDoc(opts: {
     '  qemu-system-x86 ovmf ipxe ipxe-qemu busybox-static curl',
     '```',
     '',
+    'The TFTP windowsize peer, atftpd, is not installed (its package conflicts with tftpd-hpa): the TFTP benchmark fetches Debian\'s `atftpd` package with `apt-get download` and unpacks it with `dpkg-deb -x` into .bench/cache/atftpd once, and runs it from there.',
+    '',
     '`dnsmasq-base` is the proxyDHCP peer and a TFTP peer, `nginx-light` an HTTP peer (the other, bare Node, is bench/lib/bare-node-http.ts), `tftpd-hpa` (`in.tftpd`) the other TFTP peer, `wrk` the HTTP load client (without it a Node keep-alive client is used for every server). `gcc` builds the three small C programs of the TFTP round-trip floor (bench/c; without a compiler that table is left out). `chromium` is the browser of the dashboard benchmark (driven by playwright-core from the dev dependencies; without it that benchmark is skipped). `qemu-system-x86`, `ovmf`, `ipxe`, `ipxe-qemu`, `busybox-static` and `curl` are the machines, firmware, iPXE builds and guest of the power-on benchmark (the guest\'s Linux kernel is fetched once with `apt-get download` into `.e2e-cache/`, as the e2e tests do; without them that benchmark is skipped). None of their services needs to run: the benchmarks start each peer in the foreground with their own configuration, on loopback or inside network namespaces they create, and stop it by PID. On a systemd machine, `apt-get` may start the packaged nginx/tftpd-hpa services; they do not interfere (other ports) but you may stop them.',
     '',
     '```sh',
@@ -130,7 +134,7 @@ export function renderDoc(opts: {
     'node .bench/bench/dhcp.js --quick     # one benchmark alone (also http.js, boots.js, tftp.js, dashboard.js, inventory.js, poweron.js)',
     '```',
     '',
-    'What runs where: DHCP in two network namespaces `nbds<pid>`/`nbdc<pid>` joined by a veth pair (10.82.0.0/24), removed at the end (also on Ctrl-C); TFTP (as root) in one namespace `nbtftp<pid>` with only `lo` up, because dnsmasq serves TFTP on port 69 only (all three TFTP servers and the client on its 127.0.0.1), removed at the end (also on Ctrl-C); HTTP, whole boots and the dashboard (headless Chromium and its pages) on 127.0.0.1 only; power-on (as root) in the e2e lab\'s namespaces `nbpw-srv`/`nbpw-rtr`/`nbpw-cli` plus `nbpw-peer` (10.86.0.0/24, test/e2e/lab/lab.sh), removed at the end (also on Ctrl-C). Every load level is bounded in time and count, and the suite stops by itself after its budget (no new cell starts after it; a watchdog ends the run 3 minutes past it). Output: this file and `docs/benchmarks.svg`.',
+    'What runs where: DHCP in two network namespaces `nbds<pid>`/`nbdc<pid>` joined by a veth pair (10.82.0.0/24), removed at the end (also on Ctrl-C); TFTP (as root) in one namespace `nbtftp<pid>` with only `lo` up, because dnsmasq serves TFTP on port 69 only (all four TFTP servers and the client on its 127.0.0.1), removed at the end (also on Ctrl-C); HTTP, whole boots and the dashboard (headless Chromium and its pages) on 127.0.0.1 only; power-on (as root) in the e2e lab\'s namespaces `nbpw-srv`/`nbpw-rtr`/`nbpw-cli` plus `nbpw-peer` (10.86.0.0/24, test/e2e/lab/lab.sh), removed at the end (also on Ctrl-C). Every load level is bounded in time and count, and the suite stops by itself after its budget (no new cell starts after it; a watchdog ends the run 3 minutes past it). Output: this file and `docs/benchmarks.svg`.',
     '',
   );
   return out.join('\n');

@@ -2,6 +2,9 @@ import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { isIP } from 'node:net';
 
+/** IP literals already looked at, with their family (at most 4096, then it starts again). */
+const literals = new Map<string, number>();
+
 /**
  * Every unconnected send resolves its address through the socket's lookup, and Node's default
  * (dns.lookup) answers even an IP literal only on the next tick. Our servers always send to
@@ -9,7 +12,15 @@ import { isIP } from 'node:net';
  * the reply leaves synchronously from the handler of the packet it answers.
  */
 export function literalLookup(host: string, options: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
-  const family = isIP(host);
+  // Every datagram goes through here: a literal seen before skips isIP's regular expressions.
+  let family = literals.get(host);
+  if (family === undefined) {
+    family = isIP(host);
+    if (family !== 0) {
+      if (literals.size >= 4096) literals.clear();
+      literals.set(host, family);
+    }
+  }
   if (family !== 0) callback(null, host, family);
   else dns.lookup(host, options as dns.LookupOneOptions, callback);
 }

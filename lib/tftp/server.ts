@@ -26,8 +26,9 @@ import { udpSocket } from '../net/udp-socket';
 import { negotiateOptions, type NegotiationLimits } from './options';
 import { encodeError, parsePacket, TftpErrorCode, type RequestPacket } from './packet';
 import { isInside, normalizeTftpPath } from './path';
-import { ChunkCache, fileKey, FileBlocks, MemoryBlocks, openRegularFile, StreamBlocks, type BlockSource } from './blocks';
+import { MemoryBlocks, openRegularFile, StreamBlocks, type BlockSource } from './blocks';
 import { FileReader, NetasciiReader, toNetascii, type TftpSource } from './source';
+import { FilePackets } from './packets';
 import { ReadTransfer, type TransferHooks } from './transfer';
 import { DEFAULT_TIMING, systemClock, type TftpClock, type TftpLogger, type TftpPeer, type TftpSocketFactory, type TftpTiming, type TransferOutcome, type TransferStats } from './types';
 import { WriteTransfer } from './write-transfer';
@@ -79,12 +80,6 @@ export interface TftpServerOptions {
   /** Largest accepted upload (default 64 MiB). */
   maxUploadBytes?: number;
   progressIntervalMs?: number;
-  /**
-   * Bytes of file data kept in memory for all transfers, in 64 KiB chunks, least recently used
-   * out (default 16 MiB; 0 keeps nothing, but transfers of the same file still share reads in
-   * progress). Many clients fetching the same kernel then read it from disk once.
-   */
-  readCacheBytes?: number;
   clock?: TftpClock;
   log?: TftpLogger;
 }
@@ -213,7 +208,6 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
   private readonly entries = new Map<string, Entry>();
   private readonly perClient = new Map<string, number>();
   private readonly pendingWork = new Set<Promise<void>>();
-  private readonly chunks: ChunkCache;
   private attached: dgram.Socket | undefined;
   private readonly onSocketMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => this.handlePacket(msg, rinfo);
   private closing = false;
@@ -241,7 +235,6 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
     this.limits = { maxBlksize: opts.maxBlksize, mtu: opts.mtu, maxWindowsize: opts.maxWindowsize };
     this.family = isIPv6(opts.address) ? 'udp6' : 'udp4';
-    this.chunks = new ChunkCache({ maxBytes: opts.readCacheBytes });
   }
 
   /** Listens to a bound socket's datagrams. The caller still owns (and closes) the socket. */
@@ -476,7 +469,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
 
     // Open the data before negotiating so tsize is the real size.
     const netascii = p.mode === 'netascii';
-    let opened: { kind: 'memory'; data: Buffer } | { kind: 'file'; handle: fsp.FileHandle; size: number; key: string } | { kind: 'stream'; reader: NetasciiReader };
+    let opened: { kind: 'memory'; data: Buffer } | { kind: 'file'; handle: fsp.FileHandle; size: number } | { kind: 'stream'; reader: NetasciiReader };
     let size: number | undefined;
     try {
       if (source.kind === 'buffer') {
@@ -488,7 +481,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
         opened = { kind: 'stream', reader: new NetasciiReader(reader) };
       } else {
         const { handle, stat } = await openRegularFile(source.path);
-        opened = { kind: 'file', handle, size: stat.size, key: fileKey(stat) };
+        opened = { kind: 'file', handle, size: stat.size };
         size = stat.size;
       }
     } catch (err) {
@@ -523,7 +516,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     if (opened.kind === 'memory') blocks = new MemoryBlocks(opened.data, neg.blksize);
     else if (opened.kind === 'stream') blocks = new StreamBlocks(opened.reader, neg.blksize);
     // read ahead about two windows, so the next window's blocks are in memory when its ACK comes
-    else blocks = new FileBlocks(opened.handle, opened.size, neg.blksize, this.chunks, opened.key, 2 * neg.blksize * neg.windowsize);
+    else blocks = new FilePackets(opened.handle, opened.size, neg.blksize, { windowsize: neg.windowsize, busy: () => socket.getSendQueueCount() > 0 });
     const timing = neg.timeoutSec !== undefined ? { ...this.timing, maxMs: neg.timeoutSec * 1000 } : this.timing;
     const transfer = new ReadTransfer({
       socket,
@@ -666,10 +659,8 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       }),
     ]);
     if (timer) clearTimeout(timer);
-    this.chunks.clear();
   }
 }
-
 
 /** The client-facing text for a transfer socket that could not be opened (never "busy": it is not load). */
 function transferSocketError(err: unknown): string {

@@ -5,8 +5,10 @@
  *  - `base` is the first block not yet acknowledged, `next` the next block to send; at most
  *    `windowsize` blocks from `base` are in flight;
  *  - the hot path (ACK in → next DATA out) is synchronous whenever the block is in memory (a
- *    buffer, or a file chunk already read ahead, see blocks.ts): no await, no timer created, no
- *    copy of the payload (the 4-byte header and the payload view go out in one sendmsg);
+ *    buffer, or file data already read ahead): no await, no timer created, no copy of the payload.
+ *    A regular file is read straight into ready DATA packets (packets.ts), each sent as it is: one
+ *    buffer, nothing made per packet. Other sources send the 4-byte header and the payload view in
+ *    one sendmsg;
  *  - an ACK for a block inside the window acknowledges everything up to it and restarts the window
  *    right after it, so a receiver that saw a gap gets the missing block at once (RFC 7440);
  *  - an ACK for `base - 1` (a duplicate), anything older, or a block never sent is ignored: we
@@ -228,6 +230,39 @@ export class ReadTransfer {
     this.send(encodeOack(this.opts.oack));
   }
 
+  /** Sends block n when it is in memory; false when it must be loaded first. */
+  private sendBlock(n: number, now: number): boolean {
+    const packet = this.blocks.packet?.(n);
+    if (packet !== undefined) {
+      this.account(n, packet.length - 4, now);
+      try {
+        this.socket.send(packet, this.port, this.address);
+      } catch {
+        // the socket is closing; the finish path handles it
+      }
+      return true;
+    }
+    if (this.blocks.packet !== undefined) return false;
+    const payload = this.blocks.peek(n);
+    if (payload === undefined) return false;
+    this.sendData(n, payload, now);
+    return true;
+  }
+
+  /** Counts a send of block n (its payload `length` bytes) for retransmission and RTT bookkeeping. */
+  private account(n: number, length: number, now: number): void {
+    const slot = n % this.windowsize;
+    if (n > this.maxSent) {
+      this.maxSent = n;
+      this.sends[slot] = 1;
+    } else {
+      this.sends[slot]++;
+      this.retransmits++;
+    }
+    this.sentAt[slot] = now;
+    if (n === this.blocks.last) this.lastLength = length;
+  }
+
   private sendData(n: number, payload: Buffer, now: number): void {
     const slot = n % this.windowsize;
     let header = this.headers[slot];
@@ -241,15 +276,7 @@ export class ReadTransfer {
     }
     header[2] = (n >>> 8) & 0xff;
     header[3] = n & 0xff;
-    if (n > this.maxSent) {
-      this.maxSent = n;
-      this.sends[slot] = 1;
-    } else {
-      this.sends[slot]++;
-      this.retransmits++;
-    }
-    this.sentAt[slot] = now;
-    if (n === this.blocks.last) this.lastLength = payload.length;
+    this.account(n, payload.length, now);
     try {
       this.socket.send([header, payload], this.port, this.address);
     } catch {
@@ -350,12 +377,10 @@ export class ReadTransfer {
     while (this.next < end) {
       const last = this.blocks.last;
       if (last !== undefined && this.next > last) break;
-      const payload = this.blocks.peek(this.next);
-      if (payload === undefined) {
+      if (!this.sendBlock(this.next, now)) {
         this.loadThenFill(this.next);
         break;
       }
-      this.sendData(this.next, payload, now);
       this.next++;
     }
     if (this.next > this.base) this.armTimer(this.windowsize > 1 && !this.probed ? this.probeTimeout() : this.rto.rto, now);
@@ -451,9 +476,7 @@ export class ReadTransfer {
         return;
       }
       // Probe: resend only the newest block sent.
-      const n = this.next - 1;
-      const payload = this.blocks.peek(n);
-      if (payload !== undefined) this.sendData(n, payload, this.opts.clock.now());
+      this.sendBlock(this.next - 1, this.opts.clock.now());
       this.armTimer(this.rto.rto);
       return;
     }

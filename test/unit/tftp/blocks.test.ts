@@ -1,10 +1,11 @@
-/** Block sources of a read transfer: boundaries, read-ahead chunks shared between transfers, shrinking files. */
+/** Block sources of a read transfer: boundaries, a file read ahead into ready DATA packets, shrinking files. */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChunkCache, fileKey, FileBlocks, MemoryBlocks, openRegularFile, StreamBlocks, type BlockSource } from '../../../lib/tftp/blocks';
+import { MemoryBlocks, openRegularFile, StreamBlocks, type BlockSource } from '../../../lib/tftp/blocks';
+import { FilePackets } from '../../../lib/tftp/packets';
 import { BufferReader } from '../../../lib/tftp/source';
 
 /** Reads every block in order the way a transfer does (peek, else load), returns them joined. */
@@ -43,7 +44,7 @@ describe('MemoryBlocks', () => {
   });
 });
 
-describe('FileBlocks', () => {
+describe('FilePackets', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'netboot-tftp-blocks-'));
@@ -52,73 +53,70 @@ describe('FileBlocks', () => {
     await fsp.rm(dir, { recursive: true, force: true });
   });
 
-  async function open(name: string, data: Buffer, cache: ChunkCache, blksize: number, ahead = 2 * blksize): Promise<FileBlocks> {
+  async function open(name: string, data: Buffer, blksize: number, windowsize = 1, minBytes?: number): Promise<FilePackets> {
     const file = path.join(dir, name);
     await fsp.writeFile(file, data);
     const { handle, stat } = await openRegularFile(file);
-    return new FileBlocks(handle, stat.size, blksize, cache, fileKey(stat), ahead);
+    return new FilePackets(handle, stat.size, blksize, { windowsize, minBytes });
   }
 
-  it('serves every byte, blocks straddling two chunks included, at sizes around the chunk size', async () => {
-    for (const [size, blksize] of [[0, 512], [1000, 1000], [4096 * 3, 1000], [4096 * 3 + 7, 1468], [50_000, 512], [20_000, 65464]]) {
+  it('serves every byte as ready DATA packets (header and block number included), around the ring size', async () => {
+    for (const [size, blksize, w] of [[0, 512, 1], [1000, 1000, 1], [4096 * 3, 1000, 2], [4096 * 3 + 7, 1468, 4], [50_000, 512, 1], [20_000, 65464, 1], [70_000 * 512, 512, 8]]) {
       const data = randomBytes(size);
-      const src = await open(`s${size}-${blksize}`, data, new ChunkCache({ chunkBytes: 4096 }), blksize);
+      const src = await open(`s${size}-${blksize}`, data, blksize, w, 4096);
       const got = await drain(src);
-      await src.close();
       expect(got.data.equals(data)).toBe(true);
       expect(got.blocks).toBe(Math.floor(size / blksize) + 1);
+      await src.close();
     }
+    // the packets themselves: opcode 3, the 16-bit block number, the payload
+    const data = randomBytes(3000);
+    const src = await open('pk', data, 1000, 2, 1000);
+    await src.load(1);
+    const p1 = src.packet(1)!;
+    expect([...p1.subarray(0, 4)]).toEqual([0, 3, 0, 1]);
+    expect(p1.subarray(4).equals(data.subarray(0, 1000))).toBe(true);
+    src.release(3);
+    await src.load(4);
+    expect(src.packet(4)!.length).toBe(4);
+    expect([...src.packet(4)!]).toEqual([0, 3, 0, 4]);
+    await src.close();
   });
 
-  it('reads ahead, and a second transfer of the same file reads nothing from disk while it is cached', async () => {
+  it('reads ahead in large pieces: one read for many blocks, and a lock-step reader seldom waits', async () => {
     const data = randomBytes(200_000);
-    const cache = new ChunkCache({ chunkBytes: 4096, maxBytes: 1 << 20 });
-    const a = await open('shared', data, cache, 1468, 16384);
-    const first = await drain(a, true);
-    await a.close();
-    const chunks = Math.ceil(data.length / 4096);
-    expect(cache.counters.reads).toBe(chunks);
-    // read-ahead: far fewer waits than chunks
-    expect(first.loads).toBeLessThan(chunks / 2);
-    const { handle, stat } = await openRegularFile(path.join(dir, 'shared'));
-    const b = new FileBlocks(handle, stat.size, 512, cache, fileKey(stat));
-    const second = await drain(b);
-    await b.close();
-    expect(second.data.equals(data)).toBe(true);
-    expect(second.loads).toBe(0);
-    expect(cache.counters.reads).toBe(chunks);
+    const src = await open('ahead', data, 512, 1, 64 * 1024);
+    const got = await drain(src, true);
+    await src.close();
+    expect(got.data.equals(data)).toBe(true);
+    // 392 blocks, 128 per ring: the reader waits for the first read and seldom after
+    expect(got.loads).toBeLessThan(10);
   });
 
-  it('two transfers started together share the reads in progress even with no cache room', async () => {
-    const data = randomBytes(100_000);
-    const cache = new ChunkCache({ chunkBytes: 8192, maxBytes: 0 });
-    const x = await open('together', data, cache, 1024);
-    const { handle, stat } = await openRegularFile(path.join(dir, 'together'));
-    const y = new FileBlocks(handle, stat.size, 1024, cache, fileKey(stat));
-    const [gx, gy] = await Promise.all([drain(x), drain(y)]);
-    await Promise.all([x.close(), y.close()]);
-    expect(gx.data.equals(data) && gy.data.equals(data)).toBe(true);
-    expect(cache.counters.reads).toBeLessThan(2 * Math.ceil(data.length / 8192));
+  it('never refills while a queued send may point into the ring', async () => {
+    const data = randomBytes(10_000);
+    let busy = true;
+    const file = path.join(dir, 'busy');
+    await fsp.writeFile(file, data);
+    const { handle, stat } = await openRegularFile(file);
+    const src = new FilePackets(handle, stat.size, 1000, { windowsize: 1, minBytes: 1000, busy: () => busy });
+    const loading = src.load(1);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(src.packet(1)).toBeUndefined();
+    busy = false;
+    await loading;
+    expect(src.packet(1)!.subarray(4).equals(data.subarray(0, 1000))).toBe(true);
+    await src.close();
   });
 
   it('a file that shrinks after it was opened ends early instead of hanging', async () => {
     const data = randomBytes(40_000);
-    const src = await open('shrinks', data, new ChunkCache({ chunkBytes: 4096 }), 1000);
+    const src = await open('shrinks', data, 1000, 1, 4000);
     await fsp.truncate(path.join(dir, 'shrinks'), 10_500);
     const got = await drain(src);
     await src.close();
     expect(got.data.equals(data.subarray(0, 10_500))).toBe(true);
     expect(src.last).toBe(11);
-  });
-
-  it('a changed file has a new key, so old chunks are never served for it', async () => {
-    const file = path.join(dir, 'changes');
-    await fsp.writeFile(file, Buffer.alloc(5000, 1));
-    const k1 = fileKey((await openRegularFile(file).then(async (o) => (await o.handle.close(), o))).stat);
-    await new Promise((r) => setTimeout(r, 20));
-    await fsp.writeFile(file, Buffer.alloc(5000, 2));
-    const k2 = fileKey((await openRegularFile(file).then(async (o) => (await o.handle.close(), o))).stat);
-    expect(k2).not.toBe(k1);
   });
 });
 

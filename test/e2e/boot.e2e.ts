@@ -478,7 +478,7 @@ describe('network boot through our server (e2e)', () => {
       expect(menu.body).toContain('choose --default nb_register --timeout 1000 ');
       const register = http('GET', `/boot/register.ipxe?mac=${dashed(mac)}&arch=x86_64&platform=pcbios`);
       expect(register.status, register.body).toBe(200);
-      expect(register.body).toContain(`kernel ${BASE}/boot/assets/registration/vmlinuz netboot_server=${BASE} netboot_mac=\${netX/mac:hexhyp}`);
+      expect(register.body).toContain(`kernel ${BASE}/boot/assets/registration/vmlinuz initrd=initrd.img netboot_server=${BASE} netboot_mac=\${netX/mac:hexhyp}`);
       expect(register.body).toContain(`initrd --name initrd.img ${BASE}/boot/assets/registration/initrd.img`);
 
       cap = await startCapture('6-bios-unknown-register', 170);

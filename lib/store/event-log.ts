@@ -490,7 +490,6 @@ async function readBackwards(fh: fsp.FileHandle, upTo: number, each: (line: Buff
     const data = carry.length ? Buffer.concat([chunk, carry]) : chunk;
     // data[end] is a newline (or the end); a line runs from just after the previous newline to it
     let end = data.length;
-    if (pos + data.length === upTo && data[data.length - 1] === NL) end = data.length - 1;
     for (let i = end - 1; i >= 0; i--) {
       if (data[i] !== NL) continue;
       if (i + 1 < end && !each(data.subarray(i + 1, end), pos + i + 1)) return;

@@ -17,7 +17,7 @@ import type { StoreChange } from './types';
 export interface JournalKey {
   /** A collection (its record `id`, or for devices the `mac`), settings, or a machine's kept boots. */
   c: Exclude<StoreChange, 'all'> | 'boots';
-  /** The record; absent for settings, or to write a whole collection. */
+  /** The record (its id, a device's MAC, or the MAC whose boots these are); absent for settings. */
   id?: string;
 }
 
@@ -135,12 +135,10 @@ export class Journal {
           for (const b of data.boots) boots.set(b.mac, [...(boots.get(b.mac) ?? []), b]);
         }
         boots.set(line.id ?? '', Array.isArray(line.v) ? line.v : []);
-      } else if (line.id === undefined) {
-        maps.set(line.c, new Map(((line.v ?? []) as Array<Record<string, string>>).map((r) => [r[keyOf(line.c)], r])));
       } else if (line.v === null) {
-        mapOf(line.c).delete(line.id);
+        mapOf(line.c).delete(line.id ?? '');
       } else {
-        mapOf(line.c).set(line.id, line.v);
+        mapOf(line.c).set(line.id ?? '', line.v);
       }
     }
     for (const [c, m] of maps) (data as unknown as Record<string, unknown[]>)[c] = [...m.values()];
@@ -153,7 +151,6 @@ export class Journal {
     if (key.c === 'settings') return { c: 'settings', v: data.settings };
     if (key.c === 'boots') return { c: 'boots', id: key.id, v: data.boots.filter((b) => b.mac === key.id) };
     const list = ((data as unknown as Record<string, unknown[] | undefined>)[key.c] ?? []) as Array<Record<string, unknown>>;
-    if (key.id === undefined) return { c: key.c, v: list };
     const field = key.c === 'devices' ? 'mac' : 'id';
     return { c: key.c, id: key.id, v: list.find((r) => r[field] === key.id) ?? null };
   }

@@ -177,7 +177,8 @@ export class JsonInventoryStore implements InventoryStore {
     const result = fn(this.data);
     const which = typeof id === 'function' ? id(result) : id;
     if (key) this.markDirty(key);
-    else if (changed === 'all') this.snapshotDue = true;
+    // a change that names no record (an import) writes the file whole
+    else if (changed === 'all' || (changed && changed !== 'settings' && which === undefined)) this.snapshotDue = true;
     else if (changed) this.markDirty({ c: changed, id: which });
     await this.write();
     if (changed) this.notify(changed, which);
@@ -317,7 +318,6 @@ export class JsonInventoryStore implements InventoryStore {
   }
 
   private indexMacs(d: Device): void {
-    if (this.macIndexOf !== this.db.data.devices && this.macIndexOf !== undefined) return;
     this.macIndex.set(d.mac, d);
     for (const m of d.macs) this.macIndex.set(m, d);
   }

@@ -46,6 +46,29 @@ function timelineStages(mac: string, token: string): string[] {
 }
 
 /** `want` appears in `got` in this order (other stages may sit between). */
+/**
+ * A known machine booting the e2e Linux kernel and initramfs (copied to /boot/assets/e2e) through a
+ * profile `id` of its own, which also names the machine; returns the admin token used.
+ */
+function enrolLinux(assets: string, mac: string, id: string): string {
+  const linux = buildLinuxAssets();
+  mkdirSync(path.join(assets, 'e2e'), { recursive: true });
+  copyFileSync(linux.vmlinuz, path.join(assets, 'e2e', 'vmlinuz'));
+  copyFileSync(linux.initrd, path.join(assets, 'e2e', 'initrd.gz'));
+  const token = login();
+  const profile = http('POST', '/netboot/api/profiles', {
+    token,
+    body: {
+      id, name: id.replace(/-/g, ' '), type: 'custom', kernel: 'e2e/vmlinuz', initrd: ['e2e/initrd.gz'],
+      cmdline: { console: 'ttyS0', panic: '-1', 'nbe2e.log': `${BASE}/api/v1/boot/log` },
+    },
+  });
+  expect(profile.status, profile.body).toBe(201);
+  const device = http('POST', '/netboot/api/devices', { token, body: { mac, hostname: id, profileId: id } });
+  expect(device.status, device.body).toBe(201);
+  return token;
+}
+
 function inOrder(got: string[], want: string[]): boolean {
   let i = 0;
   for (const g of got) if (g === want[i]) i++;
@@ -260,22 +283,7 @@ describe('network boot through our server (e2e)', () => {
 
   it('3. known BIOS PC with a profile: menu.ipxe boots its kernel + initrd from /boot/assets, Linux POSTs /api/v1/boot/log', async () => {
     const mac = '52:54:00:81:00:03';
-    const linux = buildLinuxAssets();
-    mkdirSync(path.join(server.assets, 'e2e'), { recursive: true });
-    copyFileSync(linux.vmlinuz, path.join(server.assets, 'e2e', 'vmlinuz'));
-    copyFileSync(linux.initrd, path.join(server.assets, 'e2e', 'initrd.gz'));
-
-    const token = login();
-    const profile = http('POST', '/netboot/api/profiles', {
-      token,
-      body: {
-        id: 'e2e-linux', name: 'e2e linux', type: 'custom', kernel: 'e2e/vmlinuz', initrd: ['e2e/initrd.gz'],
-        cmdline: { console: 'ttyS0', panic: '-1', 'nbe2e.log': `${BASE}/api/v1/boot/log` },
-      },
-    });
-    expect(profile.status, profile.body).toBe(201);
-    const device = http('POST', '/netboot/api/devices', { token, body: { mac, hostname: 'e2e-linux', profileId: 'e2e-linux' } });
-    expect(device.status, device.body).toBe(201);
+    const token = enrolLinux(server.assets, mac, 'e2e-linux');
 
     // what the machine will get: a kernel script naming our assets (pending until that exists)
     const script = http('GET', `/boot/menu.ipxe?mac=${dashed(mac)}&arch=x86_64&platform=pcbios`);
@@ -316,17 +324,7 @@ describe('network boot through our server (e2e)', () => {
   }, 420_000);
   it('3c. known UEFI PC with a profile: OVMF PXE → ipxe.efi → kernel script names its initrd (initrd=), Linux runs its initramfs', async () => {
     const mac = '52:54:00:81:00:1c';
-    const linux = buildLinuxAssets();
-    mkdirSync(path.join(server.assets, 'e2e'), { recursive: true });
-    copyFileSync(linux.vmlinuz, path.join(server.assets, 'e2e', 'vmlinuz'));
-    copyFileSync(linux.initrd, path.join(server.assets, 'e2e', 'initrd.gz'));
-    const token = login();
-    const profile = http('POST', '/netboot/api/profiles', {
-      token,
-      body: { id: 'e2e-linux-efi', name: 'e2e linux efi', type: 'custom', kernel: 'e2e/vmlinuz', initrd: ['e2e/initrd.gz'], cmdline: { console: 'ttyS0', panic: '-1', 'nbe2e.log': `${BASE}/api/v1/boot/log` } },
-    });
-    expect(profile.status, profile.body).toBe(201);
-    expect(http('POST', '/netboot/api/devices', { token, body: { mac, hostname: 'e2e-linux-efi', profileId: 'e2e-linux-efi' } }).status).toBe(201);
+    const token = enrolLinux(server.assets, mac, 'e2e-linux-efi');
 
     // Debian's iPXE (2019) gives a UEFI kernel its initrd only as a file named on its command line:
     // without initrd= the kernel starts with no initramfs and panics (no root file system)

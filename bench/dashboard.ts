@@ -34,6 +34,8 @@ const EVENTS = 50_000;
 const PASSWORD = 'bench-password-1';
 const FRAME_MS = 1000 / 60;
 const DROPPED_MS = 1.5 * FRAME_MS;
+/** Times the table is scrolled top to bottom: one pass is a few hundred frames, one hiccup of a shared machine away from a verdict. */
+const SCROLL_PASSES = 3;
 const TARGET = { fmpMs: 1500, jsGzipKB: 300, dropped: 0, lagMs: 1000 };
 
 // ---- the browser's processes ---------------------------------------------------------------
@@ -244,7 +246,7 @@ export function installProbe(expected: number): void {
  * Scrolls the Devices table from top to bottom, `step` px per animation frame, and returns every
  * frame's duration (rAF to rAF) and the last row shown at the bottom.
  */
-export function scrollTable(step: number): Promise<{ deltas: number[]; idle: number[]; lastMac: string; rowsInDom: number; height: number }> {
+export function scrollTable({ step, passes }: { step: number; passes: number }): Promise<{ deltas: number[][]; idle: number[]; lastMac: string; rowsInDom: number; height: number }> {
   const el = document.querySelector('[data-test=devices-scroll]') as HTMLElement;
   const frames = (n: number): Promise<number[]> => new Promise((resolve) => {
     const out: number[] = [];
@@ -259,24 +261,31 @@ export function scrollTable(step: number): Promise<{ deltas: number[]; idle: num
   });
   return (async () => {
     el.scrollTop = 0;
-    // the frame clock with nothing to do: what "no dropped frame" can mean on this machine
-    const idle = await frames(60);
     // where the bottom is, read once: reading layout in every frame would force a layout of its own
     const bottom = el.scrollHeight - el.clientHeight;
-    const deltas: number[] = [];
-    await new Promise<void>((resolve) => {
-      let last = NaN;
-      let y = 0;
-      const tick = (t: number): void => {
-        if (!Number.isNaN(last)) deltas.push(t - last);
-        last = t;
-        if (y >= bottom) return resolve();
-        y = Math.min(bottom, y + step);
-        el.scrollTop = y;
+    // the frame clock with nothing to do, over as many frames as one pass: what "no dropped frame"
+    // can mean on this machine
+    const idle = await frames(Math.ceil(bottom / step) + 1);
+    const deltas: number[][] = [];
+    for (let pass = 0; pass < passes; pass++) {
+      el.scrollTop = 0;
+      await frames(10);
+      const d: number[] = [];
+      deltas.push(d);
+      await new Promise<void>((resolve) => {
+        let last = NaN;
+        let y = 0;
+        const tick = (t: number): void => {
+          if (!Number.isNaN(last)) d.push(t - last);
+          last = t;
+          if (y >= bottom) return resolve();
+          y = Math.min(bottom, y + step);
+          el.scrollTop = y;
+          requestAnimationFrame(tick);
+        };
         requestAnimationFrame(tick);
-      };
-      requestAnimationFrame(tick);
-    });
+      });
+    }
     await frames(3);
     const rows = el.querySelectorAll('tbody tr[data-mac]');
     return { deltas, idle, lastMac: rows[rows.length - 1]?.getAttribute('data-mac') ?? '', rowsInDom: rows.length, height: el.scrollHeight };
@@ -424,7 +433,7 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
     NETBOOT_DHCP_PORT: String(udp.dhcp),
     NETBOOT_PROXY_PORT: String(udp.proxy),
     NETBOOT_TFTP_PORT: String(udp.tftp),
-  });
+  }, undefined, { ownSession: process.env.BENCH_SERVER_OWN_SESSION !== '0' });
   const startS = (performance.now() - s0) / 1000;
   let browser: Browser | undefined;
   const stopEvents = new AbortController();
@@ -454,7 +463,7 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
       console.log(`  dashboard: load ${i + 1}: first row painted ${fmt(load.firstRowPainted, 0)} ms, whole inventory ${fmt(load.allPainted, 0)} ms (FCP ${fmt(load.fcp, 0)} ms)\n    ${load.resources}`);
       if (i === loads - 1) {
         await sleep(1000);
-        scrolled = await page.evaluate(scrollTable, 240);
+        scrolled = await page.evaluate(scrollTable, { step: 240, passes: SCROLL_PASSES });
       }
       await ctx.close();
     }
@@ -463,9 +472,11 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
     const js = [...scripts].map(([p, b]) => ({ p, raw: b.length, gz: gzipSync(b, { level: 9 }).length }));
     const jsGz = js.reduce((a, x) => a + x.gz, 0) / 1024;
     const jsRaw = js.reduce((a, x) => a + x.raw, 0) / 1024;
-    const dropped = scrolled ? scrolled.deltas.filter((d) => d > DROPPED_MS).length : NaN;
+    const perPass = scrolled ? scrolled.deltas.map((d) => d.filter((x) => x > DROPPED_MS).length) : [];
+    const dropped = perPass.length ? Math.max(...perPass) : NaN;
     const idleDropped = scrolled ? scrolled.idle.filter((d) => d > DROPPED_MS).length : NaN;
-    const sortedDeltas = [...(scrolled?.deltas ?? [])].sort((a, b) => a - b);
+    const passFrames = scrolled?.deltas[0]?.length ?? 0;
+    const sortedDeltas = (scrolled?.deltas ?? []).flat().sort((a, b) => a - b);
     // sorted by last seen, newest first: the bottom row is the device seen longest ago
     const oldest = seed.seen.indexOf(Math.min(...seed.seen));
     result.rows.push(
@@ -473,14 +484,14 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
       ['whole inventory loaded and painted ("5000 of 5000")', `${fmt(all, 0)} ms (${results.map((r) => fmt(r.allPainted, 0)).join(', ')})`, '–', '–'],
       ['first contentful paint (Chromium)', `${fmt(median(results.map((r) => r.fcp)), 0)} ms`, '–', '–'],
       [
-        `scroll top → bottom, ${scrolled?.deltas.length ?? 0} frames at 240 px/frame: dropped (> ${fmt(DROPPED_MS, 1)} ms)`,
-        scrolled ? `${dropped} (frame p50 ${fmt(pct(sortedDeltas, 50), 1)} ms, p99 ${fmt(pct(sortedDeltas, 99), 1)} ms, max ${fmt(sortedDeltas[sortedDeltas.length - 1], 1)} ms; idle: ${idleDropped} of ${scrolled.idle.length})` : '–',
+        `scroll top → bottom, ${passFrames} frames at 240 px/frame, ${perPass.length} passes: dropped (> ${fmt(DROPPED_MS, 1)} ms) in the worst pass`,
+        scrolled ? `${dropped} (each pass: ${perPass.join(', ')}; frame p50 ${fmt(pct(sortedDeltas, 50), 1)} ms, p99 ${fmt(pct(sortedDeltas, 99), 1)} ms, max ${fmt(sortedDeltas[sortedDeltas.length - 1], 1)} ms; idle: ${idleDropped} of ${scrolled.idle.length})` : '–',
         '0', verdict(dropped === TARGET.dropped),
       ],
       ['JS the page loads, gzip -9', `${fmt(jsGz, 1)} KB (${js.length} files, ${fmt(jsRaw, 0)} KB raw)`, `< ${TARGET.jsGzipKB} KB`, verdict(jsGz < TARGET.jsGzipKB)],
     );
     if (scrolled && scrolled.lastMac !== seedMac(oldest)) result.findings.push(`the bottom of the scrolled table showed ${scrolled.lastMac || 'no row'}, not the device seen longest ago (${seedMac(oldest)}): the scroll did not reach the end`);
-    console.log(`  dashboard: FMP ${fmt(fmp, 0)} ms, whole ${fmt(all, 0)} ms, scroll dropped ${dropped}/${scrolled?.deltas.length}, JS ${fmt(jsGz, 1)} KB gz`);
+    console.log(`  dashboard: FMP ${fmt(fmp, 0)} ms, whole ${fmt(all, 0)} ms, scroll dropped ${perPass.join('/')} of ${passFrames}, JS ${fmt(jsGz, 1)} KB gz`);
 
     // 2. the storm: once with no dashboard (the same server, for comparison), then with nDash open
     const events = followEvents(server.baseUrl, token, stopEvents.signal);
@@ -546,20 +557,25 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
     result.extra = [];
     if (storms.length) {
       result.extra.push({
-        title: `### ${nMachines} machines boot at once, with and without ${nDash} dashboards open\n\nThe machines of bench/boots.ts (proxyDHCP → TFTP 70 KiB → proxyDHCP as iPXE → menu → 10 MiB kernel + 5 MiB initrd, one loopback address each, new MACs: they appear as new rows) against the same seeded server, one storm after another: no dashboard, then ${nDash} logged-in dashboards open on /netboot/ (opening them one after another, each to "5000 of 5000", took ${fmt(openS, 1)} s), then the same ${nDash} with the browser at nice 19 (every thread, and its autogroup: playwright starts Chromium in a session of its own, and with autogroup scheduling only the group's nice weighs against the server's group) — as if the dashboards ran on other machines, as they would, leaving only the server's own cost of them (streams, API calls) on these cores. "DHCP retries" = requests not answered within 1 s (losses); a machine fails when a step exhausts its retries or the boot takes over 120 s. Clients, server and the ${nDash} Chromium pages share the 2 cores (and the machine's other jobs); "browser CPU" is all of Chromium's processes.`,
+        title: `### ${nMachines} machines boot at once, with and without ${nDash} dashboards open\n\nThe machines of bench/boots.ts (proxyDHCP → TFTP 70 KiB → proxyDHCP as iPXE → menu → 10 MiB kernel + 5 MiB initrd, one loopback address each, new MACs: they appear as new rows) against the same seeded server, one storm after another: no dashboard, then ${nDash} logged-in dashboards open on /netboot/ (opening them one after another, each to "5000 of 5000", took ${fmt(openS, 1)} s), then the same ${nDash} with the browser at nice 19 (every thread, and its autogroup: playwright starts Chromium in a session of its own, and with autogroup scheduling only the group's nice weighs against the server's group) — as if the dashboards ran on other machines, as they would, leaving only the server's own cost of them (streams, API calls) on these cores. The server runs in a session of its own (setsid), as a service manager starts a daemon: with the kernel's autogroup scheduling each session is one fair share of the CPU, so the server, the simulated machines (the benchmark's session) and the browser (a session of its own) each weigh as one. "DHCP retries" = requests not answered within 1 s (losses); a machine fails when a step exhausts its retries or the boot takes over 120 s. Clients, server and the ${nDash} Chromium pages share the 2 cores (and the machine's other jobs); "browser CPU" is all of Chromium's processes.`,
         header: ['dashboards open', 'wall s', 'ok', 'failed boots', 'DHCP retries (losses)', 'TFTP retries', 'decision p99 s', 'whole boot p99 s', 'server CPU % of one core', 'browser CPU % of one core', 'server RSS peak MiB', 'events streamed'],
         rows: storms.map((s) => [s.dashboards, fmt(s.wall, 1), `${s.ok}/${nMachines}`, `${s.failures}`, `${s.dhcpRetries}`, `${s.tftpRetries}`, fmt(s.decisionP99 / 1000, 2), fmt(s.bootP99 / 1000, 2), fmt(s.cpuPct, 0), s.dashboards === 'none' ? '–' : fmt(s.browserPct, 0), fmt(s.rssPeak, 0), `${s.events}`]),
       });
+      const normal = storms.find((s) => s.dashboards === `${nDash}`);
+      if (normal) result.findings.push(`Target with ${nDash} dashboards open (normal priority): 0 failed boots and 0 DHCP losses: ${verdict(normal.failures === 0 && normal.dhcpRetries === 0)} (${normal.failures} failed, ${normal.dhcpRetries} DHCP retries)`);
       for (const s of storms) {
         if (s.failures || s.dhcpRetries) result.findings.push(`**Dashboards ${s.dashboards}: ${s.failures} failed boots, ${s.dhcpRetries} DHCP retries** (target 0 and 0)`);
         if (s.errors.size) result.findings.push(`Failure reasons (dashboards ${s.dashboards}): ${[...s.errors].map(([e, c]) => `${c}× ${e}`).join('; ')}`);
       }
     }
     if (perDash.length) {
-      const worst = Math.max(...perDash.map((r) => Number(r[4])).filter(Number.isFinite));
-      const worstLast = Math.max(...perDash.map((r) => Number(r[6])).map((x) => (Number.isFinite(x) ? x : Infinity)));
+      // the target is the dashboards' own: the pages at nice 19 run only when nothing else on the
+      // machine wants the CPU, so how late they show an event measures the machine, not the page
+      const judged = perDash.filter((r) => !r[0].includes('nice'));
+      const worst = Math.max(...judged.map((r) => Number(r[4])).filter(Number.isFinite));
+      const worstLast = Math.max(...judged.map((r) => Number(r[6])).map((x) => (Number.isFinite(x) ? x : Infinity)));
       result.extra.push({
-        title: `### Per dashboard during the storm: event → shown lag (target: the last event within ${TARGET.lagMs} ms)\n\nPer event: Date.now() in the page at the end of the animation frame that applied it, minus the event's \`ts\` (Date.now() on the server when it happened; same host clock). The page queues events and applies them in batches, at most once per animation frame and, while events keep coming, 400–500 ms apart (editor-ui/src/lib/fleet.ts \`pacedFrames\`), and says so with a window event per batch carrying the applied events' times; the probe (nothing else: it does not read the stream itself) takes each to the end of the frame that applied it. "last event" = the newest event the server streamed in the storm (read by the bench's own stream client). "rows" = the table's total after the storm (5 000 seeded + warm-up + storm machines). Worst p99: ${fmt(worst, 0)} ms; worst last-event lag: ${fmt(worstLast, 0)} ms (${verdict(worstLast < TARGET.lagMs)}).`,
+        title: `### Per dashboard during the storm: event → shown lag (target: the last event within ${TARGET.lagMs} ms)\n\nPer event: Date.now() in the page at the end of the animation frame that applied it, minus the event's \`ts\` (Date.now() on the server when it happened; same host clock). The page queues events and applies them in batches, at most once per animation frame and, while events keep coming, 400–500 ms apart (editor-ui/src/lib/fleet.ts \`pacedFrames\`), and says so with a window event per batch carrying the applied events' times; the probe (nothing else: it does not read the stream itself) takes each to the end of the frame that applied it. "last event" = the newest event the server streamed in the storm (read by the bench's own stream client). "rows" = the table's total after the storm (5 000 seeded + warm-up + storm machines). The target is judged on the ${nDash} dashboards at normal priority; the rows at nice 19 are there for the storm table's server figures, and their lag is how long a page at the lowest priority waits for the CPU. At normal priority: worst p99 ${fmt(worst, 0)} ms; worst last-event lag ${fmt(worstLast, 0)} ms (${verdict(worstLast < TARGET.lagMs)}).`,
         header: ['dashboards open', 'dashboard', 'events', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'last event lag ms', 'rows'],
         rows: perDash,
       });
@@ -567,7 +583,7 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
     result.header = ['what', 'measured (median of loads; each load)', 'target', ''];
     result.notes.unshift(
       `Server: \`npm start\` on 127.0.0.1, its store seeded before start by writing its own files (the fastest way in: ${fmt(seed.ms, 0)} ms to write; the import API would validate and fsync each create): inventory.json with ${DEVICES} devices (${fmt(seed.inventoryMB, 2)} MB) and inventory.events.jsonl with ${EVENTS} stored boot events (${fmt(seed.eventsMB, 2)} MB, event-log limit raised to keep them all); \`npm start\` took ${fmt(startS, 1)} s to serve. Browser: Debian's Chromium ${version} (headless, software rendering, playwright-core), 1280×800, logged in as the editor is (token in localStorage), a fresh context per load (cold cache).`,
-      'Times are in the page\'s clock (performance.now(), 0 = navigation start). "Painted" = a MutationObserver saw the row (or the "n of total" counter reach 5 000) in the DOM, then the next animation frame ran and a task after it: the end of the frame that shows it. Scrolling sets the table\'s scrollTop 240 px (≈ 8 rows) further in each animation frame until the bottom; a frame is dropped when rAF to rAF exceeds 1.5 × 16.7 ms; "idle" counts the same over 60 frames with nothing to do (the headless frame clock on this shared machine). JS: every script the page loaded, each gzipped at level 9 (zlib), summed.',
+      `Times are in the page's clock (performance.now(), 0 = navigation start). "Painted" = a MutationObserver saw the row (or the "n of total" counter reach 5 000) in the DOM, then the next animation frame ran and a task after it: the end of the frame that shows it. Scrolling sets the table's scrollTop 240 px (≈ 8 rows) further in each animation frame until the bottom; a frame is dropped when rAF to rAF exceeds 1.5 × 16.7 ms; the table is scrolled ${SCROLL_PASSES} times, and the verdict is the worst pass; "idle" counts the same over as many frames as one pass with nothing to do (the headless frame clock on this shared machine). JS: every script the page loaded, each gzipped at level 9 (zlib), summed.`,
       'No peer: no other netboot tool has a live fleet page like this (netboot.xyz, FOG, MAAS pages are not comparable workloads); these are absolute numbers on this machine against the targets of issue 21.',
     );
   } finally {

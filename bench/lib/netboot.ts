@@ -20,6 +20,16 @@ export interface NetbootProcess {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /**
+   * Start the server in a session of its own (setsid), as a service manager starts a daemon. With
+   * the kernel's autogroup scheduling a session's processes share one fair share of the CPU: in the
+   * benchmark's session the server would share its share with the simulated client machines, and
+   * weigh no more against a browser in a session of its own than those clients do.
+   */
+  ownSession?: boolean;
+}
+
 /** BENCH_SERVER_DIST names another build's folder (a copy of dist/ in the repo) to compare two builds in one sitting. */
 export function startScript(): string {
   return path.join(repoRoot(), process.env.BENCH_SERVER_DIST ?? 'dist', 'scripts', 'start.js');
@@ -34,7 +44,7 @@ export function haveDist(): boolean {
  * (space-separated) goes to the server's `node` before the script, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
  * to profile the server during a benchmark (Node refuses --cpu-prof in NODE_OPTIONS).
  */
-export async function startNetboot(dataDir: string, probePath: string, env: Record<string, string> = {}, readyTimeoutMs = 30_000): Promise<NetbootProcess> {
+export async function startNetboot(dataDir: string, probePath: string, env: Record<string, string> = {}, readyTimeoutMs = 30_000, opts: StartOptions = {}): Promise<NetbootProcess> {
   const httpPort = await freeTcpPort();
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = startProcess(process.execPath, [...nodeArgs, startScript()], {
@@ -53,6 +63,7 @@ export async function startNetboot(dataDir: string, probePath: string, env: Reco
       NETBOOT_ISCSI: 'off',
       ...env,
     },
+    detached: opts.ownSession === true,
   });
   const output = new Output(child);
   const baseUrl = `http://127.0.0.1:${httpPort}`;

@@ -29,9 +29,9 @@ export function macOf(level: number, i: number): string {
 }
 
 /** Client processes the machines are spread over (BOOTS_CLIENT_PROCS overrides). */
-const CLIENT_PROCS = Number(process.env.BOOTS_CLIENT_PROCS) || 4;
+export const CLIENT_PROCS = Number(process.env.BOOTS_CLIENT_PROCS) || 4;
 
-interface Storm {
+export interface Storm {
   results: MachineResult[];
   /** CPU seconds of all client processes together. */
   clientCpu: number;
@@ -41,8 +41,12 @@ interface Storm {
 }
 
 /** Client processes (bench/lib/machine-worker.ts) that boot the machines of one storm together. */
-class ClientProcesses {
+export class ClientProcesses {
   private readonly children: ChildProcess[] = [];
+
+  get pids(): number[] {
+    return this.children.map((c) => c.pid ?? 0);
+  }
 
   constructor(count: number) {
     for (let i = 0; i < count; i++) {

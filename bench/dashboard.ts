@@ -9,12 +9,14 @@
  *     first data row painted, in the page's clock), the whole inventory loaded, scrolling the
  *     virtualised table top to bottom (frames longer than 1.5 × 16.7 ms counted as dropped), and the
  *     gzipped size of the JavaScript the page loads. Targets from issue 21.
- *  2. A 500-machine boot storm (bench/boots.ts's simulated machines) with no dashboard, then with 20
+ *  2. A 500-machine boot storm (bench/boots.ts's simulated machines, in its client processes) with no dashboard, then with 20
  *     logged-in dashboards open: DHCP losses, failed boots, and per dashboard the lag from an event's
  *     time on the server to the end of the frame that applied it in the page.
  *
  * No peer tool shows a fleet like this: absolute numbers against the issue's targets.
  * Standalone: node .bench/bench/dashboard.js [--quick] [--budget-s N]
+ * DASH_PROFILE_DIR=<dir>: during each storm with dashboards, the first page's CPU profile and a
+ * Chromium trace go there, and the browser's CPU is printed by process type.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,7 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { localAddress, macOf } from './boots';
+import { CLIENT_PROCS, ClientProcesses, localAddress, macOf } from './boots';
 import { BenchResult, exitCleanly, fmt, median, onCleanup, parseCommon, pct, procCpuSeconds, procRssMiB, renderResult, RunOptions, sleep } from './lib/common';
 import { haveChromium, launchChromium, loggedInContext, login } from './lib/browser';
 import { bootMachine, type MachineResult } from './lib/machine';
@@ -40,8 +42,8 @@ const TARGET = { fmpMs: 1500, jsGzipKB: 300, dropped: 0, lagMs: 1000 };
 
 // ---- the browser's processes ---------------------------------------------------------------
 
-/** Every descendant of this process except `skip` and its own descendants (the browser's processes). */
-function descendants(skip: number): number[] {
+/** Every descendant of this process except the processes in `skip` and their own descendants (the browser's processes). */
+function descendants(skip: number[]): number[] {
   const kids = new Map<number, number[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -56,7 +58,7 @@ function descendants(skip: number): number[] {
   const out: number[] = [];
   const walk = (p: number): void => {
     for (const k of kids.get(p) ?? []) {
-      if (k === skip) continue;
+      if (skip.includes(k)) continue;
       out.push(k);
       walk(k);
     }
@@ -65,9 +67,26 @@ function descendants(skip: number): number[] {
   return out;
 }
 
-/** CPU seconds used so far by the browser's processes (everything we started but the server). */
-function browserCpu(serverPid: number): number {
-  return descendants(serverPid).reduce((a, pid) => a + (procCpuSeconds(pid) || 0), 0);
+/** CPU seconds used so far by the browser's processes (everything we started but the server and the client machines). */
+function browserCpu(skip: number[]): number {
+  return descendants(skip).reduce((a, pid) => a + (procCpuSeconds(pid) || 0), 0);
+}
+
+/** CPU seconds so far of the browser's processes by their `--type` (renderer, gpu-process, utility, …; "browser" for the main one). */
+function browserCpuByType(skip: number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of descendants(skip)) {
+    let type = 'other';
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      type = /--type=([\w-]+)/.exec(cmd)?.[1] ?? (/chrom/i.test(cmd) ? 'browser' : 'other');
+      if (type === 'utility') type += `:${/--utility-sub-type=([\w.]+)/.exec(cmd)?.[1] ?? '?'}`;
+    } catch {
+      continue;
+    }
+    out.set(type, (out.get(type) ?? 0) + (procCpuSeconds(pid) || 0));
+  }
+  return out;
 }
 
 /**
@@ -76,10 +95,10 @@ function browserCpu(serverPid: number): number {
  * autogroup scheduling (the kernel default) a session's processes share one group that gets its
  * fair share against the server's group whatever their nice; the group's own nice is what counts.
  */
-function niceBrowser(serverPid: number): number {
+function niceBrowser(skip: number[]): number {
   let n = 0;
   const groups = new Set<string>();
-  for (const pid of descendants(serverPid)) {
+  for (const pid of descendants(skip)) {
     try {
       const group = /^(\S+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))?.[1];
       if (group && !groups.has(group)) {
@@ -323,6 +342,10 @@ async function openDashboard(ctx: BrowserContext, url: string, timeoutMs: number
 interface Storm {
   dashboards: string;
   browserPct: number;
+  /** The client processes' CPU (% of one core) and the worst one's event-loop delay p99 and max, ms. */
+  clientPct: number;
+  loopP99: number;
+  loopMax: number;
   wall: number;
   ok: number;
   failures: number;
@@ -366,7 +389,7 @@ function followEvents(baseUrl: string, token: string, signal: AbortSignal): { la
   return { lastTs: () => last, count: () => count };
 }
 
-async function storm(server: NetbootProcess, udp: { proxy: number; tftp: number }, level: number, n: number, dashboards: string, events: ReturnType<typeof followEvents>): Promise<Storm> {
+async function storm(server: NetbootProcess, clients: ClientProcesses, udp: { proxy: number; tftp: number }, level: number, n: number, dashboards: string, events: ReturnType<typeof followEvents>): Promise<Storm> {
   const tftpSize = 70 * 1024;
   const spec = (i: number) => ({
     mac: macOf(level, i), localAddress: localAddress(level, i), host: '127.0.0.1', proxyPort: udp.proxy, tftpPort: udp.tftp, httpBase: server.baseUrl,
@@ -375,15 +398,23 @@ async function storm(server: NetbootProcess, udp: { proxy: number; tftp: number 
   const rss0 = procRssMiB(server.pid);
   let rssPeak = rss0;
   const cpu0 = procCpuSeconds(server.pid);
-  const browser0 = browserCpu(server.pid);
+  const notBrowser = [server.pid, ...clients.pids];
+  const browser0 = browserCpu(notBrowser);
   const ev0 = events.count();
   const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, procRssMiB(server.pid)); }, 200);
   const s0 = performance.now();
-  const results: MachineResult[] = await Promise.all(Array.from({ length: n }, (_, i) => bootMachine(spec(i))));
+  const byType0 = process.env.DASH_PROFILE_DIR ? browserCpuByType(notBrowser) : undefined;
+  const run = await clients.storm(Array.from({ length: n }, (_, i) => spec(i)));
+  if (byType0) {
+    const w = (performance.now() - s0) / 1000;
+    const now = browserCpuByType(notBrowser);
+    console.log(`  dashboard: browser CPU by process type (% of one core): ${[...now].map(([k, v]) => `${k} ${fmt(((v - (byType0.get(k) ?? 0)) / w) * 100, 1)}`).join(', ')}`);
+  }
+  const results: MachineResult[] = run.results;
   const wall = (performance.now() - s0) / 1000;
   clearInterval(sampler);
   const cpu = procCpuSeconds(server.pid) - cpu0;
-  const browserPct = ((browserCpu(server.pid) - browser0) / wall) * 100;
+  const browserPct = ((browserCpu(notBrowser) - browser0) / wall) * 100;
   const ok = results.filter((r) => r.ok);
   const errors = new Map<string, number>();
   for (const r of results) {
@@ -401,6 +432,7 @@ async function storm(server: NetbootProcess, udp: { proxy: number; tftp: number 
     dhcpRetries: results.reduce((a, r) => a + r.dhcpRetries, 0), tftpRetries: results.reduce((a, r) => a + r.tftpRetries, 0),
     decisionP99: pct(dec, 99), bootP99: pct(tot, 99), cpuPct: (cpu / wall) * 100, rssPeak: Math.max(rssPeak, procRssMiB(server.pid)),
     events: events.count() - ev0, errors, lastTs: events.lastTs(),
+    clientPct: (run.clientCpu / wall) * 100, loopP99: run.loopP99, loopMax: run.loopMax,
   };
 }
 
@@ -436,6 +468,7 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
   }, undefined, { ownSession: process.env.BENCH_SERVER_OWN_SESSION !== '0' });
   const startS = (performance.now() - s0) / 1000;
   let browser: Browser | undefined;
+  let clients: ClientProcesses | undefined;
   const stopEvents = new AbortController();
   const url = `${server.baseUrl}/netboot/`;
   const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
@@ -502,8 +535,11 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
     if (warm.some((w) => !w.ok)) result.findings.push(`warm-up machine failed: ${warm.find((w) => !w.ok)!.error}`);
     const storms: Storm[] = [];
     const perDash: string[][] = [];
+    // the machines run in client processes of their own, as in the boots benchmark: in this
+    // process, beside the event follower, a stalled loop would count its own delays as losses
+    clients = new ClientProcesses(CLIENT_PROCS);
     if (!opts.quick && performance.now() < opts.deadline) {
-      storms.push(await storm(server, udp, 1, nMachines, 'none', events));
+      storms.push(await storm(server, clients, udp, 1, nMachines, 'none', events));
       console.log(`  dashboard: storm without dashboards: ${storms[0].ok}/${nMachines} in ${fmt(storms[0].wall, 1)} s, DHCP retries ${storms[0].dhcpRetries}`);
       await sleep(2000);
     }
@@ -529,11 +565,25 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
           result.skipped.push(`the storm with the browser at nice 19 (budget)`);
           break;
         }
-        if (niced) niceBrowser(server.pid);
+        if (niced) niceBrowser([server.pid, ...clients.pids]);
         await sleep(1500);
         for (const p of pages) await p.evaluate(() => { const b = (window as unknown as { __nbBench: Probe }).__nbBench; b.lags = []; b.events = 0; b.batches = []; });
         const label = `${nDash}${niced ? ' (browser at nice 19)' : ''}`;
-        const s = await storm(server, udp, 2 + vi, nMachines, label, events);
+        // DASH_PROFILE_DIR: a CPU profile of the first page during this storm (Chrome DevTools' format)
+        const profiling = process.env.DASH_PROFILE_DIR && pages[0] ? await pages[0].context().newCDPSession(pages[0]) : undefined;
+        if (profiling) {
+          await profiling.send('Profiler.enable');
+          await profiling.send('Profiler.start');
+          await browser.startTracing(pages[0], { path: path.join(process.env.DASH_PROFILE_DIR!, `page-storm-${vi}.trace.json`), categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'blink', 'cc', 'v8'] });
+        }
+        const s = await storm(server, clients, udp, 2 + vi, nMachines, label, events);
+        if (profiling) {
+          await browser.stopTracing();
+          const { profile } = await profiling.send('Profiler.stop');
+          mkdirSync(process.env.DASH_PROFILE_DIR!, { recursive: true });
+          writeFileSync(path.join(process.env.DASH_PROFILE_DIR!, `page-storm-${vi}.cpuprofile`), JSON.stringify(profile));
+          await profiling.detach();
+        }
         storms.push(s);
         console.log(`  dashboard: storm with ${label} dashboards: ${s.ok}/${nMachines} in ${fmt(s.wall, 1)} s, DHCP retries ${s.dhcpRetries}, browser CPU ${fmt(s.browserPct, 0)} %; waiting for the pages to show the last event`);
         for (const [d, p] of pages.entries()) {
@@ -557,9 +607,9 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
     result.extra = [];
     if (storms.length) {
       result.extra.push({
-        title: `### ${nMachines} machines boot at once, with and without ${nDash} dashboards open\n\nThe machines of bench/boots.ts (proxyDHCP → TFTP 70 KiB → proxyDHCP as iPXE → menu → 10 MiB kernel + 5 MiB initrd, one loopback address each, new MACs: they appear as new rows) against the same seeded server, one storm after another: no dashboard, then ${nDash} logged-in dashboards open on /netboot/ (opening them one after another, each to "5000 of 5000", took ${fmt(openS, 1)} s), then the same ${nDash} with the browser at nice 19 (every thread, and its autogroup: playwright starts Chromium in a session of its own, and with autogroup scheduling only the group's nice weighs against the server's group) — as if the dashboards ran on other machines, as they would, leaving only the server's own cost of them (streams, API calls) on these cores. The server runs in a session of its own (setsid), as a service manager starts a daemon: with the kernel's autogroup scheduling each session is one fair share of the CPU, so the server, the simulated machines (the benchmark's session) and the browser (a session of its own) each weigh as one. "DHCP retries" = requests not answered within 1 s (losses); a machine fails when a step exhausts its retries or the boot takes over 120 s. Clients, server and the ${nDash} Chromium pages share the 2 cores (and the machine's other jobs); "browser CPU" is all of Chromium's processes.`,
-        header: ['dashboards open', 'wall s', 'ok', 'failed boots', 'DHCP retries (losses)', 'TFTP retries', 'decision p99 s', 'whole boot p99 s', 'server CPU % of one core', 'browser CPU % of one core', 'server RSS peak MiB', 'events streamed'],
-        rows: storms.map((s) => [s.dashboards, fmt(s.wall, 1), `${s.ok}/${nMachines}`, `${s.failures}`, `${s.dhcpRetries}`, `${s.tftpRetries}`, fmt(s.decisionP99 / 1000, 2), fmt(s.bootP99 / 1000, 2), fmt(s.cpuPct, 0), s.dashboards === 'none' ? '–' : fmt(s.browserPct, 0), fmt(s.rssPeak, 0), `${s.events}`]),
+        title: `### ${nMachines} machines boot at once, with and without ${nDash} dashboards open\n\nThe machines of bench/boots.ts (proxyDHCP → TFTP 70 KiB → proxyDHCP as iPXE → menu → 10 MiB kernel + 5 MiB initrd, one loopback address each, new MACs: they appear as new rows) against the same seeded server, one storm after another: no dashboard, then ${nDash} logged-in dashboards open on /netboot/ (opening them one after another, each to "5000 of 5000", took ${fmt(openS, 1)} s), then the same ${nDash} with the browser at nice 19 (every thread, and its autogroup: playwright starts Chromium in a session of its own, and with autogroup scheduling only the group's nice weighs against the server's group) — as if the dashboards ran on other machines, as they would, leaving only the server's own cost of them (streams, API calls) on these cores. The server runs in a session of its own (setsid), as a service manager starts a daemon: with the kernel's autogroup scheduling each session is one fair share of the CPU, so the server, the simulated machines (the benchmark's session) and the browser (a session of its own) each weigh as one. The machines run in ${CLIENT_PROCS} client processes (bench/lib/machine-worker.ts, as in the whole-boots benchmark); "client loop delay" is the worst one's event-loop delay, time the machines would add to what they measure. "DHCP retries" = requests not answered within 1 s (losses); a machine fails when a step exhausts its retries or the boot takes over 120 s. Clients, server and the ${nDash} Chromium pages share the 2 cores (and the machine's other jobs); "browser CPU" is all of Chromium's processes.`,
+        header: ['dashboards open', 'wall s', 'ok', 'failed boots', 'DHCP retries (losses)', 'TFTP retries', 'decision p99 s', 'whole boot p99 s', 'server CPU % of one core', 'browser CPU % of one core', 'client CPU % of one core', 'client loop delay p99 / max ms', 'server RSS peak MiB', 'events streamed'],
+        rows: storms.map((s) => [s.dashboards, fmt(s.wall, 1), `${s.ok}/${nMachines}`, `${s.failures}`, `${s.dhcpRetries}`, `${s.tftpRetries}`, fmt(s.decisionP99 / 1000, 2), fmt(s.bootP99 / 1000, 2), fmt(s.cpuPct, 0), s.dashboards === 'none' ? '–' : fmt(s.browserPct, 0), fmt(s.clientPct, 0), `${fmt(s.loopP99, 0)} / ${fmt(s.loopMax, 0)}`, fmt(s.rssPeak, 0), `${s.events}`]),
       });
       const normal = storms.find((s) => s.dashboards === `${nDash}`);
       if (normal) result.findings.push(`Target with ${nDash} dashboards open (normal priority): 0 failed boots and 0 DHCP losses: ${verdict(normal.failures === 0 && normal.dhcpRetries === 0)} (${normal.failures} failed, ${normal.dhcpRetries} DHCP retries)`);
@@ -587,6 +637,7 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
       'No peer: no other netboot tool has a live fleet page like this (netboot.xyz, FOG, MAAS pages are not comparable workloads); these are absolute numbers on this machine against the targets of issue 21.',
     );
   } finally {
+    await clients?.stop();
     stopEvents.abort();
     await browser?.close().catch(() => undefined);
     await server.stop().catch(() => undefined);

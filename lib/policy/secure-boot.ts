@@ -124,7 +124,7 @@ export async function guardSecureBoot(kind: 'profiles' | 'devices' | 'groups', m
     return;
   }
   const device = merged as unknown as Device;
-  const group = matchGroup({ ...device, labels: device.labels ?? {}, macs: device.macs ?? [] }, await allOf((q) => g.store.groups.list(q)));
+  const group = matchGroup({ ...device, labels: device.labels ?? {}, macs: device.macs ?? [] }, await cachedGroups(g.store));
   if (!secureBootMarked(device, group, g.network)) return;
   const profileId = device.profileId ?? group?.profileId;
   const p = profileId ? await g.store.profiles.get(profileId) : undefined;

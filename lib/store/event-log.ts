@@ -27,6 +27,11 @@ export const WINDOW_BYTES = 8 << 20;
 /** Types whose bytes per machine are counted over the whole kept log (log upload quotas), not only the window. */
 const METERED_TYPES = ['boot.log_upload'];
 const CHUNK = 1 << 20;
+/**
+ * What one step of a backwards read takes from the file: its lines are handed over in one turn of
+ * the event loop, so this bounds how long a background count of a big file holds up requests.
+ */
+const BACKWARDS_CHUNK = 256 << 10;
 const NL = 0x0a;
 
 export interface EventLogOptions {
@@ -483,15 +488,14 @@ async function readBackwards(fh: fsp.FileHandle, upTo: number, each: (line: Buff
   let pos = upTo;
   let carry: Buffer = Buffer.alloc(0);
   while (pos > 0) {
-    const n = Math.min(CHUNK, pos);
+    const n = Math.min(BACKWARDS_CHUNK, pos);
     pos -= n;
     const chunk = Buffer.allocUnsafe(n);
     await fh.read(chunk, 0, n, pos);
     const data = carry.length ? Buffer.concat([chunk, carry]) : chunk;
     // data[end] is a newline (or the end); a line runs from just after the previous newline to it
     let end = data.length;
-    for (let i = end - 1; i >= 0; i--) {
-      if (data[i] !== NL) continue;
+    for (let i = data.lastIndexOf(NL, end - 1); i >= 0; i = i > 0 ? data.lastIndexOf(NL, i - 1) : -1) {
       if (i + 1 < end && !each(data.subarray(i + 1, end), pos + i + 1)) return;
       end = i;
     }

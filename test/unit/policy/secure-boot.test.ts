@@ -105,6 +105,16 @@ describe('Secure Boot at save time', () => {
     await expect(guardSecureBoot('profiles', { id: 'good', name: 'good', type: 'debian', kernel: '/boot/assets/k/signed' }, guard())).resolves.toBeUndefined();
   });
 
+  it('matches a device against the groups as they are now (a group made since the last check counts)', async () => {
+    await store.profiles.create({ id: 'bad', name: 'bad', type: 'debian', kernel: 'k/unsigned' });
+    const dev = { mac: '52:54:00:00:00:02', labels: { rack: '1' } };
+    await expect(guardSecureBoot('devices', dev, guard())).resolves.toBeUndefined();
+    await store.groups.create({ id: 'sb', name: 'sb', selector: { rack: '1' }, secureBoot: true, profileId: 'bad' });
+    await expect(guardSecureBoot('devices', dev, guard())).rejects.toThrow(/device 52:54:00:00:00:02 \(Secure Boot\).*no Authenticode signature/);
+    await store.groups.update('sb', { secureBoot: false });
+    await expect(guardSecureBoot('devices', dev, guard())).resolves.toBeUndefined();
+  });
+
   it('under a Secure Boot network, counts UEFI x64 devices only', async () => {
     await store.profiles.create({ id: 'bad', name: 'bad', type: 'debian', kernel: 'k/unsigned' });
     await expect(guardSecureBoot('devices', { mac: '52:54:00:00:00:01', arch: 'bios', profileId: 'bad' }, guard(true))).resolves.toBeUndefined();

@@ -97,11 +97,15 @@ describe('the boot script fast path', () => {
     const runAll = async () => {
       const out: Record<string, ReturnType<typeof answer>> = {};
       for (const [name, url] of Object.entries(MACHINES)) out[name] = answer(await get(url));
+      // a conditional GET and a HEAD take Express's own answer on both paths
+      out.conditional = answer(await get(MACHINES.withoutProfile).set('If-None-Match', out.withoutProfile.headers.etag));
+      out.head = answer(await request(httpNode).head(MACHINES.withoutProfile));
       return out;
     };
     const viaMessages = await runAll();
     expect(viaMessages.withProfile.body).toContain('rescue/vmlinuz');
     expect(viaMessages.unsafe.status).toBe(400);
+    expect(viaMessages.conditional.status).toBe(304);
     const slowEvents = events.splice(0);
     const slowAudit = server.audit.list({ kind: 'fetch' });
     const seenBefore = (await store.devices.get('52:54:00:00:01:01')).lastSeen;

@@ -173,22 +173,24 @@ export function createPublicGate(opts: PublicGateOptions = {}): (req: IncomingMe
   };
   return (request, res, next) => {
     const req = request as Req;
-    if (!isPublicPath(req.url)) return next();
+    // the path and the address once per request (this runs for every boot file and script)
+    const path = path0(req.url);
+    if (!isPublicPath(path)) return next();
     stripCors(res);
-    if (opts.onFinish && !path0(req.url).startsWith('/boot/assets/') && path0(req.url) !== '/metrics') {
+    const asset = path.startsWith('/boot/assets/');
+    const ip = clientAddress(req);
+    if (opts.onFinish && !asset && path !== '/metrics') {
       res.once('finish', () => {
         const note = (req as Req & { netbootAudit?: FetchNote }).netbootAudit ?? {};
         const mac = note.mac ?? queryMac(req.url);
         opts.onFinish!({
-          method: req.method ?? 'GET', endpoint: path0(req.url), outcome: res.statusCode, ip: clientAddress(req),
+          method: req.method ?? 'GET', endpoint: path, outcome: res.statusCode, ip,
           ...(mac ? { mac } : {}), ...(note.profile ? { profile: note.profile } : {}), ...(note.image ? { image: note.image } : {}),
         });
       });
     }
     // rendered scripts carry secrets (iSCSI CHAP): never cached; static assets set their own caching
-    if (!path0(req.url).startsWith('/boot/assets/')) res.setHeader('Cache-Control', 'no-store');
-    const ip = clientAddress(req);
-    const path = (req.url ?? '/').split('?')[0];
+    if (!asset) res.setHeader('Cache-Control', 'no-store');
     const allow = opts.allowlist?.();
     if (allow && !allow.allows(ip)) {
       opts.onRefuse?.('allowlist', ip, path);

@@ -1,7 +1,8 @@
 import { httpCheckInInput } from '../../lib/policy/booter';
 import { checkInAnswer, type CheckInResult } from '../../lib/policy/checkin';
 import type { FetchNote } from '../../lib/http/public-gate';
-import { bootServerOf, requestOf, runInput, useServer } from '../shared/boot-input';
+import { bootServerOf, failInput, requestOf, runInput, useServer } from '../shared/boot-input';
+import { serveMenuChains, type StepNode } from '../shared/menu-chain';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 import { statusThrottle } from '../shared/status-throttle';
 
@@ -25,35 +26,38 @@ export = function register(RED: RED): void {
     useServer(RED, node, def.server);
     const status = statusThrottle(node);
     node.on('close', () => status.close());
-    node.on('input', (msg, send, done) => {
-      runInput(node, msg, send, done, async () => {
-        const server = bootServerOf(RED, def.server);
-        const req = requestOf(msg);
-        // the server's boot policy decides (and puts the check-in on the machine's timeline)
-        const result = await server.booter.checkIn({
-          input: req ? httpCheckInInput(req) : msg.payload,
-          http: req ? { ip: req.ip, path: String((req as { path?: string }).path ?? '') } : undefined,
-          filename: typeof msg.filename === 'string' ? msg.filename : undefined,
-          registerUnknown: def.registerUnknown === true,
-          useBootOnce: def.useBootOnce !== false,
-        });
-        // the audit log's record of this request names what was decided
-        if (req) (req as { netbootAudit?: FetchNote }).netbootAudit = { mac: result.device?.mac ?? result.facts.mac, profile: result.profile?.id, image: result.image?.id };
-        if (result.evicted) server.metrics?.prometheus.countEviction('device', result.evicted.length);
-        const out = msg as CheckinOutput;
-        out.netboot = result;
-        if (def.setPayload) out.payload = checkInAnswer(result, { baseUrl: server.config.httpBaseUrl });
-        const { decision } = result;
-        const who = result.device?.mac ?? result.facts.mac ?? '?';
-        status.later(() => ({
-          fill: decision.output === 3 ? 'yellow' : 'green', shape: 'dot',
-          text: RED._(`netboot-checkin.status.out${decision.output}`, { mac: who, action: decision.action }),
-        }));
-        const ports: Array<NodeMessage | null> = [null, null, null];
-        ports[decision.output - 1] = out;
-        return ports;
-      }, (error) => RED._('netboot-checkin.status.error', { error }), status);
-    });
+    // the check-in of one msg: the input handler's work, and the fast path's (nodes/shared/menu-chain.ts)
+    const work = async (msg: NodeMessage): Promise<Array<NodeMessage | null>> => {
+      const server = bootServerOf(RED, def.server);
+      const req = requestOf(msg);
+      // the server's boot policy decides (and puts the check-in on the machine's timeline)
+      const result = await server.booter.checkIn({
+        input: req ? httpCheckInInput(req) : msg.payload,
+        http: req ? { ip: req.ip, path: String((req as { path?: string }).path ?? '') } : undefined,
+        filename: typeof msg.filename === 'string' ? msg.filename : undefined,
+        registerUnknown: def.registerUnknown === true,
+        useBootOnce: def.useBootOnce !== false,
+      });
+      // the audit log's record of this request names what was decided
+      if (req) (req as { netbootAudit?: FetchNote }).netbootAudit = { mac: result.device?.mac ?? result.facts.mac, profile: result.profile?.id, image: result.image?.id };
+      if (result.evicted) server.metrics?.prometheus.countEviction('device', result.evicted.length);
+      const out = msg as CheckinOutput;
+      out.netboot = result;
+      if (def.setPayload) out.payload = checkInAnswer(result, { baseUrl: server.config.httpBaseUrl });
+      const { decision } = result;
+      const who = result.device?.mac ?? result.facts.mac ?? '?';
+      status.later(() => ({
+        fill: decision.output === 3 ? 'yellow' : 'green', shape: 'dot',
+        text: RED._(`netboot-checkin.status.out${decision.output}`, { mac: who, action: decision.action }),
+      }));
+      const ports: Array<NodeMessage | null> = [null, null, null];
+      ports[decision.output - 1] = out;
+      return ports;
+    };
+    const errorText = (error: string) => RED._('netboot-checkin.status.error', { error });
+    (node as StepNode).netbootStep = { work, fail: (msg, err) => failInput(node, msg, err, errorText, status) };
+    node.on('input', (msg, send, done) => runInput(node, msg, send, done, () => work(msg), errorText, status));
+    serveMenuChains(RED, node);
   }
   RED.nodes.registerType('netboot-checkin', NetbootCheckin as unknown as (this: Node, def: NodeDef) => void);
 };

@@ -43,15 +43,21 @@ export function runInput(
   work().then((out) => {
     if (out !== null) send(out);
     done();
-  }, (err: unknown) => {
-    const answer = bootErrorAnswer(err);
-    msg.statusCode = answer.statusCode;
-    msg.payload = answer.payload;
-    const shown: NodeStatus = { fill: 'red', shape: 'ring', text: errorText((err instanceof Error ? err.message : String(err)).slice(0, 60)) };
-    if (status) status.now(shown);
-    else node.status(shown);
-    done(err instanceof Error ? err : new Error(String(err)));
-  });
+  }, (err: unknown) => done(failInput(node, msg, err, errorText, status)));
+}
+
+/**
+ * The failure half of `runInput`: the HTTP error answer on the msg, the red status, and the error
+ * as an Error for `done(err)` (or `node.error(err, msg)`, which is what `done(err)` does).
+ */
+export function failInput(node: Node, msg: NodeMessage, err: unknown, errorText: (message: string) => string, status?: StatusThrottle): Error {
+  const answer = bootErrorAnswer(err);
+  msg.statusCode = answer.statusCode;
+  msg.payload = answer.payload;
+  const shown: NodeStatus = { fill: 'red', shape: 'ring', text: errorText((err instanceof Error ? err.message : String(err)).slice(0, 60)) };
+  if (status) status.now(shown);
+  else node.status(shown);
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 export function requestOf(msg: NodeMessage): HttpInRequest | undefined {

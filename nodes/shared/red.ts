@@ -67,6 +67,8 @@ export interface RED {
     createNode(node: object, def: NodeDef): void;
     registerType(type: string, ctor: (this: Node, def: NodeDef) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }>; settings?: Record<string, unknown> }): void;
     getNode(id: string): unknown;
+    /** Every node of the active flows, as configured (type, wires, settings). */
+    eachNode?(fn: (def: NodeDef) => void): void;
   };
   httpAdmin: ExpressLike;
   httpNode: ExpressLike;
@@ -76,6 +78,9 @@ export interface RED {
   _(key: string, subs?: Record<string, unknown>): string;
   /** The runtime's events (`flows:started` after every deploy). */
   events?: { on(event: string, fn: () => void): void; off?(event: string, fn: () => void): void; removeListener(event: string, fn: () => void): void };
+  /** The runtime's hooks (message hooks run on every hand-off between nodes). */
+  hooks?: { has(id: string): boolean };
+  util?: { generateId(): string };
 }
 
 /**

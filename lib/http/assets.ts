@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import send from 'send';
 import { FileCache, safeParts, type CachedFile } from './file-cache';
 import { pumpFile } from './file-pump';
+import { SharedBodies, writeBody } from './shared-bodies';
 
 /**
  * Serves files from the boot-assets root over HTTP, counting the bytes sent to each client.
@@ -48,6 +49,11 @@ export interface AssetServerOptions {
   cacheMs?: number;
   /** Files up to this size are answered from memory. Default 64 KiB. */
   memoryFileBytes?: number;
+  /**
+   * Larger files downloaded by several clients at once are read into one shared copy (see
+   * SharedBodies): all copies together at most this many bytes. Default 128 MiB; 0 = always from disk.
+   */
+  sharedBytes?: number;
 }
 
 /** Request headers that make an answer other than a plain 200 possible: left to `send`. */
@@ -64,6 +70,7 @@ export class AssetServer extends EventEmitter {
   private readonly fallback?: (rel: string) => Promise<string | undefined>;
   private readonly perIp = new Map<string, { bytes: number; requests: number }>();
   private readonly files: FileCache;
+  private readonly shared: SharedBodies;
   private seq = 0;
 
   constructor(opts: AssetServerOptions) {
@@ -79,11 +86,13 @@ export class AssetServer extends EventEmitter {
       now: this.now,
       lookup: (parts) => this.lookup(parts),
     });
+    this.shared = new SharedBodies({ maxBytes: opts.sharedBytes ?? 128 << 20, lingerMs: 2000 });
   }
 
   /** Something in the root changed (an import, a removal): every path is checked again. */
   forget(): void {
     this.files.clear();
+    this.shared.clear();
   }
 
   /** Bytes and requests per client IP since start. */
@@ -120,9 +129,14 @@ export class AssetServer extends EventEmitter {
     const started = this.now();
     const found = this.files.get(rel);
     const file = found instanceof Promise ? await found : found;
-    // a file streamed from disk is opened before any header goes out: gone since its check → 404
     const plain = isPlain(req);
-    const fd = file && plain && !file.body && file.size > 0 && req.method === 'GET'
+    const large = file !== undefined && plain && !file.body && file.size > 0 && req.method === 'GET';
+    // a large file several clients download at once: one shared copy in memory (when it fits)
+    const sharing = large ? this.shared.acquire(file) : undefined;
+    if (large) this.releaseOnClose(res, file);
+    const body = sharing instanceof Promise ? await sharing : sharing;
+    // a file streamed from disk is opened before any header goes out: gone since its check → 404
+    const fd = large && !body
       ? await new Promise<number>((resolve) => fs.open(file.real, 'r', (err, opened) => resolve(err ? -1 : opened))) : undefined;
     if (!file || fd === -1) {
       if (fd === -1) this.files.forget(rel);
@@ -148,12 +162,24 @@ export class AssetServer extends EventEmitter {
       const transfer: AssetTransfer = { ip, path: shown, status: res.statusCode, bytes, ...(counted.size !== undefined ? { size: counted.size } : {}), aborted: !res.writableFinished, durationMs: this.now() - started, requestId };
       this.emit('http.done', transfer);
     });
-    if (plain) this.answer(req, res, file, counted, fd);
+    if (plain) this.answer(req, res, file, counted, fd, body);
     else this.viaSend(req, res, file, counted);
   }
 
+  /** Ends a download that SharedBodies.acquire() counted once its response is gone (or at once, if it already is). */
+  private releaseOnClose(res: ServerResponse, file: CachedFile): void {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.shared.release(file);
+    };
+    if (res.destroyed || !res.socket || res.socket.destroyed) release();
+    else res.once('close', release);
+  }
+
   /** A plain 200: the file's bytes from memory, or streamed from disk in large reads. */
-  private answer(req: IncomingMessage, res: ServerResponse, file: CachedFile, counted: { bytes: number; read?: () => number }, fd: number | undefined): void {
+  private answer(req: IncomingMessage, res: ServerResponse, file: CachedFile, counted: { bytes: number; read?: () => number }, fd: number | undefined, shared: Buffer | undefined): void {
     res.writeHead(200, file.headers);
     if (req.method === 'HEAD' || file.size === 0) {
       res.end();
@@ -162,6 +188,10 @@ export class AssetServer extends EventEmitter {
     if (file.body) {
       counted.bytes = file.size;
       res.end(file.body);
+      return;
+    }
+    if (shared) {
+      counted.read = writeBody(shared, res);
       return;
     }
     // never more than the Content-Length already sent, even if the file grew since its check

@@ -33,6 +33,8 @@ export interface FileVersion {
   mtimeMs: number;
 }
 
+const keyOf = (file: FileVersion): string => `${file.size}:${file.mtimeMs}:${file.real}`;
+
 interface Entry {
   key: string;
   size: number;
@@ -61,7 +63,7 @@ export class SharedBodies {
    * is waited for), else undefined (stream it from disk). Each call must be paired with release().
    */
   acquire(file: FileVersion): Buffer | undefined | Promise<Buffer | undefined> {
-    const key = `${file.size}:${file.mtimeMs}:${file.real}`;
+    const key = keyOf(file);
     let e = this.entries.get(key);
     if (!e) {
       e = { key, size: file.size, users: 0, counted: false };
@@ -91,7 +93,7 @@ export class SharedBodies {
 
   /** A download that acquire() started has ended. */
   release(file: FileVersion): void {
-    const e = this.entries.get(`${file.size}:${file.mtimeMs}:${file.real}`);
+    const e = this.entries.get(keyOf(file));
     if (!e || e.users === 0) return;
     e.users--;
     if (e.users === 0 && !e.loading) this.scheduleDrop(e);

@@ -17,6 +17,9 @@
  * Standalone: node .bench/bench/dashboard.js [--quick] [--budget-s N]
  * DASH_PROFILE_DIR=<dir>: during each storm with dashboards, the first page's CPU profile and a
  * Chromium trace go there, and the browser's CPU is printed by process type.
+ * DASH_METRICS=1: the first page's main-thread times over each storm (script, layout, style), and the
+ * browser's CPU by process type, printed. DASH_PAGES=<n>: another number of dashboards.
+ * DASH_EVENT_TYPES=1: the events the storms streamed, counted by type, printed at the end.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -222,7 +225,7 @@ interface Probe {
  * once the whole inventory is shown) and listens for the page's own batches: the fleet applies
  * queued events in batches (editor-ui/src/lib/fleet.ts) and announces each with a window event
  * `netboot-fleet-batch` carrying the applied events' times; the probe takes them to the end of that
- * frame (rAF, then a task after the frame's rendering). It reads nothing else of the stream, so the
+ * frame (a task posted from inside the frame runs after its rendering). It reads nothing else of the stream, so the
  * page's cost is the page's own.
  */
 export function installProbe(expected: number): void {
@@ -250,10 +253,18 @@ export function installProbe(expected: number): void {
   const observer = new MutationObserver(check);
   observer.observe(document, { subtree: true, childList: true, characterData: true });
 
+  // a task posted from the batch (which runs inside an animation frame callback) runs after that
+  // frame's rendering: its end, without asking for a frame more (a rAF here would cost the page
+  // one frame more per batch, on top of the page's own)
+  const afterThisFrame = (fn: () => void): void => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => fn();
+    ch.port2.postMessage(0);
+  };
   window.addEventListener('netboot-fleet-batch', (ev) => {
     const ts = (ev as CustomEvent<{ events: number; ts: number[] }>).detail.ts.filter((t) => typeof t === 'number');
     probe.events += ts.length;
-    afterFrame(() => {
+    afterThisFrame(() => {
       const now = Date.now();
       for (const t of ts) probe.lags.push(now - t);
       if (ts.length) probe.batches.push([Math.max(...ts), now]);
@@ -365,6 +376,8 @@ interface Storm {
 function followEvents(baseUrl: string, token: string, signal: AbortSignal): { lastTs: () => number; count: () => number } {
   let last = 0;
   let count = 0;
+  const types = new Map<string, number>();
+  if (process.env.DASH_EVENT_TYPES) signal.addEventListener('abort', () => console.log(`  dashboard: events by type: ${[...types].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ${n}`).join(', ')}`));
   void (async () => {
     const res = await fetch(`${baseUrl}/netboot/api/events`, { headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' }, signal });
     const decoder = new TextDecoder();
@@ -375,6 +388,7 @@ function followEvents(baseUrl: string, token: string, signal: AbortSignal): { la
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
+        if (line.startsWith('event: ') && process.env.DASH_EVENT_TYPES) types.set(line.slice(7), (types.get(line.slice(7)) ?? 0) + 1);
         if (!line.startsWith('data: ')) continue;
         count++;
         try {
@@ -403,7 +417,7 @@ async function storm(server: NetbootProcess, clients: ClientProcesses, udp: { pr
   const ev0 = events.count();
   const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, procRssMiB(server.pid)); }, 200);
   const s0 = performance.now();
-  const byType0 = process.env.DASH_PROFILE_DIR ? browserCpuByType(notBrowser) : undefined;
+  const byType0 = process.env.DASH_PROFILE_DIR || process.env.DASH_METRICS ? browserCpuByType(notBrowser) : undefined;
   const run = await clients.storm(Array.from({ length: n }, (_, i) => spec(i)));
   if (byType0) {
     const w = (performance.now() - s0) / 1000;
@@ -448,7 +462,8 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
     return result;
   }
   const loads = opts.quick ? 1 : 3;
-  const nDash = opts.quick ? 5 : 20;
+  // DASH_PAGES=<n>: another number of dashboards (a quick look at one storm with the full 20)
+  const nDash = Number(process.env.DASH_PAGES) > 0 ? Number(process.env.DASH_PAGES) : opts.quick ? 5 : 20;
   const nMachines = 500;
   const work = mkdtempSync(path.join(os.tmpdir(), 'netboot-dashboard-bench-'));
   const removeWork = onCleanup(() => rmSync(work, { recursive: true, force: true }));
@@ -576,7 +591,18 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
           await profiling.send('Profiler.start');
           await browser.startTracing(pages[0], { path: path.join(process.env.DASH_PROFILE_DIR!, `page-storm-${vi}.trace.json`), categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'blink', 'cc', 'v8'] });
         }
+        // DASH_METRICS: the first page's own main-thread times over the storm (Chromium's Performance domain: no tracing)
+        const metrics = process.env.DASH_METRICS && pages[0] ? await pages[0].context().newCDPSession(pages[0]) : undefined;
+        const read = async () => new Map(((await metrics!.send('Performance.getMetrics')).metrics as Array<{ name: string; value: number }>).map((m) => [m.name, m.value]));
+        if (metrics) await metrics.send('Performance.enable');
+        const m0 = metrics ? await read() : undefined;
         const s = await storm(server, clients, udp, 2 + vi, nMachines, label, events);
+        if (metrics && m0) {
+          const m1 = await read();
+          const d = (k: string) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
+          console.log(`  dashboard: page 1 over the storm (% of one core): task ${fmt((d('TaskDuration') / s.wall) * 100, 1)}, script ${fmt((d('ScriptDuration') / s.wall) * 100, 1)}, layout ${fmt((d('LayoutDuration') / s.wall) * 100, 1)} (${d('LayoutCount')}), style ${fmt((d('RecalcStyleDuration') / s.wall) * 100, 1)} (${d('RecalcStyleCount')}), other ${fmt(((d('TaskDuration') - d('ScriptDuration') - d('LayoutDuration') - d('RecalcStyleDuration')) / s.wall) * 100, 1)}`);
+          await metrics.detach();
+        }
         if (profiling) {
           await browser.stopTracing();
           const { profile } = await profiling.send('Profiler.stop');

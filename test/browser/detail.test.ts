@@ -211,6 +211,44 @@ describe.skipIf(!haveChromium)('groups, a machine\'s log, facts and boots, and t
     await p.close();
   });
 
+  it('keeps each row element in its place as machines move, and holds the order while a row has the keyboard focus', async () => {
+    const p = await page();
+    const rows = p.locator('[data-test=devices] tbody tr[data-mac]');
+    await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(2);
+    // sorted by last seen: the machine that booted is at the top
+    expect(await rows.first().getAttribute('data-mac')).toBe(PC);
+    const top = await rows.first().elementHandle();
+    // a machine seen for the first time goes to the top: the top row element stays and shows it
+    // (moving, creating and removing row elements for every batch of a boot storm was most of its cost)
+    const first = '52:54:00:21:20:03';
+    await machine(srv, first, '127.0.21.43').dhcp();
+    await expect.poll(() => rows.first().getAttribute('data-mac'), { timeout: 15_000 }).toBe(first);
+    expect(await top!.evaluate((el) => el.isConnected && (el as HTMLElement).dataset.mac)).toBe(first);
+    // a row with the keyboard focus: nothing moves under it; the count says a machine came
+    const focused = rows.nth(1);
+    const mac = await focused.getAttribute('data-mac');
+    await focused.focus();
+    expect(await focused.evaluate((el) => el.matches(':focus-visible'))).toBe(true);
+    await p.locator('[data-test=order-held]').waitFor();
+    const before = await rows.evaluateAll((els) => els.map((el) => (el as HTMLElement).dataset.mac));
+    const total = async () => Number(/(\d+)$/.exec(await p.locator('[data-test=shown]').innerText())?.[1]);
+    const known = await total();
+    const second = '52:54:00:21:20:04';
+    await machine(srv, second, '127.0.21.44').dhcp();
+    await expect.poll(total, { timeout: 15_000 }).toBe(known + 1);
+    expect(await rows.evaluateAll((els) => els.map((el) => (el as HTMLElement).dataset.mac))).toEqual(before);
+    expect(await p.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.mac)).toBe(mac);
+    await shot(p, 'section.nb-devices', 'fleet-order-held.png');
+    // Enter opens the machine the focus is on
+    await p.keyboard.press('Enter');
+    await expect.poll(() => p.locator('[data-test=timeline]').getAttribute('data-mac')).toBe(mac);
+    // the focus leaves the rows: the order is live again, the newest machine on top
+    await p.locator('[data-test=filter]').focus();
+    await expect.poll(() => rows.first().getAttribute('data-mac')).toBe(second);
+    expect(await p.locator('[data-test=order-held]').count()).toBe(0);
+    await p.close();
+  });
+
   it('fits a phone\'s width: nothing pushes the page sideways, and the tables scroll inside themselves', async () => {
     const p = await page(`#mac=${PC}`, { width: 390, height: 844 });
     await p.locator('[data-test=timeline]').waitFor();

@@ -16,7 +16,8 @@
  * No peer tool shows a fleet like this: absolute numbers against the issue's targets.
  * Standalone: node .bench/bench/dashboard.js [--quick] [--budget-s N]
  * DASH_PROFILE_DIR=<dir>: during each storm with dashboards, the first page's CPU profile and a
- * Chromium trace go there, and the browser's CPU is printed by process type.
+ * Chromium trace go there (and a trace of the scrolled table), and the browser's CPU is printed by
+ * process type.
  * DASH_METRICS=1: the first page's main-thread times over each storm (script, layout, style), and the
  * browser's CPU by process type, printed. DASH_PAGES=<n>: another number of dashboards.
  * DASH_EVENT_TYPES=1: the events the storms streamed, counted by type, printed at the end.
@@ -511,7 +512,9 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
       console.log(`  dashboard: load ${i + 1}: first row painted ${fmt(load.firstRowPainted, 0)} ms, whole inventory ${fmt(load.allPainted, 0)} ms (FCP ${fmt(load.fcp, 0)} ms)\n    ${load.resources}`);
       if (i === loads - 1) {
         await sleep(1000);
+        if (process.env.DASH_PROFILE_DIR) await browser.startTracing(page, { path: path.join(process.env.DASH_PROFILE_DIR, 'page-scroll.trace.json'), categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'blink', 'cc', 'v8'] });
         scrolled = await page.evaluate(scrollTable, { step: 240, passes: SCROLL_PASSES });
+        if (process.env.DASH_PROFILE_DIR) await browser.stopTracing();
       }
       await ctx.close();
     }

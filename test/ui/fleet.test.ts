@@ -202,6 +202,32 @@ describe('the components', () => {
     w.unmount();
   });
 
+  it('DeviceTable holds its order while a row has the keyboard focus, and lets go when that row is scrolled out of the page', async () => {
+    const fleet = createFleet((fn) => fn());
+    fleet.load(Array.from({ length: 500 }, (_, i) => ({ mac: `52:54:00:02:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, hostname: `n-${i}`, status: 'ready', lastSeen: new Date(1_000_000 + i * 1000).toISOString() })));
+    const w = mount(DeviceTable, { props: { fleet, now: 0 }, attachTo: document.body });
+    await settle();
+    const first = () => w.find('tbody tr[data-mac]').element as HTMLElement;
+    const top = first().dataset.mac;
+    first().focus();
+    await settle();
+    expect(w.find('[data-test=order-held]').exists()).toBe(true);
+    // a new machine: counted, but nothing moves under the focus
+    fleet.push({ type: 'dhcp.discover', mac: '52:54:00:02:ff:ff', ts: 5_000_000 });
+    await settle();
+    expect(w.get('[data-test=shown]').text()).toBe('500 of 501');
+    expect(first().dataset.mac).toBe(top);
+    expect((document.activeElement as HTMLElement).dataset.mac).toBe(top);
+    // scrolled far down: the focused row leaves the page, and the order is live again
+    const scroller = w.get('[data-test=devices-scroll]').element as HTMLElement;
+    scroller.scrollTop = 31 * 300;
+    scroller.dispatchEvent(new Event('scroll'));
+    await settle();
+    expect(w.find('[data-test=order-held]').exists()).toBe(false);
+    expect(w.get('[data-test=shown]').text()).toBe('501 of 501');
+    w.unmount();
+  });
+
   it('HealthPanel shows the DHCP mode, the address, each port\'s state and which clients can boot', () => {
     const w = mount(HealthPanel, { props: { status: {
       status: 'ready', dhcpMode: 'proxy',

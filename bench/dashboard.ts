@@ -362,6 +362,8 @@ interface Storm {
   ok: number;
   failures: number;
   dhcpRetries: number;
+  /** Of those, in iPXE's exchange (the second, while other machines download). */
+  dhcpRetriesIpxe: number;
   tftpRetries: number;
   decisionP99: number;
   bootP99: number;
@@ -444,7 +446,7 @@ async function storm(server: NetbootProcess, clients: ClientProcesses, udp: { pr
   await sleep(500);
   return {
     dashboards, browserPct, wall, ok: ok.length, failures: n - ok.length,
-    dhcpRetries: results.reduce((a, r) => a + r.dhcpRetries, 0), tftpRetries: results.reduce((a, r) => a + r.tftpRetries, 0),
+    dhcpRetries: results.reduce((a, r) => a + r.dhcpRetries, 0), dhcpRetriesIpxe: results.reduce((a, r) => a + r.dhcpRetriesIpxe, 0), tftpRetries: results.reduce((a, r) => a + r.tftpRetries, 0),
     decisionP99: pct(dec, 99), bootP99: pct(tot, 99), cpuPct: (cpu / wall) * 100, rssPeak: Math.max(rssPeak, procRssMiB(server.pid)),
     events: events.count() - ev0, errors, lastTs: events.lastTs(),
     clientPct: (run.clientCpu / wall) * 100, loopP99: run.loopP99, loopMax: run.loopMax,
@@ -614,7 +616,7 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
           await profiling.detach();
         }
         storms.push(s);
-        console.log(`  dashboard: storm with ${label} dashboards: ${s.ok}/${nMachines} in ${fmt(s.wall, 1)} s, DHCP retries ${s.dhcpRetries}, browser CPU ${fmt(s.browserPct, 0)} %; waiting for the pages to show the last event`);
+        console.log(`  dashboard: storm with ${label} dashboards: ${s.ok}/${nMachines} in ${fmt(s.wall, 1)} s, DHCP retries ${s.dhcpRetries} (${s.dhcpRetriesIpxe} of them iPXE's), browser CPU ${fmt(s.browserPct, 0)} %; waiting for the pages to show the last event`);
         for (const [d, p] of pages.entries()) {
           let caught = true;
           await p.waitForFunction((ts) => (window as unknown as { __nbBench: Probe }).__nbBench.batches.some(([t]) => t >= ts), s.lastTs, { timeout: 60_000, polling: 200 }).catch(() => { caught = false; });
@@ -643,7 +645,7 @@ export async function runDashboard(opts: RunOptions): Promise<BenchResult> {
       const normal = storms.find((s) => s.dashboards === `${nDash}`);
       if (normal) result.findings.push(`Target with ${nDash} dashboards open (normal priority): 0 failed boots and 0 DHCP losses: ${verdict(normal.failures === 0 && normal.dhcpRetries === 0)} (${normal.failures} failed, ${normal.dhcpRetries} DHCP retries)`);
       for (const s of storms) {
-        if (s.failures || s.dhcpRetries) result.findings.push(`**Dashboards ${s.dashboards}: ${s.failures} failed boots, ${s.dhcpRetries} DHCP retries** (target 0 and 0)`);
+        if (s.failures || s.dhcpRetries) result.findings.push(`**Dashboards ${s.dashboards}: ${s.failures} failed boots, ${s.dhcpRetries} DHCP retries** (target 0 and 0; ${s.dhcpRetries - s.dhcpRetriesIpxe} in the PXE ROM's exchange, ${s.dhcpRetriesIpxe} in iPXE's, after the TFTP download)`);
         if (s.errors.size) result.findings.push(`Failure reasons (dashboards ${s.dashboards}): ${[...s.errors].map(([e, c]) => `${c}× ${e}`).join('; ')}`);
       }
     }

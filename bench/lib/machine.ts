@@ -30,6 +30,8 @@ export interface MachineResult {
   decisionMs: number;
   totalMs: number;
   dhcpRetries: number;
+  /** Of those, the retries of the second exchange (iPXE's, after the TFTP download). */
+  dhcpRetriesIpxe: number;
   tftpRetries: number;
   httpBytes: number;
   /** When each step ended, ms from the first DHCP packet: proxyDHCP, TFTP, proxyDHCP as iPXE, menu (NaN if not reached). */
@@ -175,7 +177,7 @@ let xidSeq = 0x5000_0000;
 
 export async function bootMachine(spec: MachineSpec): Promise<MachineResult> {
   const t0 = performance.now();
-  const r: MachineResult = { ok: false, decisionMs: NaN, totalMs: NaN, dhcpRetries: 0, tftpRetries: 0, httpBytes: 0, steps: { dhcp: NaN, tftp: NaN, ipxe: NaN, menuConnect: NaN, menuFirstByte: NaN, menu: NaN } };
+  const r: MachineResult = { ok: false, decisionMs: NaN, totalMs: NaN, dhcpRetries: 0, dhcpRetriesIpxe: 0, tftpRetries: 0, httpBytes: 0, steps: { dhcp: NaN, tftp: NaN, ipxe: NaN, menuConnect: NaN, menuFirstByte: NaN, menu: NaN } };
   const conn = new HttpConnection(new URL(spec.httpBase), spec.localAddress);
   let watchdog: NodeJS.Timeout | undefined;
   const steps = async (): Promise<void> => {
@@ -192,6 +194,7 @@ export async function bootMachine(spec: MachineSpec): Promise<MachineResult> {
     const xid2 = xidSeq++ >>> 0;
     const second = await dhcpExchange(spec, clientBytes({ mac: spec.mac, xid: xid2, type: 3, arch: 0, vendorClass: PXE_BIOS, uuid, userClass: 'iPXE', ipxeEncap: true }), xid2);
     r.dhcpRetries += second.retries;
+    r.dhcpRetriesIpxe = second.retries;
     r.steps.ipxe = performance.now() - t0;
     if (!second.file.startsWith('http://')) throw new Error(`proxyDHCP: expected the menu URL for iPXE, got "${second.file}"`);
     // iPXE expands its settings in the URL

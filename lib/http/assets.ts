@@ -168,12 +168,7 @@ export class AssetServer extends EventEmitter {
 
   /** Ends a download that SharedBodies.acquire() counted once its response is gone (or at once, if it already is). */
   private releaseOnClose(res: ServerResponse, file: CachedFile): void {
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.shared.release(file);
-    };
+    const release = () => this.shared.release(file);
     if (res.destroyed || !res.socket || res.socket.destroyed) release();
     else res.once('close', release);
   }

@@ -1,8 +1,8 @@
 import { httpCheckInInput } from '../../lib/policy/booter';
 import { checkInAnswer, type CheckInResult } from '../../lib/policy/checkin';
 import type { FetchNote } from '../../lib/http/public-gate';
-import { bootServerOf, failInput, requestOf, runInput, useServer } from '../shared/boot-input';
-import { serveMenuChains, type StepNode } from '../shared/menu-chain';
+import { bootServerOf, requestOf, stepInput, useServer } from '../shared/boot-input';
+import { serveMenuChains } from '../shared/menu-chain';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 import { statusThrottle } from '../shared/status-throttle';
 
@@ -54,9 +54,7 @@ export = function register(RED: RED): void {
       ports[decision.output - 1] = out;
       return ports;
     };
-    const errorText = (error: string) => RED._('netboot-checkin.status.error', { error });
-    (node as StepNode).netbootStep = { work, fail: (msg, err) => failInput(node, msg, err, errorText, status) };
-    node.on('input', (msg, send, done) => runInput(node, msg, send, done, () => work(msg), errorText, status));
+    stepInput(node, work, (error) => RED._('netboot-checkin.status.error', { error }), status);
     serveMenuChains(RED, node);
   }
   RED.nodes.registerType('netboot-checkin', NetbootCheckin as unknown as (this: Node, def: NodeDef) => void);

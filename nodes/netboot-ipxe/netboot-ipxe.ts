@@ -1,8 +1,7 @@
 import { renderBootScript, resolveScriptRequest, scriptOptionsFrom, type BootContext, type ScriptKind } from '../../lib/policy/boot-script';
 import { scriptConfigArgs } from '../../lib/policy/configs';
 import type { IpxeFailure } from '../../lib/render';
-import { bootServerOf, failInput, runInput, useServer } from '../shared/boot-input';
-import type { StepNode } from '../shared/menu-chain';
+import { bootServerOf, stepInput, useServer } from '../shared/boot-input';
 import type { Node, NodeDef, NodeMessage, RED } from '../shared/red';
 import { statusThrottle } from '../shared/status-throttle';
 
@@ -47,9 +46,7 @@ export = function register(RED: RED): void {
       status.later(() => ({ fill: 'green', shape: 'dot', text: RED._('netboot-ipxe.status.serving', { kind: script.kind, mac }) }));
       return msg;
     };
-    const errorText = (error: string) => RED._('netboot-ipxe.status.error', { error });
-    (node as StepNode).netbootStep = { work, fail: (msg, err) => failInput(node, msg, err, errorText, status) };
-    node.on('input', (msg, send, done) => runInput(node, msg, send, done, () => work(msg), errorText, status));
+    stepInput(node, work, (error) => RED._('netboot-ipxe.status.error', { error }), status);
   }
   RED.nodes.registerType('netboot-ipxe', NetbootIpxe as unknown as (this: Node, def: NodeDef) => void);
 };

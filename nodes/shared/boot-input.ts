@@ -3,6 +3,7 @@ import type { BootServer } from '../../lib/server/boot-server';
 import { NetbootError } from '../../lib/core/errors';
 import type { InventoryStore } from '../../lib/store';
 import type { DoneFn, Node, NodeMessage, NodeStatus, RED, SendFn } from './red';
+import type { StepNode } from './menu-chain';
 import type { StatusThrottle } from './status-throttle';
 import type { NetbootServerNode } from './server-node';
 
@@ -47,10 +48,25 @@ export function runInput(
 }
 
 /**
+ * A node whose input is one piece of work on the msg (netboot-checkin, netboot-ipxe): its input
+ * handler runs it through `runInput`, and the fast path of the plain menu chain
+ * (nodes/shared/menu-chain.ts) borrows the same work and failure half, without messages.
+ */
+export function stepInput(
+  node: Node,
+  work: (msg: NodeMessage) => Promise<NodeMessage | Array<NodeMessage | null> | null>,
+  errorText: (message: string) => string,
+  status?: StatusThrottle,
+): void {
+  (node as StepNode).netbootStep = { work, fail: (msg, err) => failInput(node, msg, err, errorText, status) };
+  node.on('input', (msg, send, done) => runInput(node, msg, send, done, () => work(msg), errorText, status));
+}
+
+/**
  * The failure half of `runInput`: the HTTP error answer on the msg, the red status, and the error
  * as an Error for `done(err)` (or `node.error(err, msg)`, which is what `done(err)` does).
  */
-export function failInput(node: Node, msg: NodeMessage, err: unknown, errorText: (message: string) => string, status?: StatusThrottle): Error {
+function failInput(node: Node, msg: NodeMessage, err: unknown, errorText: (message: string) => string, status?: StatusThrottle): Error {
   const answer = bootErrorAnswer(err);
   msg.statusCode = answer.statusCode;
   msg.payload = answer.payload;

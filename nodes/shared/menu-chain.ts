@@ -55,8 +55,9 @@ export function serveMenuChains(RED: RED, checkin: StepNode & { id: string; on(e
     for (const chain of plainMenuChains(defs, checkin.id)) {
       const httpIn = RED.nodes.getNode(chain.httpIn.id) as HttpInNode | null;
       const ipxe = RED.nodes.getNode(chain.ipxe) as StepNode | null;
-      if (!httpIn?.callback || httpIn.metric?.() || !ipxe?.netbootStep || !checkin.netbootStep || !RED.nodes.getNode(chain.response)) continue;
-      const route = menuRoute(RED, checkin, ipxe, RED.nodes.getNode(chain.response) as StepNode);
+      const response = RED.nodes.getNode(chain.response) as StepNode | null;
+      if (!httpIn?.callback || httpIn.metric?.() || !ipxe?.netbootStep || !checkin.netbootStep || !response) continue;
+      const route = menuRoute(RED, checkin, ipxe, response);
       app.get(chain.httpIn.url, route);
       const stack = app._router?.stack ?? [];
       const at = stack.findIndex((l) => l.route?.stack?.some((x) => x.handle === httpIn.callback));

@@ -140,11 +140,6 @@ export class DeviceRowView {
     this.seen = new Text(doc, cell('nb-muted'));
   }
 
-  /** The machine this row shows. */
-  get shows(): Machine | undefined {
-    return this.machine;
-  }
-
   /** Shows `m`; only what changed since the last call is written to the page. */
   update(m: Machine, ctx: RowContext): void {
     const selected = m.mac === ctx.selected;
@@ -228,6 +223,7 @@ export class DeviceRows {
       view.el.remove();
       if (!focused) free.push(view);
     }
+    // the window's rows in order: a row already in its place is passed, one that is not (reused, or new) goes there
     let cursor: ChildNode | null = this.body.firstChild;
     for (let k = 0; k < machines.length; k++) {
       const i = first + k;
@@ -239,12 +235,6 @@ export class DeviceRows {
       view.update(machines[k], ctx);
       if (view.el === cursor) cursor = cursor.nextSibling;
       else this.body.insertBefore(view.el, cursor);
-    }
-    // anything after the window's rows (rows no longer in the window) goes
-    while (cursor) {
-      const next: ChildNode | null = cursor.nextSibling;
-      cursor.remove();
-      cursor = next;
     }
   }
 

@@ -127,7 +127,7 @@ function expectIscsiLogin(r: IscsiBoot, iqn: string, initiator: string, why: str
   expect(r.ip, `the router leased an address${why}`).toBeDefined();
   // the wire: Login Request (0x03) naming the target, Login Response (0x23) with status 0 (success)
   const login = r.pdus.find((p) => p.opcode === 0x03 && p.src === r.ip && p.keys.includes(`TargetName=${iqn}`));
-  expect(login, `an iSCSI login to ${iqn} from ${r.ip}: ${JSON.stringify(r.pdus.slice(0, 4))}`).toBeDefined();
+  expect(login, `an iSCSI login to ${iqn} from ${r.ip}: ${JSON.stringify(r.pdus.slice(0, 4))}${why}`).toBeDefined();
   expect(login!.keys, 'iPXE logs in with the initiator name our script set (the one the ACL allows)').toContain(`InitiatorName=${initiator}`);
   expect(r.pdus.some((p) => p.opcode === 0x23 && p.src === SERVER_IP && p.dst === r.ip && p.loginStatus === 0), `a successful Login Response${why}`).toBe(true);
   // tgtd's own account: the session reached the full-feature phase (an I_T nexus) from the VM's address

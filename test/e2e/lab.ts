@@ -230,7 +230,28 @@ export async function startCapture(name: string, seconds: number): Promise<Captu
     if (child.exitCode !== null || Date.now() > end) throw new Error(`dumpcap did not start: ${err}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { file, stop: () => stopProcess(child, 5000) };
+  return { file, stop: () => settle(file).then(() => stopProcess(child, 5000)) };
+}
+
+/**
+ * Waits until the capture file has not grown for a second (at most 6 s). dumpcap reads the kernel's
+ * ring in blocks it takes every 250 ms or when full, and a SIGTERM drops what it has not taken yet:
+ * stopped right after a VM's last packets (the iSCSI cases power off within milliseconds of their
+ * reads), the capture could miss the whole exchange on a loaded machine.
+ */
+async function settle(file: string): Promise<void> {
+  const size = () => (existsSync(file) ? statSync(file).size : 0);
+  const end = Date.now() + 6000;
+  let last = size();
+  let quietSince = Date.now();
+  while (Date.now() < end && Date.now() - quietSince < 1000) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = size();
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    }
+  }
 }
 
 export interface Packet {

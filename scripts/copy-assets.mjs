@@ -20,6 +20,8 @@ for (const name of readdirSync(src)) {
 for (const name of readdirSync(out)) {
   if (name !== 'shared' && statSync(join(out, name)).isDirectory()) cpSync(join(src, 'shared', 'icons'), join(out, name, 'icons'), { recursive: true });
 }
+// the socket thread's plain CommonJS source (lib/net/udp-thread.ts loads it from beside itself)
+cpSync(join(root, 'lib', 'net', 'udp-thread.worker.cjs'), join(root, 'dist', 'lib', 'net', 'udp-thread.worker.cjs'));
 if (existsSync(join(root, 'editor-ui', 'static'))) {
   cpSync(join(root, 'editor-ui', 'static'), join(root, 'resources'), { recursive: true });
 }

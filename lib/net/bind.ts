@@ -71,7 +71,7 @@ export function describeBindError(err: NodeJS.ErrnoException, req: Pick<UdpBindR
   return new NetbootError('bind_failed', `cannot bind ${where}: ${why}`, { port: req.port, address: req.address, purpose: req.purpose, errno: err.code }, { cause: err });
 }
 
-export function closeSocket(socket: dgram.Socket | undefined): Promise<void> {
+export function closeSocket(socket: { close(callback?: () => void): unknown } | undefined): Promise<void> {
   if (!socket) return Promise.resolve();
   return new Promise((resolve) => {
     try {
@@ -91,7 +91,7 @@ export function closeSocket(socket: dgram.Socket | undefined): Promise<void> {
 export const LISTEN_RECV_BUFFER = 4 << 20;
 
 /** The receive buffer a socket got (bytes, as the kernel reports it), or undefined. */
-export function receiveBuffer(socket: dgram.Socket): number | undefined {
+export function receiveBuffer(socket: Pick<dgram.Socket, 'getRecvBufferSize'>): number | undefined {
   try {
     return socket.getRecvBufferSize();
   } catch {

@@ -13,6 +13,10 @@ import { AuditLog } from '../audit/audit-log';
 import { oncePerSource, parseAllowlist } from '../net/allowlist';
 import { NetbootError } from '../core/errors';
 import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from '../net/bind';
+import { MAX_BACKLOG, ThreadedUdpSocket } from '../net/udp-thread';
+
+/** A bound port: a plain socket, or one read on its own thread (DHCP 67, proxyDHCP 4011). */
+type UdpPort = dgram.Socket | ThreadedUdpSocket;
 import { listAll, openSharedStore, type InventoryStore, type SharedStoreHandle, type StoreHealth } from '../store';
 import { FlowBooter } from '../policy/booter';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type DhcpInterface } from '../dhcp';
@@ -54,7 +58,7 @@ export class BootServer extends EventEmitter {
   /** `secrets.*` of config templates: the netboot-server node's credentials (or NETBOOT_CONFIG_SECRETS), never the inventory. */
   configSecrets: Record<string, string> = {};
   private readonly deps: BootServerDeps;
-  private readonly sockets = new Map<PortKey, dgram.Socket>();
+  private readonly sockets = new Map<PortKey, UdpPort>();
   private storeHandle?: SharedStoreHandle;
   private ports: PortState[];
   private storeState: BootServerState['store'] = 'opening';
@@ -201,7 +205,7 @@ export class BootServer extends EventEmitter {
     return this.config.site ?? defaultSite();
   }
 
-  socket(key: PortKey): dgram.Socket | undefined {
+  socket(key: PortKey): UdpPort | undefined {
     return this.sockets.get(key);
   }
 
@@ -245,18 +249,33 @@ export class BootServer extends EventEmitter {
 
   private async bindPort(p: PortState): Promise<void> {
     try {
-      const socket = await bindUdp({
+      const req = {
         purpose: p.purpose, port: p.port, address: p.address, envVar: p.envVar, broadcast: p.key !== 'tftp', shared: p.key === 'monitor',
-        recvBuffer: p.key === 'monitor' ? undefined : LISTEN_RECV_BUFFER, socketFactory: this.deps.socketFactory,
-      });
+        recvBuffer: p.key === 'monitor' ? undefined : LISTEN_RECV_BUFFER,
+      };
+      // the ports a storm floods are read on a thread of their own (lib/net/udp-thread.ts)
+      const threaded = (p.key === 'dhcp' || p.key === 'proxy') && !this.deps.socketFactory && this.config.dhcpThread !== false;
+      const socket: UdpPort = threaded ? await ThreadedUdpSocket.open(req) : await bindUdp({ ...req, socketFactory: this.deps.socketFactory });
       if (this.closing) {
         await closeSocket(socket);
         return;
       }
       // a socket error after bind must never crash the process
-      socket.on('error', (err) => this.deps.log?.warn(`${p.purpose} socket: ${err.message}`));
+      socket.on('error', (err: Error) => this.deps.log?.warn(`${p.purpose} socket: ${err.message}`));
+      if (socket instanceof ThreadedUdpSocket) {
+        // a flood the main thread cannot keep up with: told at most every 10 s
+        let dropped = 0;
+        let toldAt = -Infinity;
+        socket.on('overflow', (n: number) => {
+          dropped += n;
+          if (Date.now() - toldAt < 10_000) return;
+          toldAt = Date.now();
+          this.deps.log?.warn(`${p.purpose}: ${dropped} datagram(s) dropped, more than ${MAX_BACKLOG} were waiting to be answered (a flood, or a host too busy to answer)`);
+          dropped = 0;
+        });
+      }
       this.sockets.set(p.key, socket);
-      if (p.key === 'tftp') this.startTftp(socket);
+      if (p.key === 'tftp' && !(socket instanceof ThreadedUdpSocket)) this.startTftp(socket);
       p.state = 'listening';
       p.boundPort = socket.address().port;
       delete p.error;

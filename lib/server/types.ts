@@ -15,6 +15,11 @@ export interface BootServerConfig {
   /** How often the host's interfaces are read (ms, default 3000); 0 turns the watcher off. */
   networkPollMs?: number;
   interface?: string;
+  /**
+   * DHCP 67 and proxyDHCP 4011 are read on a thread of their own (lib/net/udp-thread.ts), default
+   * true; false (NETBOOT_DHCP_THREAD=0) reads them on the main event loop like the other ports.
+   */
+  dhcpThread?: boolean;
   /** Address the UDP sockets bind to; 0.0.0.0 is needed to receive DHCP broadcasts. */
   bind: string;
   /** Base URL of the HTTP side, e.g. http://10.0.0.5:1880 (boot scripts, assets). */

@@ -61,6 +61,7 @@ export = function register(RED: RED): void {
         // the inventory: the JSON file in the data folder, or PostgreSQL shared by several boot servers (password in credentials)
         const storeUrl = withPassword(String((def as { store?: unknown }).store ?? '').trim() || process.env.NETBOOT_STORE || '', (node.credentials as { storePassword?: string } | undefined)?.storePassword);
         if (storeUrl) config.storeUrl = storeUrl;
+        if (process.env.NETBOOT_DHCP_THREAD === '0') config.dhcpThread = false;
         const server = new BootServer(config, { log: { info: (m) => node.log(m), warn: (m) => node.warn(m), error: (m) => node.error(m) } });
         node.bootServer = server;
         registry.add(node.id, { server, metricsToken: node.credentials?.metricsToken || undefined });

@@ -12,8 +12,9 @@
  * marks live there); its bytes go back to the thread, which sends them from the port.
  *
  * The object looks enough like a dgram.Socket for the DHCP server (send, message, setBroadcast) and
- * for the boot server's bookkeeping (address, close, the receive buffer). One event of its own:
- * `overflow` (count), datagrams dropped because MAX_BACKLOG were already waiting for the main thread.
+ * for the boot server's bookkeeping (address, close, the receive buffer). Two events of its own:
+ * `overflow` (count), datagrams dropped because MAX_BACKLOG were already waiting for the main thread;
+ * `lost` (Error), the thread ended without being asked to (its socket is closed with it).
  */
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
@@ -98,7 +99,8 @@ export class ThreadedUdpSocket extends EventEmitter {
         else if (!socket.closed) {
           socket.closed = true;
           socket.failSends('the socket thread exited');
-          socket.emit('error', new Error(`the socket thread of ${req.purpose} exited (code ${code})`));
+          // its socket went with it; whoever owns the port binds it again
+          socket.emit('lost', new Error(`the socket thread of ${req.purpose} ended unexpectedly (exit code ${code})`));
         }
       });
     });

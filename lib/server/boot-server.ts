@@ -247,10 +247,10 @@ export class BootServer extends EventEmitter {
     return this.state;
   }
 
-  private async bindPort(p: PortState): Promise<void> {
+  private async bindPort(p: PortState, port = p.port): Promise<void> {
     try {
       const req = {
-        purpose: p.purpose, port: p.port, address: p.address, envVar: p.envVar, broadcast: p.key !== 'tftp', shared: p.key === 'monitor',
+        purpose: p.purpose, port, address: p.address, envVar: p.envVar, broadcast: p.key !== 'tftp', shared: p.key === 'monitor',
         recvBuffer: p.key === 'monitor' ? undefined : LISTEN_RECV_BUFFER,
       };
       // the ports a storm floods are read on a thread of their own (lib/net/udp-thread.ts)
@@ -263,6 +263,7 @@ export class BootServer extends EventEmitter {
       // a socket error after bind must never crash the process
       socket.on('error', (err: Error) => this.deps.log?.warn(`${p.purpose} socket: ${err.message}`));
       if (socket instanceof ThreadedUdpSocket) {
+        socket.once('lost', (err: Error) => void this.rebind(p, socket, err));
         // a flood the main thread cannot keep up with: told at most every 10 s
         let dropped = 0;
         let toldAt = -Infinity;
@@ -290,6 +291,23 @@ export class BootServer extends EventEmitter {
       else this.deps.log?.error(p.error);
     }
     this.emit('state', this.state);
+  }
+
+  /**
+   * A port's socket thread ended on its own (lib/net/udp-thread.ts): the port is bound again and the
+   * DHCP server listens on the new socket; if that fails, the port shows as failed with the reason.
+   */
+  private async rebind(p: PortState, lost: UdpPort, err: Error): Promise<void> {
+    if (this.closing || this.sockets.get(p.key) !== lost) return;
+    this.deps.log?.error(`${p.purpose}: ${err.message}; binding port ${p.boundPort ?? p.port} again`);
+    this.sockets.delete(p.key);
+    p.state = 'failed';
+    p.error = err.message;
+    await closeSocket(lost);
+    // an ephemeral port (tests) is taken again as it was
+    await this.bindPort(p, p.port === 0 ? (p.boundPort ?? 0) : p.port);
+    if (this.closing || !this.dhcp) return;
+    this.dhcp.attach(this.sockets.get('dhcp'), this.sockets.get('proxy'), this.sockets.get('monitor'));
   }
 
   /** Reads the host's addresses now and every `networkPollMs`; a change reaches the next request. */

@@ -15,8 +15,6 @@ import { NetbootError } from '../core/errors';
 import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from '../net/bind';
 import { MAX_BACKLOG, ThreadedUdpSocket } from '../net/udp-thread';
 
-/** A bound port: a plain socket, or one read on its own thread (DHCP 67, proxyDHCP 4011). */
-type UdpPort = dgram.Socket | ThreadedUdpSocket;
 import { listAll, openSharedStore, type InventoryStore, type SharedStoreHandle, type StoreHealth } from '../store';
 import { FlowBooter } from '../policy/booter';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type DhcpInterface } from '../dhcp';
@@ -31,6 +29,9 @@ import { bootReadiness, describeReadiness, findProgram, programFor, systemProgra
 import { chainResolvers, createStaticResolver, resolveUnderRoot, TftpServer } from '../tftp';
 import { proxySecureBootWarning } from '../policy/secure-boot';
 import { SecureBootSuspect } from '../metrics/secureboot-suspect';
+
+/** A bound port: a plain socket, or one read on its own thread (DHCP 67, proxyDHCP 4011). */
+type UdpPort = dgram.Socket | ThreadedUdpSocket;
 
 /** Boot events the inventory's history keeps (see startMetrics). */
 const KEPT = new Set(['stage', 'stall', 'stall.cleared', 'checkin', 'dhcp.request', 'dhcp.ack', 'tftp.abort', 'tftp.notfound', 'iscsi.login', 'iscsi.logout', 'decision', 'secureboot.suspected']);

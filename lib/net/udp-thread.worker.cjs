@@ -36,8 +36,11 @@ const socket = dgram.createSocket({ type: 'udp4', reuseAddr: reuseAddr === true,
 
 /** What arrived since the last hand-over; one batch per turn of this thread's loop. */
 let pending = [];
+let scheduled = false;
 
+/** Hands over what arrived this turn and the count dropped (a turn can have only drops). */
 function flush() {
+  scheduled = false;
   const batch = pending;
   pending = [];
   let total = 0;
@@ -62,20 +65,13 @@ function flush() {
 }
 
 socket.on('message', (msg, rinfo) => {
-  if (Atomics.load(held, 0) + pending.length >= maxBacklog) {
-    if (dropped++ === 0 && pending.length === 0) setImmediate(flushDrops);
-    return;
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(flush);
   }
-  if (pending.length === 0) setImmediate(flush);
-  pending.push([msg, rinfo]);
+  if (Atomics.load(held, 0) + pending.length >= maxBacklog) dropped++;
+  else pending.push([msg, rinfo]);
 });
-
-/** Tells the drops of a turn in which nothing could be handed over. */
-function flushDrops() {
-  if (pending.length > 0 || dropped === 0) return;
-  parentPort.postMessage({ kind: 'messages', data: new Uint8Array(0), lengths: [], addresses: [], ports: [], dropped });
-  dropped = 0;
-}
 
 socket.once('error', (err) => {
   parentPort.postMessage({ kind: 'bind-error', code: err.code, message: err.message });

@@ -14,7 +14,6 @@ import { oncePerSource, parseAllowlist } from '../net/allowlist';
 import { NetbootError } from '../core/errors';
 import { bindUdp, closeSocket, LISTEN_RECV_BUFFER, receiveBuffer } from '../net/bind';
 import { MAX_BACKLOG, ThreadedUdpSocket } from '../net/udp-thread';
-
 import { listAll, openSharedStore, type InventoryStore, type SharedStoreHandle, type StoreHealth } from '../store';
 import { FlowBooter } from '../policy/booter';
 import { DhcpServer, JsonFileLeaseStore, LeasePool, type DhcpInterface } from '../dhcp';
@@ -301,10 +300,10 @@ export class BootServer extends EventEmitter {
   private async rebind(p: PortState, lost: UdpPort, err: Error): Promise<void> {
     if (this.closing || this.sockets.get(p.key) !== lost) return;
     this.deps.log?.error(`${p.purpose}: ${err.message}; binding port ${p.boundPort ?? p.port} again`);
+    // the thread has ended, and its socket with it: nothing is left to close
     this.sockets.delete(p.key);
     p.state = 'failed';
     p.error = err.message;
-    await closeSocket(lost);
     // an ephemeral port (tests) is taken again as it was
     await this.bindPort(p, p.port === 0 ? (p.boundPort ?? 0) : p.port);
     if (this.closing || !this.dhcp) return;

@@ -18,6 +18,14 @@ function client(): Promise<dgram.Socket> {
   return new Promise((resolve) => s.bind(0, '127.0.0.1', () => resolve(s)));
 }
 
+/** Keeps the main thread busy (as a loop turn full of TFTP transfers is): only the socket's thread runs meanwhile. */
+function blockMainThread(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // busy
+  }
+}
+
 async function open(port = 0): Promise<ThreadedUdpSocket> {
   const s = await ThreadedUdpSocket.open({ purpose: 'proxyDHCP', port, address: '127.0.0.1', broadcast: true, recvBuffer: 1 << 20 });
   opened.push(s);
@@ -74,10 +82,7 @@ describe('a UDP socket read on its own thread', () => {
     // thread blocks: only the socket's own thread can read them meanwhile
     const n = 200;
     for (let i = 0; i < n; i++) c.send(Buffer.from(`machine ${i}`), port, '127.0.0.1');
-    const until = Date.now() + 1000;
-    while (Date.now() < until) {
-      // busy, as a loop turn full of TFTP transfers is
-    }
+    blockMainThread(1000);
     // the first turn after: a plain dgram socket hands over 32 (libuv's per-turn read limit), the rest one turn later each
     const inOneTurn = await new Promise<number>((resolve) => {
       server.once('message', () => setImmediate(() => resolve(got)));
@@ -96,10 +101,8 @@ describe('a UDP socket read on its own thread', () => {
     server.on('overflow', (n: number) => (dropped += n));
     const n = 200;
     for (let i = 0; i < n; i++) c.send(Buffer.from(`flood ${i}`), port, '127.0.0.1');
-    const until = Date.now() + 1000;
-    while (Date.now() < until) {
-      // the main thread takes nothing meanwhile
-    }
+    // the main thread takes nothing meanwhile
+    blockMainThread(1000);
     for (let i = 0; i < 100 && got + dropped < n; i++) await new Promise((r) => setTimeout(r, 20));
     expect(got).toBe(50);
     expect(dropped).toBe(n - 50);
